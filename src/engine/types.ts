@@ -1,0 +1,106 @@
+/**
+ * The engine's public types: one build spec in, one result shape out.
+ *
+ * Everything a build can observe is decided by the BuildSpec (and recorded in the
+ * manifest), so "what did this build see?" has one answer.
+ */
+
+/** How a build's processes are run. */
+export type EngineMode =
+  /** the determinism engine: sandbox + supervisor (the product) */
+  | 'deterministic'
+  /** the same sandbox layout but no supervisor and the caller's real conditions: the control run */
+  | 'plain';
+
+export interface BuildLimits {
+  /** wall-clock limit for the whole build, in milliseconds (killed with its process tree past it) */
+  timeoutMs: number;
+  /** maximum total size of the artifacts under $DETBUILD_OUT, in bytes */
+  maxOutputBytes: number;
+  /** maximum number of artifact files */
+  maxOutputFiles: number;
+  /** maximum size of the build log kept, in bytes (the rest is truncated with a marker) */
+  maxLogBytes: number;
+}
+
+export interface BuildSpec {
+  /** host directory holding the sources; it is copied, never modified */
+  sourceDir: string;
+  /** shell command run with `sh -c` in the sandbox's source directory */
+  command: string;
+  /** SOURCE_DATE_EPOCH and the start of the logical wall clock, in seconds */
+  epoch: number;
+  /** seed of every random stream, lowercase hex (at least 16 hex digits) */
+  seed: string;
+  /** how far the logical wall clock advances on each read, in nanoseconds */
+  timeStepNs: bigint;
+  /** extra environment variables set by the recipe (validated names; cannot override the engine's fixed ones) */
+  env: Record<string, string>;
+  limits: BuildLimits;
+  mode: EngineMode;
+}
+
+/** Where a finished build put its results. */
+export interface ArtifactEntry {
+  /** path relative to the artifacts directory, '/'-separated */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: 'detbuild-manifest/1';
+  engineVersion: string;
+  mode: EngineMode;
+  epoch: number;
+  seed: string;
+  timeStepNs: string;
+  command: string;
+  /** sha256 over the sources as copied (path, mode, content), the default seed's origin */
+  sourceHash: string;
+  artifacts: ArtifactEntry[];
+}
+
+export type BuildStatus =
+  | 'success'
+  /** the build command exited non-zero or was killed by a signal of its own */
+  | 'failed'
+  /** killed after limits.timeoutMs */
+  | 'timeout'
+  /** killed because the artifacts exceeded limits.maxOutputBytes / maxOutputFiles */
+  | 'output-limit'
+  /** cancelled by the caller (AbortSignal) */
+  | 'cancelled'
+  /** the engine itself could not run the build (missing facility, bad spec, I/O error) */
+  | 'error';
+
+/** One result shape for success and failure. */
+export interface BuildResult {
+  ok: boolean;
+  status: BuildStatus;
+  /** exit code of the build command, when it exited */
+  exitCode: number | null;
+  /** signal that killed the build command, when it was killed */
+  signal: string | null;
+  /** one-line human explanation (always set when !ok) */
+  message: string;
+  /** final output directory (artifacts/, manifest.json, build.log); null when nothing was produced */
+  outDir: string | null;
+  manifest: Manifest | null;
+  /** path of the kept build log (inside outDir on success, beside it on failure) */
+  logPath: string | null;
+  durationMs: number;
+}
+
+/** A streamed build event (tagged union, formatted exhaustively by each front end). */
+export type BuildEvent =
+  | { kind: 'stage'; stage: 'prepare' | 'run' | 'collect' | 'done'; message: string }
+  | { kind: 'log'; stream: 'stdout' | 'stderr'; line: string }
+  | { kind: 'end'; result: BuildResult };
+
+export interface RunOptions {
+  /** final directory for the result; must not exist or be empty */
+  outDir: string;
+  onEvent?: (event: BuildEvent) => void;
+  signal?: AbortSignal;
+}
