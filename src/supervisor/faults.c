@@ -1,0 +1,81 @@
+/* Instructions that read time or entropy without a system call: rdtsc and
+ * rdtscp fault (PR_SET_TSC), cpuid faults (ARCH_SET_CPUID); we emulate them
+ * here, with a logical counter and with RDRAND, RDSEED and RDPID hidden. */
+#include "supervisor.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+
+static void emulate_cpuid(struct user_regs_struct *r)
+{
+	unsigned leaf = (unsigned)r->rax, sub = (unsigned)r->rcx;
+	unsigned a = 0, b = 0, c = 0, d = 0;
+	__cpuid_count(leaf, sub, a, b, c, d);
+	switch (leaf) {
+	case 1:
+		c &= ~(1u << 30);          /* RDRAND */
+		b &= 0x00ffffffu;          /* initial APIC id: which CPU we run on */
+		break;
+	case 7:
+		if (sub == 0) {
+			b &= ~(1u << 18);  /* RDSEED */
+			c &= ~(1u << 22);  /* RDPID: reads the CPU number */
+		}
+		break;
+	case 0xb:
+	case 0x1f:
+		d = 0;                     /* x2APIC id */
+		break;
+	default:
+		break;
+	}
+	r->rax = a;
+	r->rbx = b;
+	r->rcx = c;
+	r->rdx = d;
+}
+
+bool emulate_fault(struct thread *t)
+{
+	siginfo_t si;
+	if (ptrace(PTRACE_GETSIGINFO, t->tid, NULL, &si) < 0 || si.si_code != SI_KERNEL)
+		return false;
+	struct user_regs_struct r;
+	if (regs_get(t->tid, &r) < 0)
+		return false;
+	unsigned char insn[4];
+	if (mem_read(t->tid, r.rip, insn, 3) < 0) {
+		errno = 0;
+		long w = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)r.rip, NULL);
+		if (errno)
+			return false;
+		memcpy(insn, &w, 4);
+	}
+	if (insn[0] != 0x0f)
+		return false;
+	if (insn[1] == 0x31 || (insn[1] == 0x01 && insn[2] == 0xf9)) {
+		struct dt_slot *s = slot_of(t->tid);
+		uint64_t v = s->tsc;
+		s->tsc += cfg.tsc_step;
+		r.rax = v & 0xffffffffu;
+		r.rdx = v >> 32;
+		if (insn[1] == 0x01) {
+			r.rcx = 0; /* TSC_AUX: CPU 0 */
+			r.rip += 3;
+		} else {
+			r.rip += 2;
+		}
+		stats.rdtsc++;
+	} else if (insn[1] == 0xa2) {
+		emulate_cpuid(&r);
+		r.rip += 2;
+		stats.cpuid++;
+	} else {
+		return false;
+	}
+	regs_set(t->tid, &r);
+	return true;
+}

@@ -1,0 +1,78 @@
+/* The seccomp filter every build process runs under: only the system calls
+ * the engine must answer stop in the supervisor; those that would bypass it
+ * are refused so programs fall back to paths it sees. */
+#include "supervisor.h"
+
+#include <asm/prctl.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#define RULE(action, name, ...)                                                                     \
+	do {                                                                                        \
+		int rc_ = seccomp_rule_add(ctx, action, SCMP_SYS(name), __VA_ARGS__);               \
+		if (rc_ < 0)                                                                        \
+			die("seccomp rule for %s: %s", #name, strerror(-rc_));                      \
+	} while (0)
+
+void filter_install(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		die("seccomp_init failed (Hint: the kernel needs CONFIG_SECCOMP_FILTER)");
+	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+	const uint32_t T = SCMP_ACT_TRACE(0);
+
+	/* time, when read by a system call rather than the vDSO */
+	RULE(T, clock_gettime, 0);
+	RULE(T, gettimeofday, 0);
+	RULE(T, time, 0);
+	RULE(T, times, 0);
+	RULE(T, adjtimex, 0);
+	RULE(T, clock_adjtime, 0);
+	/* entropy */
+	RULE(T, getrandom, 0);
+	RULE(T, open, 0);
+	RULE(T, openat, 0);
+	RULE(T, openat2, 0);
+	/* host identity and CPU count */
+	RULE(T, uname, 0);
+	RULE(T, sysinfo, 0);
+	RULE(T, sched_getaffinity, 0);
+	RULE(T, sched_setaffinity, 0);
+	RULE(T, getcpu, 0);
+	/* waits with a timeout: the clock advances when they expire */
+	RULE(T, nanosleep, 0);
+	RULE(T, clock_nanosleep, 0);
+	static const int futex_timed[] = { FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_WAIT_REQUEUE_PI, 13 };
+	for (size_t i = 0; i < sizeof futex_timed / sizeof futex_timed[0]; i++)
+		RULE(T, futex, 2, SCMP_A1(SCMP_CMP_MASKED_EQ, FUTEX_CMD_MASK, (scmp_datum_t)futex_timed[i]),
+		     SCMP_A3(SCMP_CMP_NE, 0));
+	RULE(T, poll, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, 0x80000000, 0));
+	RULE(T, epoll_wait, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, 0x80000000, 0));
+	RULE(T, epoll_pwait, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, 0x80000000, 0));
+	RULE(T, epoll_pwait2, 1, SCMP_A3(SCMP_CMP_NE, 0));
+	RULE(T, ppoll, 1, SCMP_A2(SCMP_CMP_NE, 0));
+	RULE(T, select, 1, SCMP_A4(SCMP_CMP_NE, 0));
+	RULE(T, pselect6, 1, SCMP_A4(SCMP_CMP_NE, 0));
+	RULE(T, rt_sigtimedwait, 1, SCMP_A2(SCMP_CMP_NE, 0));
+	/* a parent that reaps a child catches up with the child's clock */
+	RULE(T, wait4, 0);
+	RULE(T, waitid, 0);
+
+	/* facilities that would bypass the engine */
+	RULE(SCMP_ACT_ERRNO(ENOSYS), io_uring_setup, 0);
+	RULE(SCMP_ACT_ERRNO(ENOSYS), io_uring_enter, 0);
+	RULE(SCMP_ACT_ERRNO(ENOSYS), io_uring_register, 0);
+	RULE(SCMP_ACT_ERRNO(ENOSYS), perf_event_open, 0);
+	RULE(SCMP_ACT_ERRNO(EPERM), ptrace, 0);
+	RULE(SCMP_ACT_ERRNO(EPERM), prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_TSC));
+	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 2, SCMP_A0(SCMP_CMP_EQ, ARCH_SET_CPUID), SCMP_A1(SCMP_CMP_NE, 0));
+
+	int rc = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (rc < 0)
+		die("cannot load the seccomp filter: %s", strerror(-rc));
+}

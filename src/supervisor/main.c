@@ -1,0 +1,362 @@
+/* detbuild-supervisor: runs a command so that every process it spawns sees a
+ * logical clock, seeded randomness and one CPU.
+ *
+ *   detbuild-supervisor [options] -- COMMAND [ARG...]
+ *
+ * It is meant to run inside the build's bubblewrap sandbox (fresh PID, user,
+ * mount and UTS namespaces); it traces the command and all its descendants
+ * with ptrace, under a seccomp filter that stops only the system calls the
+ * engine answers, and maps a substitute vDSO into each program at exec. */
+#include "supervisor.h"
+#include "sha256.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+
+struct config cfg = {
+	.rt_step = NS_PER_S,
+	.mono_step = 1000,
+	.cpu_step = 1000,
+	.tsc_step = 1000,
+	.mono_start = 1000 * NS_PER_S,
+	.state_dir = "/run/detbuild",
+	.status_fd = -1,
+	.release = "6.1.0-detbuild-amd64",
+};
+struct counters stats;
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("detbuild-supervisor: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("detbuild-supervisor: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(125 - 5); /* 120: the engine failed, distinct from any build status we relay */
+}
+
+static uint64_t parse_u64(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		die("%s: not a non-negative integer: '%s'", opt, s);
+	return v;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
+		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R] [-v]\n"
+		"                           -- COMMAND [ARG...]\n");
+	exit(2);
+}
+
+/* ---- resuming ---- */
+
+void resume(struct thread *t, int sig)
+{
+	if (!sig && t->pend_sig) {
+		sig = t->pend_sig;
+		t->pend_sig = 0;
+	}
+	ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig);
+}
+
+void resume_to_exit(struct thread *t)
+{
+	ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+}
+
+/* ---- process and thread creation ---- */
+
+static bool creates_thread(pid_t parent)
+{
+	struct user_regs_struct r;
+	if (regs_get(parent, &r) < 0)
+		return false;
+	unsigned long long flags = r.rdi;
+	if ((long)r.orig_rax == SYS_clone3) {
+		struct clone_args ca;
+		if (mem_read(parent, r.rdi, &ca, sizeof ca.flags) < 0)
+			return false;
+		flags = ca.flags;
+	}
+	return (flags & CLONE_THREAD) != 0;
+}
+
+static void on_new_child(struct thread *parent, int event)
+{
+	unsigned long msg = 0;
+	ptrace(PTRACE_GETEVENTMSG, parent->tid, NULL, &msg);
+	pid_t child = (pid_t)msg;
+	struct thread *c = thread_get(child);
+	bool attached = c && c->attached;
+	c = thread_new(child);
+	c->attached = attached;
+	bool thread = event == PTRACE_EVENT_CLONE && creates_thread(parent->tid);
+	c->tgid = thread ? parent->tgid : child;
+	stream_derive(c->lineage, parent->lineage, thread ? "thread" : "process", parent->nchildren++);
+	struct dt_slot *ps = slot_of(parent->tid), *cs = slot_of(child);
+	cs->rt = ps->rt;
+	cs->mono = ps->mono;
+	cs->tsc = ps->tsc;
+	cs->cpu = 0;
+	if (!thread) {
+		proc_exit_rt[child] = 0;
+		proc_exit_mono[child] = 0;
+		stats.forks++;
+	} else {
+		stats.threads++;
+	}
+	c->ready = true;
+	if (c->attached)
+		resume(c, 0);
+	resume(parent, 0);
+}
+
+static void on_thread_gone(pid_t tid)
+{
+	struct thread *t = thread_get(tid);
+	if (t) {
+		struct dt_slot *s = slot_of(tid);
+		if (s->rt > proc_exit_rt[t->tgid])
+			proc_exit_rt[t->tgid] = s->rt;
+		if (s->mono > proc_exit_mono[t->tgid])
+			proc_exit_mono[t->tgid] = s->mono;
+	}
+	thread_free(tid);
+}
+
+/* Kills every process we trace (never kill(-1): outside a PID namespace
+ * that would reach the whole machine). */
+static void kill_all_tracees(void)
+{
+	for (uint64_t tid = 1; tid < nslots; tid++)
+		if (thread_get((pid_t)tid))
+			kill((pid_t)tid, SIGKILL);
+}
+
+/* ---- the first process ---- */
+
+static pid_t launch(char **argv, int cpu)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %m");
+	if (pid > 0)
+		return pid;
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+		die("PTRACE_TRACEME: %m (Hint: ptrace must be allowed in the sandbox)");
+	raise(SIGSTOP);
+	if (personality(ADDR_NO_RANDOMIZE) < 0)
+		die("personality(ADDR_NO_RANDOMIZE): %m");
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set) < 0)
+		die("cannot pin the build to CPU %d: %m", cpu);
+	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) < 0)
+		die("PR_SET_TSC: %m (Hint: rdtsc faulting needs an x86 kernel with CONFIG_X86_TSC)");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die("PR_SET_NO_NEW_PRIVS: %m");
+	umask(022);
+	filter_install();
+	execvp(argv[0], argv);
+	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127 - 1);
+}
+
+static void report(int fd, int code, int sig)
+{
+	if (fd < 0)
+		return;
+	dprintf(fd,
+		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
+		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
+		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
+		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu}\n",
+		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
+		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
+		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
+		(unsigned long long)stats.opens_redirected, (unsigned long long)stats.waits_timed,
+		(unsigned long long)stats.waits_timedout, (unsigned long long)stats.reaps,
+		(unsigned long long)stats.rdtsc, (unsigned long long)stats.cpuid,
+		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "epoch", required_argument, 0, 'e' },
+		{ "seed", required_argument, 0, 's' },
+		{ "time-step", required_argument, 0, 't' },
+		{ "mono-step", required_argument, 0, 'm' },
+		{ "cpu", required_argument, 0, 'c' },
+		{ "state-dir", required_argument, 0, 'd' },
+		{ "status-fd", required_argument, 0, 'f' },
+		{ "release", required_argument, 0, 'r' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *seed = NULL;
+	bool have_epoch = false;
+	int cpu = -1, c;
+	while ((c = getopt_long(argc, argv, "+v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': cfg.epoch_ns = parse_u64("--epoch", optarg) * NS_PER_S; have_epoch = true; break;
+		case 's': seed = optarg; break;
+		case 't': cfg.rt_step = parse_u64("--time-step", optarg); break;
+		case 'm': cfg.mono_step = parse_u64("--mono-step", optarg); break;
+		case 'c': cpu = (int)parse_u64("--cpu", optarg); break;
+		case 'd': cfg.state_dir = optarg; break;
+		case 'f': cfg.status_fd = (int)parse_u64("--status-fd", optarg); break;
+		case 'r': snprintf(cfg.release, sizeof cfg.release, "%s", optarg); break;
+		case 'v': cfg.verbose++; break;
+		default: usage();
+		}
+	}
+	if (optind >= argc || !have_epoch || !seed)
+		usage();
+	if (strlen(seed) < 16 || strspn(seed, "0123456789abcdef") != strlen(seed))
+		die("--seed: expected at least 16 lowercase hex digits");
+	sha256_3(cfg.seed, "detbuild-seed", 13, seed, strlen(seed), NULL, 0);
+	if (cfg.status_fd >= 0)
+		fcntl(cfg.status_fd, F_SETFD, FD_CLOEXEC);
+	if (cpu < 0) {
+		cpu_set_t set;
+		if (sched_getaffinity(0, sizeof set, &set) < 0)
+			die("sched_getaffinity: %m");
+		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+			;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	char table_path[256];
+	snprintf(table_path, sizeof table_path, "%s/state", cfg.state_dir);
+	mkdir(cfg.state_dir, 0755);
+	table_create(table_path);
+
+	pid_t main_pid = launch(argv + optind, cpu);
+	int st;
+	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
+		die("the build command did not start");
+	if (ptrace(PTRACE_SETOPTIONS, main_pid, NULL,
+		   (void *)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE |
+			    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACESECCOMP)) < 0)
+		die("PTRACE_SETOPTIONS: %m (Hint: needs Linux 4.8 or later)");
+	struct thread *first = thread_new(main_pid);
+	first->attached = first->ready = true;
+	sha256_3(first->lineage, cfg.seed, 32, "root", 4, NULL, 0);
+	struct dt_slot *s0 = slot_of(main_pid);
+	s0->rt = cfg.epoch_ns;
+	s0->mono = cfg.mono_start;
+	s0->cpu = 0;
+	s0->tsc = 1ULL << 32;
+	resume(first, 0);
+
+	int main_code = -1, main_sig = 0;
+	bool killed_rest = false;
+	for (;;) {
+		pid_t tid = waitpid(-1, &st, __WALL);
+		if (tid < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECHILD)
+				break;
+			die("waitpid: %m");
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			on_thread_gone(tid);
+			if (tid == main_pid) {
+				main_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+				main_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+				if (!killed_rest) {
+					/* the build is over: nothing it left behind may keep running */
+					kill_all_tracees();
+					killed_rest = true;
+				}
+			}
+			continue;
+		}
+		if (!WIFSTOPPED(st))
+			continue;
+		struct thread *t = thread_get(tid);
+		int sig = WSTOPSIG(st), event = st >> 16;
+		if (!t) {
+			/* a new child reported before its parent's fork event */
+			t = thread_new(tid);
+			t->attached = true;
+			continue;
+		}
+		if (!t->attached) {
+			/* the first stop of a child whose parent's event came first */
+			t->attached = true;
+			if (t->ready)
+				resume(t, 0);
+			continue;
+		}
+		if (sig == SIGTRAP && event) {
+			switch (event) {
+			case PTRACE_EVENT_FORK:
+			case PTRACE_EVENT_VFORK:
+			case PTRACE_EVENT_CLONE:
+				on_new_child(t, event);
+				break;
+			case PTRACE_EVENT_EXEC:
+				on_exec(t);
+				resume(thread_get(tid) ? thread_get(tid) : t, 0);
+				break;
+			case PTRACE_EVENT_SECCOMP:
+				on_seccomp(t);
+				break;
+			default:
+				resume(t, 0);
+			}
+		} else if (sig == (SIGTRAP | 0x80)) {
+			on_syscall_exit(t);
+		} else if (sig == SIGSEGV && emulate_fault(t)) {
+			resume(t, 0);
+		} else {
+			siginfo_t si;
+			if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
+				resume(t, 0); /* group-stop: let it go on */
+			else
+				resume(t, sig);
+		}
+	}
+	report(cfg.status_fd, main_code, main_sig);
+	if (main_sig)
+		return 128 + main_sig;
+	return main_code < 0 ? 120 : main_code;
+}

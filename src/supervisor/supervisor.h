@@ -1,0 +1,123 @@
+/* Internal interfaces of the detbuild supervisor. */
+#ifndef DETBUILD_SUPERVISOR_H
+#define DETBUILD_SUPERVISOR_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "shared.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#define NS_PER_S 1000000000ULL
+
+/* ---- configuration (main.c) ---- */
+struct config {
+	uint64_t epoch_ns;      /* start of the logical wall clock */
+	uint64_t rt_step;       /* ns per wall-clock read */
+	uint64_t mono_step;     /* ns per monotonic read */
+	uint64_t cpu_step;      /* ns per CPU-clock read */
+	uint64_t tsc_step;      /* cycles per rdtsc */
+	uint64_t mono_start;    /* initial CLOCK_MONOTONIC value */
+	uint8_t seed[32];       /* sha256 of the seed given on the command line */
+	const char *state_dir;  /* tmpfs directory visible to the build, e.g. /run/detbuild */
+	int status_fd;          /* where the final JSON status goes, or -1 */
+	int verbose;
+	char release[65];       /* uname -r the build sees */
+};
+extern struct config cfg;
+
+/* ---- counters reported in the final status ---- */
+struct counters {
+	uint64_t execs, forks, threads, time_traps, random_traps, random_bytes, opens_redirected;
+	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps;
+};
+extern struct counters stats;
+
+/* ---- logging (main.c) ---- */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define debug(...) do { if (cfg.verbose) warnx_(__VA_ARGS__); } while (0)
+
+/* ---- the clock table (threads.c) ---- */
+extern struct dt_header *table_hdr;
+extern struct dt_slot *slots;
+extern uint64_t nslots;
+void table_create(const char *path);
+struct dt_slot *slot_of(pid_t tid);
+/* the value the thread's last read returned (or would have) */
+uint64_t clock_last(pid_t tid, int cls);
+uint64_t clock_tick(pid_t tid, int cls);
+void clock_advance(pid_t tid, uint64_t ns);
+void clock_merge(pid_t into, uint64_t rt, uint64_t mono);
+
+/* ---- traced threads (threads.c) ---- */
+enum pending_kind {
+	PEND_NONE,
+	PEND_TIMED_WAIT,   /* advance by pend_ns if the wait timed out */
+	PEND_REAP,         /* wait4/waitid: merge the reaped child's clock */
+	PEND_OPEN,         /* restore the path argument */
+};
+
+struct thread {
+	pid_t tid, tgid;
+	bool attached;       /* its first stop has been seen */
+	bool ready;          /* its clock slot and identity are set up */
+	uint8_t lineage[32]; /* deterministic identity: derived from the parent's */
+	uint64_t nchildren, nexecs, nopens, rand_pos;
+	/* work to do at the syscall-exit stop */
+	enum pending_kind pending;
+	long pend_nr;
+	uint64_t pend_ns;
+	int pend_timeout_ret;   /* return value that means "timed out" */
+	int pend_argreg;        /* argument register to restore, -1 none */
+	unsigned long long pend_argval;
+	int pend_argreg2;
+	unsigned long long pend_argval2;
+	unsigned long long pend_ptr;
+	int pend_sig;           /* signal to deliver on the next resume */
+};
+struct thread *thread_get(pid_t tid);
+struct thread *thread_new(pid_t tid);
+void thread_free(pid_t tid);
+void thread_move(pid_t from, pid_t to);
+/* highest clocks of the threads of a process that already exited */
+extern uint64_t *proc_exit_rt, *proc_exit_mono;
+
+/* ---- tracee memory (mem.c) ---- */
+int mem_read(pid_t tid, unsigned long addr, void *buf, size_t len);
+int mem_write(pid_t tid, unsigned long addr, const void *buf, size_t len);
+/* reads a NUL-terminated string of at most max-1 bytes; -1 on fault or overflow */
+int mem_read_str(pid_t tid, unsigned long addr, char *buf, size_t max);
+int regs_get(pid_t tid, struct user_regs_struct *r);
+int regs_set(pid_t tid, const struct user_regs_struct *r);
+unsigned long long *regs_arg(struct user_regs_struct *r, int i);
+/* scratch space below the red zone of the thread's stack */
+unsigned long scratch_addr(const struct user_regs_struct *r, size_t len);
+
+/* ---- resuming (main.c) ---- */
+void resume(struct thread *t, int sig);
+void resume_to_exit(struct thread *t);
+
+/* ---- exec set-up (execsetup.c) ---- */
+void on_exec(struct thread *t);
+
+/* ---- syscalls (handlers.c) ---- */
+void on_seccomp(struct thread *t);
+void on_syscall_exit(struct thread *t);
+
+/* ---- faults (faults.c) ---- */
+bool emulate_fault(struct thread *t);
+
+/* ---- /dev/urandom and friends (urandom.c) ---- */
+/* returns the path of a FIFO serving a fresh stream for this open, or NULL */
+const char *urandom_redirect(struct thread *t, const char *path);
+
+/* ---- seccomp (filter.c) ---- */
+void filter_install(void);
+
+#endif

@@ -1,0 +1,166 @@
+/* The clock table shared with the substitute vDSO, and the supervisor's view
+ * of each traced thread. */
+#include "supervisor.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct dt_header *table_hdr;
+struct dt_slot *slots;
+uint64_t nslots;
+uint64_t *proc_exit_rt, *proc_exit_mono;
+static struct thread **threads;
+
+extern const unsigned char vdso_image[];
+extern const unsigned char vdso_image_end[];
+
+static uint64_t read_pid_max(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	unsigned long long v = 0;
+	if (!f || fscanf(f, "%llu", &v) != 1)
+		v = 4194304;
+	if (f)
+		fclose(f);
+	return v + 1;
+}
+
+void table_create(const char *path)
+{
+	nslots = read_pid_max();
+	size_t image_len = (size_t)(vdso_image_end - vdso_image);
+	if (image_len > DT_IMAGE_MAX)
+		die("internal: vDSO image is %zu bytes, more than the %lu reserved", image_len, DT_IMAGE_MAX);
+	size_t total = DT_SLOTS_OFF + nslots * sizeof(struct dt_slot);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("cannot create the clock table %s: %m", path);
+	if (ftruncate(fd, (off_t)total) < 0)
+		die("cannot size the clock table: %m");
+	if (pwrite(fd, vdso_image, image_len, 0) != (ssize_t)image_len)
+		die("cannot write the vDSO image: %m");
+	void *p = mmap(NULL, total - DT_TABLE_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, fd, DT_TABLE_OFF);
+	if (p == MAP_FAILED)
+		die("cannot map the clock table: %m");
+	close(fd);
+	table_hdr = p;
+	slots = (struct dt_slot *)((char *)p + 4096);
+	table_hdr->magic = DT_MAGIC;
+	table_hdr->rt_step = cfg.rt_step;
+	table_hdr->mono_step = cfg.mono_step;
+	table_hdr->cpu_step = cfg.cpu_step;
+	table_hdr->nslots = nslots;
+	threads = calloc(nslots, sizeof *threads);
+	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
+	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
+	if (!threads || !proc_exit_rt || !proc_exit_mono)
+		die("out of memory");
+}
+
+struct dt_slot *slot_of(pid_t tid)
+{
+	if (tid <= 0 || (uint64_t)tid >= nslots)
+		return &slots[0];
+	return &slots[tid];
+}
+
+static uint64_t *field(struct dt_slot *s, int cls, uint64_t *step)
+{
+	switch (cls) {
+	case DT_C_RT:
+		*step = cfg.rt_step;
+		return &s->rt;
+	case DT_C_MONO:
+		*step = cfg.mono_step;
+		return &s->mono;
+	default:
+		*step = cfg.cpu_step;
+		return &s->cpu;
+	}
+}
+
+uint64_t clock_last(pid_t tid, int cls)
+{
+	uint64_t step;
+	uint64_t *f = field(slot_of(tid), cls, &step);
+	return *f >= step ? *f - step : *f;
+}
+
+uint64_t clock_tick(pid_t tid, int cls)
+{
+	uint64_t step;
+	uint64_t *f = field(slot_of(tid), cls, &step);
+	uint64_t v = *f;
+	*f = v + step;
+	return v;
+}
+
+void clock_advance(pid_t tid, uint64_t ns)
+{
+	struct dt_slot *s = slot_of(tid);
+	s->rt += ns;
+	s->mono += ns;
+}
+
+void clock_merge(pid_t into, uint64_t rt, uint64_t mono)
+{
+	struct dt_slot *s = slot_of(into);
+	if (rt > s->rt)
+		s->rt = rt;
+	if (mono > s->mono)
+		s->mono = mono;
+}
+
+struct thread *thread_get(pid_t tid)
+{
+	if (tid <= 0 || (uint64_t)tid >= nslots)
+		return NULL;
+	return threads[tid];
+}
+
+struct thread *thread_new(pid_t tid)
+{
+	if (tid <= 0 || (uint64_t)tid >= nslots)
+		die("internal: thread id %d out of range", tid);
+	struct thread *t = threads[tid];
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			die("out of memory");
+		threads[tid] = t;
+	}
+	memset(t, 0, sizeof *t);
+	t->tid = tid;
+	t->tgid = tid;
+	t->pend_argreg = -1;
+	t->pend_argreg2 = -1;
+	return t;
+}
+
+void thread_free(pid_t tid)
+{
+	struct thread *t = thread_get(tid);
+	if (t) {
+		free(t);
+		threads[tid] = NULL;
+	}
+}
+
+void thread_move(pid_t from, pid_t to)
+{
+	if (from == to)
+		return;
+	struct thread *t = thread_get(from);
+	thread_free(to);
+	threads[from] = NULL;
+	threads[to] = t;
+	if (t) {
+		t->tid = to;
+		t->tgid = to;
+	}
+	slots[to] = slots[from];
+}

@@ -1,0 +1,114 @@
+/* Each open of /dev/urandom, /dev/random or /proc/sys/kernel/random/uuid gets
+ * a FIFO of its own, fed by a supervisor thread with a stream derived from
+ * the opening thread's identity and its count of such opens. */
+#include "supervisor.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct feeder {
+	char path[256];
+	uint8_t key[32];
+	bool uuid;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+	int fd = open(f->path, O_WRONLY | O_CLOEXEC); /* waits for the build's open */
+	unlink(f->path);
+	if (fd >= 0) {
+		if (f->uuid) {
+			uint8_t b[16];
+			stream_fill(f->key, 0, b, sizeof b);
+			b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+			b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+			char s[40];
+			snprintf(s, sizeof s,
+				 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n",
+				 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+				 b[13], b[14], b[15]);
+			ssize_t ignored = write(fd, s, strlen(s));
+			(void)ignored;
+		} else {
+			uint8_t buf[4096];
+			for (uint64_t pos = 0;; pos += sizeof buf) {
+				stream_fill(f->key, pos, buf, sizeof buf);
+				size_t off = 0;
+				while (off < sizeof buf) {
+					ssize_t n = write(fd, buf + off, sizeof buf - off);
+					if (n < 0 && errno == EINTR)
+						continue;
+					if (n <= 0)
+						goto done; /* EPIPE: the reader closed it */
+					off += (size_t)n;
+				}
+			}
+		}
+	done:
+		close(fd);
+	}
+	free(f);
+	return NULL;
+}
+
+static bool same_path(const char *a, const char *b)
+{
+	/* tolerate repeated slashes and "/./" in what the program passed */
+	while (*a && *b) {
+		if (*a == '/' && a[1] == '/') { a++; continue; }
+		if (*a == '/' && a[1] == '.' && a[2] == '/') { a += 2; continue; }
+		if (*a != *b)
+			return false;
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+const char *urandom_redirect(struct thread *t, const char *path)
+{
+	static char out[256];
+	static uint64_t serial;
+	bool uuid;
+	if (path[0] != '/')
+		return NULL;
+	if (same_path(path, "/dev/urandom") || same_path(path, "/dev/random"))
+		uuid = false;
+	else if (same_path(path, "/proc/sys/kernel/random/uuid"))
+		uuid = true;
+	else
+		return NULL;
+	struct feeder *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	snprintf(f->path, sizeof f->path, "%s/rnd-%llu", cfg.state_dir, (unsigned long long)++serial);
+	stream_derive(f->key, t->lineage, uuid ? "uuid" : "urandom", t->nopens++);
+	f->uuid = uuid;
+	if (mkfifo(f->path, 0666) < 0) {
+		warnx_("cannot create %s: %m", f->path);
+		free(f);
+		return NULL;
+	}
+	snprintf(out, sizeof out, "%s", f->path);
+	pthread_t th;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&th, &attr, feed, f) != 0) {
+		unlink(f->path);
+		free(f);
+		pthread_attr_destroy(&attr);
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+	return out;
+}
