@@ -90,6 +90,10 @@ export interface BuildResult {
   /** path of the kept build log (inside outDir on success, beside it on failure) */
   logPath: string | null;
   durationMs: number;
+  /** for status 'error': the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP) */
+  errorCode?: string;
+  /** for status 'error': true when the request itself was wrong rather than the engine */
+  badInput?: boolean;
 }
 
 /** A streamed build event (tagged union, formatted exhaustively by each front end). */

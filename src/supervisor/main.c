@@ -77,7 +77,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
-		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R] [-v]\n"
+		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
+		"                           [--merge-output] [-v]\n"
 		"                           -- COMMAND [ARG...]\n");
 	exit(2);
 }
@@ -169,7 +170,7 @@ static void kill_all_tracees(void)
 
 /* ---- the first process ---- */
 
-static pid_t launch(char **argv, int cpu)
+static pid_t launch(char **argv, int cpu, bool merge_output)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -191,6 +192,8 @@ static pid_t launch(char **argv, int cpu)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die("PR_SET_NO_NEW_PRIVS: %m");
 	umask(022);
+	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+		die("dup2: %m");
 	filter_install();
 	execvp(argv[0], argv);
 	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -226,10 +229,12 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, 0, 'd' },
 		{ "status-fd", required_argument, 0, 'f' },
 		{ "release", required_argument, 0, 'r' },
+		{ "merge-output", no_argument, 0, 'o' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *seed = NULL;
+	bool merge_output = false;
 	bool have_epoch = false;
 	int cpu = -1, c;
 	while ((c = getopt_long(argc, argv, "+v", opts, NULL)) != -1) {
@@ -242,6 +247,7 @@ int main(int argc, char **argv)
 		case 'd': cfg.state_dir = optarg; break;
 		case 'f': cfg.status_fd = (int)parse_u64("--status-fd", optarg); break;
 		case 'r': snprintf(cfg.release, sizeof cfg.release, "%s", optarg); break;
+		case 'o': merge_output = true; break;
 		case 'v': cfg.verbose++; break;
 		default: usage();
 		}
@@ -267,7 +273,7 @@ int main(int argc, char **argv)
 	mkdir(cfg.state_dir, 0755);
 	table_create(table_path);
 
-	pid_t main_pid = launch(argv + optind, cpu);
+	pid_t main_pid = launch(argv + optind, cpu, merge_output);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
 		die("the build command did not start");

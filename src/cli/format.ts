@@ -1,0 +1,17 @@
+/** How build events look on a terminal: a short time and stage prefix per line. */
+import type { BuildEvent } from '../engine/types.js';
+
+function clock(): string {
+  return new Date().toISOString().slice(11, 19);
+}
+
+export function formatEvent(e: BuildEvent): string | null {
+  switch (e.kind) {
+    case 'stage':
+      return `${clock()} [${e.stage}] ${e.message}`;
+    case 'log':
+      return `${clock()} ${e.stream === 'stdout' ? '│' : '!'} ${e.line}`;
+    case 'end':
+      return null;
+  }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/** `detbuild`: the command-line front end.  Parses argv, calls the core, prints; nothing else. */
+import { runBuildCommand, BUILD_USAGE } from './build.js';
+import { EXIT, UsageError } from './exit-codes.js';
+
+const USAGE = `usage: detbuild <command> [options]
+
+commands:
+  build SRC_DIR --out OUT_DIR    build locally under the determinism engine
+  remote SRC_DIR --out OUT_DIR   build in a Qubes builder qube through qubes.DetBuild
+  info                           print this machine's build environment record
+
+${BUILD_USAGE}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'build':
+      return runBuildCommand(rest);
+    case 'remote':
+    case 'info': {
+      const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)
+      const mod = (await import(remoteModule)) as { runRemoteCommand?: (a: string[]) => Promise<number>; runInfoCommand?: (a: string[]) => Promise<number> };
+      const fn = cmd === 'remote' ? mod.runRemoteCommand : (mod.runInfoCommand ?? mod.runRemoteCommand);
+      if (!fn) throw new UsageError(`the '${cmd}' command is not available in this build`);
+      return fn(cmd === 'info' && !mod.runInfoCommand ? ['--info', ...rest] : rest);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return cmd === undefined ? EXIT.usage : EXIT.ok;
+    default:
+      throw new UsageError(`unknown command '${cmd}' (try 'detbuild --help')`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`detbuild: ${err.message.split('\n')[0]}\n`);
+      process.exitCode = EXIT.usage;
+    } else {
+      process.stderr.write(`detbuild: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = EXIT.internal;
+    }
+  },
+);

@@ -1,0 +1,80 @@
+/**
+ * Artifacts: what the build left under $DETBUILD_OUT, checked against the
+ * limits, hashed, and listed in a fixed order.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ArtifactEntry, BuildLimits } from './types.js';
+import { EngineError } from './errors.js';
+
+export class OutputLimitError extends EngineError {}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Total bytes and files under dir (symlinks count as entries of size 0). */
+export async function measureTree(dir: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  async function walk(d: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.readdir(d);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = path.join(d, name);
+      let st;
+      try {
+        st = await fs.lstat(p);
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) await walk(p);
+      else {
+        files++;
+        if (st.isFile()) bytes += st.size;
+      }
+    }
+  }
+  await walk(dir);
+  return { bytes, files };
+}
+
+/** Lists regular files and symlinks under dir, sorted by path, with sizes and hashes. */
+export async function listArtifacts(dir: string, limits: BuildLimits): Promise<ArtifactEntry[]> {
+  const out: ArtifactEntry[] = [];
+  let total = 0;
+  async function walk(rel: string): Promise<void> {
+    const names = (await fs.readdir(path.join(dir, rel))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = path.join(dir, r);
+      const st = await fs.lstat(p);
+      if (st.isDirectory()) {
+        await walk(r);
+        continue;
+      }
+      if (!st.isFile() && !st.isSymbolicLink()) {
+        throw new EngineError('ARTIFACT_SPECIAL_FILE', `the build left a special file in its output: ${r}`);
+      }
+      total += st.isFile() ? st.size : 0;
+      if (out.length + 1 > limits.maxOutputFiles || total > limits.maxOutputBytes) {
+        throw new OutputLimitError('OUTPUT_LIMIT', `the artifacts exceed the output limit (${limits.maxOutputFiles} files, ${limits.maxOutputBytes} bytes)`);
+      }
+      if (st.isSymbolicLink()) {
+        const target = await fs.readlink(p);
+        out.push({ path: r, size: 0, sha256: createHash('sha256').update(`symlink\0${target}`).digest('hex') });
+      } else {
+        out.push({ path: r, size: st.size, sha256: await sha256File(p) });
+      }
+    }
+  }
+  await walk('');
+  return out;
+}

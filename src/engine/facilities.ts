@@ -1,0 +1,59 @@
+/**
+ * What the engine needs from the machine, checked before a build starts so
+ * that a missing facility is one clear error rather than a broken build.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { EngineError } from './errors.js';
+import { packageRoot } from './version.js';
+
+export function supervisorPath(): string {
+  const fromEnv = process.env.DETBUILD_SUPERVISOR;
+  return fromEnv && fromEnv.length > 0 ? fromEnv : path.join(packageRoot, 'native', 'detbuild-supervisor');
+}
+
+let checked: Promise<void> | null = null;
+
+export function checkFacilities(needSupervisor: boolean): Promise<void> {
+  if (needSupervisor && !existsSync(supervisorPath())) {
+    return Promise.reject(new EngineError('ENGINE_NO_SUPERVISOR', `the native supervisor is missing at ${supervisorPath()} (Hint: run 'npm run build')`));
+  }
+  checked ??= (async () => {
+    try {
+      await execa('bwrap', ['--unshare-user', '--unshare-pid', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--', '/bin/true']);
+    } catch (err) {
+      checked = null;
+      throw new EngineError('ENGINE_NO_BWRAP', 'bubblewrap cannot create a sandbox here (Hint: install the bubblewrap package and allow unprivileged user namespaces)', { cause: err });
+    }
+  })();
+  return checked;
+}
+
+/** Top-level host entries besides /usr and /etc: merged-/usr symlinks, or directories to bind. */
+export async function rootEntries(): Promise<{ symlinks: Map<string, string>; dirs: string[] }> {
+  const symlinks = new Map<string, string>();
+  const dirs: string[] = [];
+  for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    try {
+      const st = await fs.lstat(`/${name}`);
+      if (st.isSymbolicLink()) symlinks.set(name, await fs.readlink(`/${name}`));
+      else if (st.isDirectory()) dirs.push(name);
+    } catch {
+      // absent on this machine
+    }
+  }
+  return { symlinks, dirs };
+}
+
+/** The first CPU the caller may run on: the build is pinned there. */
+export async function firstAllowedCpu(): Promise<number> {
+  try {
+    const status = await fs.readFile('/proc/self/status', 'utf8');
+    const m = /^Cpus_allowed_list:\s*(\d+)/m.exec(status);
+    if (m?.[1]) return Number(m[1]);
+  } catch {
+    // fall through
+  }
+  return 0;
+}

@@ -1,0 +1,125 @@
+/**
+ * The bubblewrap command line of a build: which host paths the build sees and
+ * where, which namespaces it gets, and its whole environment.  A pure function
+ * of the spec and the workspace layout, so tests can read it and the manifest
+ * can record it.
+ */
+import type { BuildSpec } from './types.js';
+import { BUILD_USER, HOSTNAME, KERNEL_RELEASE } from './hostview.js';
+
+/** Fixed paths inside the sandbox. */
+export const SANDBOX = {
+  src: '/build/src',
+  out: '/build/out',
+  home: BUILD_USER.home,
+  tmp: '/tmp',
+  stateDir: '/run/detbuild',
+  supervisor: '/run/detbuild-supervisor',
+} as const;
+
+export interface WorkspaceLayout {
+  /** host directories bound read-write */
+  src: string;
+  out: string;
+  home: string;
+  /** host file for each replaced sandbox file (see hostview.ts) */
+  viewFiles: Map<string, string>;
+  /** host path of the supervisor binary */
+  supervisor: string;
+  /** host top-level entries that are symlinks (merged /usr): name -> target */
+  rootSymlinks: Map<string, string>;
+  /** host top-level directories to bind read-only besides /usr and /etc */
+  rootDirs: string[];
+  /** CPU the build is pinned to */
+  cpu: number;
+  /** size of the build's /tmp, in bytes */
+  tmpBytes: number;
+}
+
+/** Environment of every deterministic build; recipes may not override these. */
+export function fixedEnvironment(spec: BuildSpec): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: SANDBOX.home,
+    USER: BUILD_USER.name,
+    LOGNAME: BUILD_USER.name,
+    SHELL: '/bin/sh',
+    TMPDIR: SANDBOX.tmp,
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    TERM: 'dumb',
+    COLUMNS: '80',
+    HOSTNAME,
+    SOURCE_DATE_EPOCH: String(spec.epoch),
+    DETBUILD_OUT: SANDBOX.out,
+    DETBUILD: '1',
+    // -j1: the usual job knobs
+    MAKEFLAGS: '-j1',
+    DEB_BUILD_OPTIONS: 'parallel=1',
+    GOMAXPROCS: '1',
+    GOFLAGS: '-p=1',
+    CMAKE_BUILD_PARALLEL_LEVEL: '1',
+    CARGO_BUILD_JOBS: '1',
+    OMP_NUM_THREADS: '1',
+    XZ_DEFAULTS: '-T1',
+    ZSTD_NBTHREADS: '1',
+  };
+}
+
+/** Variables a recipe may set to another value than the fixed one. */
+export const OVERRIDABLE = new Set(['DEB_BUILD_OPTIONS', 'DEB_BUILD_PROFILES']);
+
+export function buildEnvironment(spec: BuildSpec, callerEnv: NodeJS.ProcessEnv): Record<string, string> {
+  if (spec.mode === 'plain') {
+    // the control: whatever the caller has, plus the paths the build needs
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(callerEnv)) if (v !== undefined) env[k] = v;
+    return { ...env, ...spec.env, HOME: SANDBOX.home, TMPDIR: SANDBOX.tmp, DETBUILD_OUT: SANDBOX.out };
+  }
+  return { ...fixedEnvironment(spec), ...spec.env };
+}
+
+export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<string, string>): string[] {
+  const a: string[] = [
+    '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
+    '--uid', String(BUILD_USER.uid), '--gid', String(BUILD_USER.gid),
+    '--hostname', HOSTNAME,
+    '--die-with-parent', '--new-session',
+    '--ro-bind', '/usr', '/usr',
+  ];
+  for (const [name, target] of ws.rootSymlinks) a.push('--symlink', target, `/${name}`);
+  for (const dir of ws.rootDirs) a.push('--ro-bind', `/${dir}`, `/${dir}`);
+  a.push('--ro-bind', '/etc', '/etc');
+  a.push('--proc', '/proc', '--dev', '/dev');
+  a.push('--ro-bind', '/sys', '/sys');
+  a.push('--size', String(ws.tmpBytes), '--tmpfs', SANDBOX.tmp);
+  a.push('--tmpfs', '/run', '--dir', SANDBOX.stateDir);
+  a.push('--dir', '/build');
+  a.push('--bind', ws.src, SANDBOX.src, '--bind', ws.out, SANDBOX.out, '--bind', ws.home, SANDBOX.home);
+  if (spec.mode === 'deterministic') {
+    // the replaced views of the host; /sys/devices/system/cpu is emptied first
+    a.push('--tmpfs', '/sys/devices/system/cpu', '--dir', '/sys/devices/system/cpu/cpu0');
+    for (const [inside, host] of ws.viewFiles) a.push('--ro-bind', host, inside);
+    a.push('--ro-bind', ws.supervisor, SANDBOX.supervisor);
+  }
+  a.push('--chdir', SANDBOX.src, '--clearenv');
+  for (const [k, v] of Object.entries(env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
+  a.push('--');
+  if (spec.mode === 'deterministic') {
+    a.push(
+      SANDBOX.supervisor,
+      '--epoch', String(spec.epoch),
+      '--seed', spec.seed,
+      '--time-step', spec.timeStepNs.toString(),
+      '--cpu', String(ws.cpu),
+      '--state-dir', SANDBOX.stateDir,
+      '--status-fd', '3',
+      '--release', KERNEL_RELEASE,
+      '--merge-output',
+      '--',
+    );
+  }
+  a.push('/bin/sh', '-c', spec.mode === 'plain' ? `exec 2>&1; ${spec.command}` : spec.command);
+  return a;
+}

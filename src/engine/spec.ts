@@ -1,0 +1,80 @@
+/**
+ * Building a complete BuildSpec from a source directory and what the caller
+ * chose; every default is derived from the sources, so the same sources give
+ * the same spec with no flags at all.
+ */
+import { promises as fs } from 'node:fs';
+import type { BuildLimits, BuildSpec, EngineMode } from './types.js';
+import { SpecError } from './errors.js';
+import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
+import { defaultEpoch, defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
+
+export const DEFAULT_LIMITS: BuildLimits = {
+  timeoutMs: 2 * 60 * 60 * 1000,
+  maxOutputBytes: 4 * 1024 ** 3,
+  maxOutputFiles: 100_000,
+  maxLogBytes: 64 * 1024 ** 2,
+};
+
+export const DEFAULT_TIME_STEP_NS = 1_000_000_000n;
+
+export interface SpecChoices {
+  command?: string;
+  epoch?: number;
+  seed?: string;
+  timeStepNs?: bigint;
+  env?: Record<string, string>;
+  limits?: Partial<BuildLimits>;
+  mode?: EngineMode;
+}
+
+export interface ResolvedSpec {
+  spec: BuildSpec;
+  sourceHash: string;
+}
+
+export async function assertDirectory(dir: string, what: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(dir);
+  } catch (err) {
+    throw new SpecError('SOURCE_MISSING', `${what} does not exist: ${dir}`, { cause: err });
+  }
+  if (!st.isDirectory()) throw new SpecError('SOURCE_NOT_DIRECTORY', `${what} is not a directory: ${dir}`);
+}
+
+export function validateSpec(spec: BuildSpec): void {
+  if (!spec.command.trim()) throw new SpecError('SPEC_INVALID', 'the build command is empty');
+  if (!Number.isSafeInteger(spec.epoch) || spec.epoch < 0) throw new SpecError('SPEC_INVALID', `epoch must be a non-negative integer of seconds, not ${spec.epoch}`);
+  if (!/^[0-9a-f]{16,128}$/.test(spec.seed)) throw new SpecError('SPEC_INVALID', 'seed must be 16 to 128 lowercase hex digits');
+  if (spec.timeStepNs <= 0n || spec.timeStepNs > 86_400n * 1_000_000_000n) throw new SpecError('SPEC_INVALID', 'time step must be more than 0 and at most one day');
+  const fixed = fixedEnvironment(spec);
+  for (const name of Object.keys(spec.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SpecError('SPEC_INVALID', `not a valid environment variable name: ${name}`);
+    if (name in fixed && !OVERRIDABLE.has(name)) throw new SpecError('SPEC_INVALID', `environment variable ${name} is fixed by the engine`);
+  }
+  const l = spec.limits;
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new SpecError('SPEC_INVALID', `limit ${k} must be a positive integer`);
+  }
+}
+
+/** Resolves every default from the sources (see README: "Defaults"). */
+export async function defaultSpecFor(sourceDir: string, choices: SpecChoices = {}): Promise<ResolvedSpec> {
+  await assertDirectory(sourceDir, 'source directory');
+  const entries = await walkTree(sourceDir);
+  const sourceHash = await hashTree(sourceDir, entries);
+  const pf = await readProjectFile(sourceDir);
+  const spec: BuildSpec = {
+    sourceDir,
+    command: choices.command ?? pf.command ?? 'make',
+    epoch: choices.epoch ?? (await defaultEpoch(sourceDir, entries, pf)),
+    seed: choices.seed ?? defaultSeed(sourceHash, pf),
+    timeStepNs: choices.timeStepNs ?? DEFAULT_TIME_STEP_NS,
+    env: choices.env ?? {},
+    limits: { ...DEFAULT_LIMITS, ...choices.limits },
+    mode: choices.mode ?? 'deterministic',
+  };
+  validateSpec(spec);
+  return { spec, sourceHash };
+}
