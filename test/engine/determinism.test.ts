@@ -1,0 +1,408 @@
+/**
+ * The determinism engine, end to end: the probe fixture (test/fixtures/probe) is
+ * built twice under deliberately different real conditions (test/helpers/conditions.ts)
+ * and every artifact must come out byte-identical, with sane values (one CPU, a
+ * clock starting at --epoch and advancing, random reads that differ, sleeps that
+ * advance the clock, timeouts that do not fire early).
+ *
+ * Controls: the fixture run directly (no detbuild) and with `--plain` must differ,
+ * which proves the comparison can see a difference at all.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isArchive, compareArchives } from '../helpers/archives.js';
+import {
+  HOSTILE,
+  NORMAL,
+  describeRun,
+  runPair,
+  runUnder,
+  type BuildRequest,
+  type PairRecord,
+  type RunRecord,
+} from '../helpers/conditions.js';
+import {
+  allProbes,
+  diffAllProbes,
+  probeFixture,
+  readFirstDate,
+  readProbes,
+  sanityFailures,
+  value,
+  type ProbeReport,
+} from '../helpers/probes.js';
+import { cleanCopy, compareTrees, freshDir, removeUnlessKept, sha256File } from '../helpers/trees.js';
+import type { Manifest } from '../../src/engine/types.js';
+
+const EPOCH = 1_700_000_000;
+const DAY = 86_400;
+const SEED = 'a1b2c3d4e5f60718';
+const OTHER_SEED = '0123456789abcdef';
+/** the sanity check that only the engine can make hold */
+const ENGINE_ONLY = ['cpus-one'];
+/** outputs that carry file times: their members must match, their times are the filesystem issue's */
+const FILETIMES = 'filetimes/';
+
+type Reports = Map<string, ProbeReport>;
+
+function expectSucceeded(...runs: RunRecord[]): void {
+  for (const r of runs) expect(r.exitCode, describeRun(r)).toBe(0);
+}
+
+const artifactsOf = (r: RunRecord) => path.join(r.outDir, 'artifacts');
+
+/** Seconds as a float from the probes' `S.NNNNNNNNN` notation (exact to the microsecond here). */
+const seconds = (s: string) => Number(s);
+
+/** The first wall-clock reading of each probe, in seconds. */
+function firstWallClock(r: Reports): Record<string, number> {
+  return {
+    'c-dynamic': seconds(value(r, 'c-dynamic', 'clock.REALTIME.0')),
+    'c-static': seconds(value(r, 'c-static', 'clock.REALTIME.0')),
+    'c-threads': seconds(value(r, 'c-threads', 'clock.REALTIME.0')),
+    go: Number(value(r, 'go', 'time.now.0')) / 1e9,
+    python: Number(value(r, 'python', 'time.time.0')),
+    java: Number(value(r, 'java', 'currentTimeMillis.0')) / 1e3,
+    shell: Number(value(r, 'shell', 'date.pipe.0')),
+  };
+}
+
+/** Values that any two uncontrolled runs see differently: times and random bytes. */
+const MUST_DIFFER_PLAINLY: Array<[string, string]> = [
+  ['c-dynamic', 'clock.REALTIME.0'],
+  ['c-dynamic', 'clock.MONOTONIC.0'],
+  ['c-dynamic', 'getrandom.0'],
+  ['c-dynamic', 'urandom.0'],
+  ['c-dynamic', 'at_random'],
+  ['c-static', 'getrandom.0'],
+  ['c-threads', 'thread.0.0.random'],
+  ['go', 'time.now.0'],
+  ['go', 'crypto_rand.0'],
+  ['python', 'time.time.0'],
+  ['python', 'os.urandom.0'],
+  ['python', 'uuid4.0'],
+  ['java', 'currentTimeMillis.0'],
+  ['java', 'uuid.0'],
+  ['shell', 'date.pipe.0'],
+  ['shell', 'uuid.0'],
+];
+
+function expectDifferPlainly(a: Reports, b: Reports): void {
+  const same = MUST_DIFFER_PLAINLY.filter(([p, k]) => value(a, p, k) === value(b, p, k)).map(([p, k]) => `${p} ${k}`);
+  expect(same, 'values that should differ between two uncontrolled runs').toEqual([]);
+}
+
+/** Logs where the two runs of a pair differ (for the record; plain runs are expected to). */
+async function logDifferences(label: string, pair: PairRecord): Promise<void> {
+  const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+  console.info(
+    `${label}: A ${Math.round(pair.a.durationMs)} ms, B ${Math.round(pair.b.durationMs)} ms, real gap ${pair.realGapMs} ms; ` +
+      `${cmp.same.length} artifacts identical, ${cmp.differ.length} differ: ${cmp.differ.join(' ')}`,
+  );
+}
+
+describe('probe fixture run directly, without detbuild (checks the fixture and the harness)', () => {
+  let src: string;
+  let pair: PairRecord;
+  let a: Reports;
+  let b: Reports;
+
+  beforeAll(async () => {
+    src = await cleanCopy(probeFixture);
+    pair = await runPair({ runner: 'direct', sourceDir: src });
+    expectSucceeded(pair.a, pair.b);
+    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
+    await logDifferences('direct', pair);
+  });
+  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+
+  it('every probe ran and reported', () => {
+    expect([...a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+    expect([...b.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+  });
+
+  it('run B really was under the hostile conditions (the harness works)', () => {
+    expect(value(b, 'c-dynamic', 'env.TZ')).toBe('Asia/Tokyo');
+    expect(value(b, 'c-dynamic', 'env.HOME')).toBe('/nonexistent');
+    expect(value(b, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe('1');
+    expect(value(b, 'c-dynamic', 'env.MAKEFLAGS')).toContain('j8');
+    expect(value(b, 'c-dynamic', 'umask')).toBe('0077');
+    expect(value(b, 'c-dynamic', 'cpus.affinity')).toBe('1');
+    expect(value(b, 'go', 'env.GOMAXPROCS')).toBe('7');
+    expect(value(a, 'c-dynamic', 'env.TZ')).toBe('(unset)');
+    expect(value(a, 'c-dynamic', 'cpus.affinity')).toBe('1');
+    expect(pair.realGapMs).toBeGreaterThanOrEqual(pair.a.durationMs + 3_000);
+  });
+
+  it('the sanity checks hold (but one CPU, which only the engine gives)', () => {
+    expect(sanityFailures(a, ENGINE_ONLY)).toEqual([]);
+    expect(sanityFailures(b, ENGINE_ONLY)).toEqual([]);
+  });
+
+  it('times and random bytes differ between the two runs', () => {
+    expectDifferPlainly(a, b);
+  });
+});
+
+describe('determinism engine: the probe fixture built twice under different conditions', () => {
+  let src: string;
+  let pair: PairRecord;
+  let a: Reports;
+  let b: Reports;
+
+  beforeAll(async () => {
+    src = await cleanCopy(probeFixture);
+    pair = await runPair({ runner: 'engine', sourceDir: src, epoch: EPOCH }, { a: NORMAL, b: HOSTILE });
+    expectSucceeded(pair.a, pair.b);
+    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
+    await logDifferences('engine', pair);
+  });
+  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+
+  it('the manifests list the same artifacts with the same hashes, and the hashes are those of the files', async () => {
+    const [ma, mb] = await Promise.all(
+      [pair.a, pair.b].map(async (r) => JSON.parse(await readFile(path.join(r.outDir, 'manifest.json'), 'utf8')) as Manifest),
+    );
+    for (const [r, m] of [[pair.a, ma!], [pair.b, mb!]] as const) {
+      expect(m.epoch).toBe(EPOCH);
+      for (const art of m.artifacts) {
+        expect(await sha256File(path.join(artifactsOf(r), art.path)), art.path).toBe(art.sha256);
+      }
+    }
+    const strip = (m: Manifest) => m.artifacts.filter((x) => !x.path.startsWith(FILETIMES));
+    expect(strip(mb!)).toEqual(strip(ma!));
+    expect(mb!.artifacts.map((x) => x.path)).toEqual(ma!.artifacts.map((x) => x.path));
+    expect({ ...mb!, artifacts: [] }).toEqual({ ...ma!, artifacts: [] });
+  });
+
+  it('every artifact is byte-identical (file-time archives: next test)', async () => {
+    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const differ = cmp.differ.filter((f) => !f.startsWith(FILETIMES));
+    const detail = diffAllProbes(a, b).slice(0, 80).join('\n');
+    expect({ differ, onlyA: cmp.onlyA, onlyB: cmp.onlyB }, `probe values that differ:\n${detail}`).toEqual({
+      differ: [],
+      onlyA: [],
+      onlyB: [],
+    });
+    expect(cmp.same.length).toBeGreaterThan(allProbes.length);
+  });
+
+  it('archives hold identical members; only the file times they record may differ (filesystem issue)', async () => {
+    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const problems: string[] = [];
+    for (const f of cmp.differ.filter((x) => x.startsWith(FILETIMES))) {
+      const [fa, fb] = [path.join(artifactsOf(pair.a), f), path.join(artifactsOf(pair.b), f)];
+      if (isArchive(f)) {
+        const { memberDiffs, timeDiffs } = await compareArchives(fa, fb);
+        problems.push(...memberDiffs.map((d) => `${f}: ${d}`));
+        if (memberDiffs.length === 0 && timeDiffs.length === 0) problems.push(`${f}: bytes differ, but neither members nor times do`);
+        if (timeDiffs.length) console.info(`${f}: recorded file times differ (filesystem issue):\n  ${timeDiffs.slice(0, 10).join('\n  ')}`);
+      } else {
+        const [ta, tb] = await Promise.all([readFile(fa, 'utf8'), readFile(fb, 'utf8')]);
+        if (withoutTimes(ta) !== withoutTimes(tb)) problems.push(`${f}: differs beyond file times`);
+        else console.info(`${f}: only file times differ (filesystem issue)`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('every sanity check holds in every probe, in both runs', () => {
+    expect([...a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+    expect(sanityFailures(a)).toEqual([]);
+    expect(sanityFailures(b)).toEqual([]);
+  });
+
+  it('every probe counts exactly one CPU', () => {
+    for (const r of [a, b]) {
+      for (const p of ['c-dynamic', 'c-static', 'c-threads']) {
+        for (const k of ['sysconf_onln', 'sysconf_conf', 'affinity', 'get_nprocs', 'get_nprocs_conf', 'proc_cpuinfo']) {
+          expect(value(r, p, `cpus.${k}`), `${p} cpus.${k}`).toBe('1');
+        }
+      }
+      expect(value(r, 'go', 'cpus.numcpu')).toBe('1');
+      expect(value(r, 'go', 'cpus.gomaxprocs')).toBe('1');
+      expect(value(r, 'python', 'cpus.os_cpu_count')).toBe('1');
+      expect(value(r, 'python', 'cpus.multiprocessing')).toBe('1');
+      expect(value(r, 'java', 'cpus.availableProcessors')).toBe('1');
+      expect(value(r, 'shell', 'nproc')).toBe('1');
+      expect(value(r, 'shell', 'nproc.all')).toBe('1');
+    }
+  });
+
+  it('the wall clock starts at --epoch and moves one step per read', async () => {
+    const first = await readFirstDate(artifactsOf(pair.a));
+    expect(first).toBeGreaterThanOrEqual(EPOCH);
+    expect(first).toBeLessThan(EPOCH + 3_600);
+    for (const [probe, t] of Object.entries(firstWallClock(a))) {
+      expect(t, probe).toBeGreaterThanOrEqual(EPOCH);
+      expect(t, probe).toBeLessThan(EPOCH + 7 * DAY);
+    }
+    expect(value(a, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe(String(EPOCH));
+    // three back-to-back REALTIME reads: exactly one default step (1 s) apart
+    const reads = [0, 1, 2].map((i) => BigInt(value(a, 'c-dynamic', `clock.REALTIME.${i}`).replace('.', '')));
+    expect(reads[1]! - reads[0]!).toBe(1_000_000_000n);
+    expect(reads[2]! - reads[1]!).toBe(1_000_000_000n);
+  });
+
+  it('sleeps advance the clock by their length and timeouts do not fire early', () => {
+    const timing = (r: Reports) =>
+      [...r.values()].flatMap((p) => p.sanity).filter((s) => /sleep|timeout|poll|waitloop/.test(s.check));
+    for (const r of [a, b]) {
+      const checks = timing(r);
+      expect(checks.length).toBeGreaterThanOrEqual(15);
+      expect(checks.filter((s) => !s.ok).map((s) => `${s.probe}: ${s.check}: ${s.why}`)).toEqual([]);
+    }
+  });
+
+  it('nothing of the caller leaks in: environment, umask, time zone, locale', () => {
+    const env = (k: string) => value(b, 'c-dynamic', `env.${k}`);
+    expect(env('TZ')).not.toBe('Asia/Tokyo');
+    expect(env('HOME')).not.toBe('/nonexistent');
+    expect(env('LANG')).not.toBe('de_DE.UTF-8');
+    expect(env('LC_ALL')).not.toBe('de_DE.UTF-8');
+    expect(env('PATH')).not.toContain('/nonexistent');
+    expect(env('SOURCE_DATE_EPOCH')).toBe(String(EPOCH));
+    expect(env('MAKEFLAGS')).not.toContain('j8');
+    expect(value(b, 'c-dynamic', 'umask')).not.toBe('0077');
+    expect(value(b, 'go', 'env.GOMAXPROCS')).not.toBe('7');
+    expect(value(b, 'python', 'env.PYTHONHASHSEED')).not.toBe('4242');
+    expect(value(b, 'java', 'timezone')).not.toBe('America/Sao_Paulo');
+  });
+});
+
+/** A listing with dates, times and epoch seconds taken out (filetimes/stat.txt). */
+function withoutTimes(text: string): string {
+  return text
+    .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?( [+-]\d{4})?/g, 'DATE')
+    .replace(/ \d{9,11} /g, ' EPOCH ');
+}
+
+describe('control: the same fixture built twice with --plain differs', () => {
+  let src: string;
+  let pair: PairRecord;
+  let a: Reports;
+  let b: Reports;
+
+  beforeAll(async () => {
+    src = await cleanCopy(probeFixture);
+    pair = await runPair({ runner: 'plain', sourceDir: src, epoch: EPOCH });
+    expectSucceeded(pair.a, pair.b);
+    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
+    await logDifferences('plain', pair);
+  });
+  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+
+  it('times and random bytes differ between the two runs', () => {
+    expectDifferPlainly(a, b);
+  });
+
+  it('the artifacts differ', async () => {
+    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    expect(cmp.differ).toEqual(expect.arrayContaining(['probes/c-dynamic.txt', 'probes/go.txt', 'probes/shell.txt']));
+  });
+
+  it('the real clock is seen, not the epoch', () => {
+    for (const [probe, t] of Object.entries(firstWallClock(a))) {
+      expect(Math.abs(t * 1000 - pair.a.startedAt), probe).toBeLessThan(pair.a.durationMs + 5_000);
+    }
+  });
+
+  it('the sanity checks hold (but one CPU, which only the engine gives)', () => {
+    expect(sanityFailures(a, ENGINE_ONLY)).toEqual([]);
+    expect(sanityFailures(b, ENGINE_ONLY)).toEqual([]);
+  });
+});
+
+describe('determinism engine: flags, and only the build is affected', () => {
+  const OTHER_EPOCH = EPOCH + 1_000_000;
+  let src: string;
+  let root: string;
+  let base: RunRecord;
+  let otherSeed: RunRecord;
+  let otherEpoch: RunRecord;
+  let during: { samples: number; maxSkewMs: number; childDate: number | null; childDateAt: number; buildStillRunning: boolean };
+
+  beforeAll(async () => {
+    src = await cleanCopy(probeFixture);
+    root = await freshDir('flags');
+    const req: BuildRequest = { runner: 'engine', sourceDir: src, command: 'make quick', epoch: EPOCH, seed: SEED };
+
+    // the base build, while this process watches its own clock and starts a process of its own
+    let running = true;
+    let maxSkewMs = 0;
+    let samples = 0;
+    const sampler = setInterval(() => {
+      samples++;
+      maxSkewMs = Math.max(maxSkewMs, Math.abs(Date.now() - (performance.timeOrigin + performance.now())));
+    }, 100);
+    const build = runUnder(req, NORMAL, path.join(root, 'base')).finally(() => {
+      running = false;
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    const child = await execa('date', ['+%s.%N'], { reject: false });
+    during = {
+      samples: 0,
+      maxSkewMs: 0,
+      childDate: child.exitCode === 0 ? Number(child.stdout) : null,
+      childDateAt: Date.now(),
+      buildStillRunning: running,
+    };
+    base = await build;
+    clearInterval(sampler);
+    during.samples = samples;
+    during.maxSkewMs = maxSkewMs;
+
+    otherSeed = await runUnder({ ...req, seed: OTHER_SEED, timeStep: 2 }, NORMAL, path.join(root, 'seed'));
+    otherEpoch = await runUnder({ ...req, epoch: OTHER_EPOCH }, NORMAL, path.join(root, 'epoch'));
+    expectSucceeded(base, otherSeed, otherEpoch);
+  });
+  afterAll(async () => removeUnlessKept(...[root, src && path.dirname(src)].filter((d): d is string => !!d)));
+
+  it('the manifest records the epoch and seed given', async () => {
+    const m = JSON.parse(await readFile(path.join(base.outDir, 'manifest.json'), 'utf8')) as Manifest;
+    expect(m.epoch).toBe(EPOCH);
+    expect(m.seed).toBe(SEED);
+  });
+
+  it('a different --seed gives different random bytes', async () => {
+    const [x, y] = await Promise.all([readProbes(artifactsOf(base)), readProbes(artifactsOf(otherSeed))]);
+    for (const k of ['getrandom.0', 'getrandom.1', 'urandom.0', 'random.0', 'at_random']) {
+      expect(value(y, 'c-dynamic', k), k).not.toBe(value(x, 'c-dynamic', k));
+    }
+    expect(value(y, 'shell', 'uuid.0')).not.toBe(value(x, 'shell', 'uuid.0'));
+  });
+
+  it('--time-step sets how far the wall clock moves per read', async () => {
+    const y = await readProbes(artifactsOf(otherSeed));
+    const reads = [0, 1, 2].map((i) => BigInt(value(y, 'c-dynamic', `clock.REALTIME.${i}`).replace('.', '')));
+    expect(reads[1]! - reads[0]!).toBe(2_000_000_000n);
+    expect(reads[2]! - reads[1]!).toBe(2_000_000_000n);
+  });
+
+  it('a different --epoch moves every wall-clock reading', async () => {
+    const [x, y] = await Promise.all([readProbes(artifactsOf(base)), readProbes(artifactsOf(otherEpoch))]);
+    for (const [r, epoch, run] of [[x, EPOCH, base], [y, OTHER_EPOCH, otherEpoch]] as const) {
+      const first = await readFirstDate(artifactsOf(run));
+      expect(first).toBeGreaterThanOrEqual(epoch);
+      expect(first).toBeLessThan(epoch + 3_600);
+      const t = seconds(value(r, 'c-dynamic', 'clock.REALTIME.0'));
+      expect(t).toBeGreaterThanOrEqual(epoch);
+      expect(t).toBeLessThan(epoch + DAY);
+      expect(value(r, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe(String(epoch));
+    }
+  });
+
+  it('only the build is affected: during a build, this process and a process it starts read the real clock', async () => {
+    expect(during.buildStillRunning, 'the check ran while the build was still running').toBe(true);
+    expect(during.samples).toBeGreaterThanOrEqual(5);
+    expect(during.maxSkewMs).toBeLessThan(1_000);
+    expect(during.childDate).not.toBeNull();
+    expect(Math.abs(during.childDate! * 1000 - during.childDateAt)).toBeLessThan(2_000);
+    expect(during.childDate!).toBeGreaterThan(EPOCH + 365 * DAY);
+    // meanwhile the build itself saw the logical clock
+    const first = await readFirstDate(artifactsOf(base));
+    expect(first).toBeLessThan(EPOCH + 3_600);
+  });
+});
