@@ -1,0 +1,104 @@
+/**
+ * Bad input to `detbuild build`: each case ends with one error line on stderr,
+ * `detbuild: ...`, as its last line (live build-log lines, prefixed
+ * `HH:MM:SS `, may come before it), and an exit status of its own:
+ * 2 usage, 3 bad input paths, 4 build failed.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireCli } from '../helpers/conditions.js';
+import { freshDir } from '../helpers/trees.js';
+
+const EXIT_USAGE = 2;
+const EXIT_BAD_PATH = 3;
+const EXIT_BUILD_FAILED = 4;
+
+/** live build-log lines carry a time prefix; anything else on stderr is the CLI's own */
+const LOG_LINE = /^\d\d:\d\d:\d\d /;
+
+let root: string;
+let src: string;
+
+beforeAll(async () => {
+  root = await freshDir('cli-errors');
+  src = path.join(root, 'src');
+  await mkdir(src);
+  await writeFile(path.join(src, 'Makefile'), 'all:\n\tmkdir -p "$$DETBUILD_OUT" && echo hi >"$$DETBUILD_OUT/hi.txt"\n');
+});
+afterAll(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+async function detbuild(args: string[]) {
+  return execa(process.execPath, [requireCli(), ...args], { reject: false, stdin: 'ignore', timeout: 300_000 });
+}
+
+/** The CLI's own stderr lines (build-log lines left out): exactly one, last, `detbuild: `-prefixed. */
+function expectOneErrorLine(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  const own = lines.filter((l) => !LOG_LINE.test(l));
+  expect(own, `stderr:\n${stderr}`).toHaveLength(1);
+  expect(lines.at(-1), `stderr:\n${stderr}`).toBe(own[0]);
+  expect(own[0]).toMatch(/^detbuild: \S/);
+  return own[0]!;
+}
+
+describe('detbuild build: bad input', () => {
+  const cases: Array<{ name: string; args: () => Promise<string[]>; status: number; mentions?: () => string }> = [
+    {
+      name: 'an unknown flag',
+      args: async () => ['build', src, '--out', path.join(root, 'out-flag'), '--frobnicate'],
+      status: EXIT_USAGE,
+      mentions: () => '--frobnicate',
+    },
+    {
+      name: 'no source directory and no --out',
+      args: async () => ['build'],
+      status: EXIT_USAGE,
+    },
+    {
+      name: 'a missing source directory',
+      args: async () => ['build', path.join(root, 'no-such-src'), '--out', path.join(root, 'out-missing')],
+      status: EXIT_BAD_PATH,
+      mentions: () => path.join(root, 'no-such-src'),
+    },
+    {
+      name: 'an output directory that exists and is not empty',
+      args: async () => {
+        const out = path.join(root, 'out-full');
+        await mkdir(out, { recursive: true });
+        await writeFile(path.join(out, 'keep.txt'), 'precious\n');
+        return ['build', src, '--out', out];
+      },
+      status: EXIT_BAD_PATH,
+      mentions: () => path.join(root, 'out-full'),
+    },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: exit ${c.status}, one error line`, async () => {
+      const res = await detbuild(await c.args());
+      expect(res.exitCode, `stderr:\n${res.stderr}`).toBe(c.status);
+      const line = expectOneErrorLine(res.stderr);
+      if (c.mentions) expect(line).toContain(c.mentions());
+    });
+  }
+
+  it('leaves a non-empty output directory as it was', async () => {
+    const out = path.join(root, 'out-full');
+    expect(await readdir(out)).toEqual(['keep.txt']);
+    expect(await readFile(path.join(out, 'keep.txt'), 'utf8')).toBe('precious\n');
+  });
+
+  it(`a failing build command: exit ${EXIT_BUILD_FAILED}, one error line, no result, the log kept beside it`, async () => {
+    const out = path.join(root, 'out-fail');
+    const res = await detbuild(['build', src, '--out', out, '--command', 'echo about to fail; exit 7']);
+    expect(res.exitCode, `stderr:\n${res.stderr}`).toBe(EXIT_BUILD_FAILED);
+    expectOneErrorLine(res.stderr);
+    expect(existsSync(out), 'no result directory for a failed build').toBe(false);
+    expect(await readFile(`${out}.failed.log`, 'utf8')).toContain('about to fail');
+  });
+});
