@@ -1,0 +1,22 @@
+/** src/record: the environment record / provenance and the manifest formats. */
+export { canonicalJson, canonicalSha256 } from './canonical.js';
+export { collectEnvironment, collectEnvironmentRecord, makeRecord, recordIsSealed } from './collect.js';
+export { compareRecords, type RecordDifference } from './compare.js';
+export { toBuildinfo } from './buildinfo.js';
+export { toInTotoStatement, BUILD_TYPE, type InTotoStatement } from './intoto.js';
+export { ManifestSchema, ArtifactEntrySchema, diffArtifacts, type ArtifactDifference } from './manifest.js';
+export { parseOsRelease, readOsRelease } from './os-release.js';
+export { parseDpkgQuery, parseRpmQuery, listInstalledPackages } from './packages.js';
+export { engineIdentity } from './engine-version.js';
+export { RecordError } from './errors.js';
+export {
+  RECORD_FORMAT,
+  EnvironmentRecordSchema,
+  EnvironmentSchema,
+  BuildParametersSchema,
+  InstalledPackageSchema,
+  type EnvironmentRecord,
+  type Environment,
+  type BuildParameters,
+  type InstalledPackage,
+} from './schema.js';
