@@ -58,6 +58,9 @@ export function fixedEnvironment(spec: BuildSpec): Record<string, string> {
     MAKEFLAGS: '-j1',
     DEB_BUILD_OPTIONS: 'parallel=1',
     GOMAXPROCS: '1',
+    // Go's asynchronous preemption is driven by real time (sysmon): it adds
+    // clock reads at scheduling-dependent points of a goroutine
+    GODEBUG: 'asyncpreemptoff=1',
     GOFLAGS: '-p=1',
     CMAKE_BUILD_PARALLEL_LEVEL: '1',
     CARGO_BUILD_JOBS: '1',

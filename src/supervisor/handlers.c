@@ -318,15 +318,27 @@ static void do_wait(struct thread *t, struct user_regs_struct *r)
 	resume_to_exit(t);
 }
 
+/* A parent that reaps a single-threaded child takes the later of the two
+ * clocks, so time never goes backwards along make -> gcc -> make -> ld.  A
+ * child that ran several threads (Go, the JVM) may have read its clocks a
+ * number of times that depends on scheduling: letting that leak into the
+ * parent would make every later sibling nondeterministic, so the parent only
+ * advances by one step. */
 static void merge_child(struct thread *t, pid_t child)
 {
 	if (child <= 0 || (uint64_t)child >= nslots)
 		return;
+	stats.reaps++;
+	if (proc_threaded[child]) {
+		struct dt_slot *s = slot_of(t->tid);
+		s->rt += cfg.rt_step;
+		s->mono += cfg.mono_step;
+		return;
+	}
 	struct dt_slot *s = slot_of(child);
 	uint64_t rt = s->rt > proc_exit_rt[child] ? s->rt : proc_exit_rt[child];
 	uint64_t mono = s->mono > proc_exit_mono[child] ? s->mono : proc_exit_mono[child];
 	clock_merge(t->tid, rt, mono);
-	stats.reaps++;
 }
 
 /* ---- opening entropy files ---- */

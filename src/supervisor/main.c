@@ -136,8 +136,10 @@ static void on_new_child(struct thread *parent, int event)
 	if (!thread) {
 		proc_exit_rt[child] = 0;
 		proc_exit_mono[child] = 0;
+		proc_threaded[child] = 0;
 		stats.forks++;
 	} else {
+		proc_threaded[parent->tgid] = 1;
 		stats.threads++;
 	}
 	c->ready = true;

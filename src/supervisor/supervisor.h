@@ -87,6 +87,8 @@ void thread_free(pid_t tid);
 void thread_move(pid_t from, pid_t to);
 /* highest clocks of the threads of a process that already exited */
 extern uint64_t *proc_exit_rt, *proc_exit_mono;
+/* whether a process ever had more than one thread (indexed by its pid) */
+extern uint8_t *proc_threaded;
 
 /* ---- tracee memory (mem.c) ---- */
 int mem_read(pid_t tid, unsigned long addr, void *buf, size_t len);

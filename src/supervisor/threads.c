@@ -13,6 +13,7 @@ struct dt_header *table_hdr;
 struct dt_slot *slots;
 uint64_t nslots;
 uint64_t *proc_exit_rt, *proc_exit_mono;
+uint8_t *proc_threaded;
 static struct thread **threads;
 
 extern const unsigned char vdso_image[];
@@ -57,7 +58,8 @@ void table_create(const char *path)
 	threads = calloc(nslots, sizeof *threads);
 	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
 	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
-	if (!threads || !proc_exit_rt || !proc_exit_mono)
+	proc_threaded = calloc(nslots, sizeof *proc_threaded);
+	if (!threads || !proc_exit_rt || !proc_exit_mono || !proc_threaded)
 		die("out of memory");
 }
 
