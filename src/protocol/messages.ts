@@ -122,6 +122,8 @@ export const ArtifactHeaderSchema = z
     size: z.number().int().nonnegative(),
     sha256: sha256Hex,
     executable: z.boolean(),
+    /** the target when the artifact is a symlink (size 0, no data frames follow) */
+    symlink: z.string().min(1).max(4096).nullable(),
   })
   .strict();
 export type ArtifactHeader = z.infer<typeof ArtifactHeaderSchema>;

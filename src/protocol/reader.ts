@@ -37,10 +37,10 @@ export class FrameReader {
   private readonly maxPayload: number;
 
   constructor(
-    source: AsyncIterable<Buffer | string>,
+    source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
     private readonly opts: FrameReaderOptions,
   ) {
-    this.it = source[Symbol.asyncIterator]();
+    this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : fromSync(source);
     this.maxPayload = opts.maxPayload ?? MAX_FRAME_PAYLOAD;
   }
 
@@ -156,6 +156,10 @@ export class FrameReader {
     }
     return out;
   }
+}
+
+async function* fromSync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
 /** Parses a JSON frame against its schema; the error names the frame and the first issue. */

@@ -61,6 +61,20 @@ export class FrameWriter {
     return this.frame(type, Buffer.from(JSON.stringify(value), 'utf8'));
   }
 
+  /**
+   * Queues a frame without waiting for the reader (for live log lines, which the caller
+   * cannot wait on). Returns false, writing nothing, while more than `maxBacklog` bytes
+   * are still unsent: the caller drops the frame and says so later.
+   */
+  frameNoWait(type: number, payload: Buffer, maxBacklog: number): boolean {
+    const out = this.out;
+    if (out.destroyed || out.writableEnded || out.writableLength > maxBacklog) return false;
+    out.write(encodeFrameHeader(type, payload.length));
+    out.write(payload);
+    this.bytesWritten += FRAME_HEADER_SIZE + payload.length;
+    return true;
+  }
+
   /** Writes buffers as they are (already framed). */
   async raw(...bufs: Buffer[]): Promise<void> {
     const out = this.out;

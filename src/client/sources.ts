@@ -1,0 +1,87 @@
+/**
+ * The sources as a deterministic tar stream: entries in byte-wise sorted order, owner 0,
+ * no user or group names, modes reduced to 0755/0644, modification times rounded up to a
+ * whole second (as the engine rounds them: a remote build gets the same default epoch as
+ * a local one). Special files are refused, as the engine refuses them.
+ */
+import { constants as FS, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { ClientError } from './errors.js';
+
+interface Entry {
+  rel: string;
+  kind: 'file' | 'dir' | 'symlink';
+  mode: number;
+  size: number;
+  mtime: Date;
+}
+
+async function walk(root: string): Promise<Entry[]> {
+  const out: Entry[] = [];
+  async function visit(rel: string): Promise<void> {
+    const names = (await fs.readdir(path.join(root, rel))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await fs.lstat(path.join(root, r));
+      const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
+      if (!kind) throw new ClientError('CLIENT_SPECIAL_FILE', `the sources hold a special file (device, FIFO or socket): ${r}`);
+      out.push({ rel: r, kind, mode: st.mode, size: st.size, mtime: new Date(Math.ceil(st.mtimeMs / 1000) * 1000) });
+      if (kind === 'dir') await visit(r);
+    }
+  }
+  await visit('');
+  return out;
+}
+
+/** Packs `root` into a tar stream (read it to completion; errors surface on the stream). */
+export function packSources(root: string): Readable {
+  const pack = tar.pack();
+  (async () => {
+    const st = await fs.stat(root).catch((err: unknown) => {
+      throw new ClientError('CLIENT_SOURCES', `cannot read the source directory ${root}`, { cause: err });
+    });
+    if (!st.isDirectory()) throw new ClientError('CLIENT_SOURCES', `not a directory: ${root}`);
+    for (const e of await walk(root)) {
+      const base = { name: e.rel, mtime: e.mtime, uid: 0, gid: 0, uname: '', gname: '' };
+      if (e.kind === 'dir') {
+        await entry(pack, { ...base, type: 'directory', mode: 0o755 });
+      } else if (e.kind === 'symlink') {
+        await entry(pack, { ...base, type: 'symlink', mode: 0o777, linkname: await fs.readlink(path.join(root, e.rel)) });
+      } else {
+        const fh = await fs.open(path.join(root, e.rel), FS.O_RDONLY | FS.O_NOFOLLOW);
+        try {
+          const size = (await fh.stat()).size;
+          // tar-stream's streams are streamx streams: used here through the Node-like subset
+          const sink = pack.entry({ ...base, type: 'file', mode: e.mode & 0o111 ? 0o755 : 0o644, size }) as unknown as NodeJS.WritableStream;
+          const done = new Promise<void>((resolve, reject) => {
+            sink.on('finish', () => resolve());
+            sink.on('error', reject);
+          });
+          let left = size;
+          for await (const chunk of fh.createReadStream({ autoClose: false, end: Math.max(size - 1, 0) }) as AsyncIterable<Buffer>) {
+            if (size === 0) break;
+            const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+            left -= piece.length;
+            if (!sink.write(piece)) await new Promise<void>((r) => sink.once('drain', () => r()));
+            if (left === 0) break;
+          }
+          if (left !== 0) throw new ClientError('CLIENT_SOURCES', `${e.rel} changed while it was being sent`);
+          sink.end();
+          await done;
+        } finally {
+          await fh.close().catch(() => undefined);
+        }
+      }
+    }
+    pack.finalize();
+  })().catch((err: unknown) => pack.destroy(err as Error));
+  return pack as unknown as Readable;
+}
+
+function entry(pack: tar.Pack, header: tar.Header extends infer H ? Partial<H> & { name: string } : never): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pack.entry(header, (err) => (err ? reject(err) : resolve()));
+  });
+}

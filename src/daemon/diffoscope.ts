@@ -1,0 +1,31 @@
+import { execa } from 'execa';
+
+export interface DiffoscopeOptions {
+  command: string;
+  timeoutMs: number;
+  maxReportBytes: number;
+}
+
+/**
+ * diffoscope's text report on two artifact trees, truncated to maxReportBytes; null when
+ * diffoscope is not installed (the verify report still lists which artifacts differ).
+ */
+export async function diffoscopeReport(a: string, b: string, opts: DiffoscopeOptions): Promise<string | null> {
+  const r = await execa(opts.command, ['--text', '-', '--no-progress', '--exclude-directory-metadata=yes', '--max-report-size', String(opts.maxReportBytes), a, b], {
+    reject: false,
+    timeout: opts.timeoutMs,
+    stdin: 'ignore',
+    maxBuffer: opts.maxReportBytes * 4,
+    env: { LC_ALL: 'C.UTF-8' },
+  });
+  if ((r as { code?: string }).code === 'ENOENT' || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message)))) {
+    return null;
+  }
+  let text = String(r.stdout ?? '');
+  if (r.timedOut) text += `\n[diffoscope: stopped after ${opts.timeoutMs} ms]`;
+  else if (r.exitCode !== 0 && r.exitCode !== 1) text += `\n[diffoscope exited with status ${r.exitCode}: ${String(r.stderr ?? '').split('\n')[0]}]`;
+  if (Buffer.byteLength(text) > opts.maxReportBytes) {
+    text = `${Buffer.from(text).subarray(0, opts.maxReportBytes).toString('utf8')}\n[report truncated at ${opts.maxReportBytes} bytes]`;
+  }
+  return text;
+}

@@ -1,0 +1,56 @@
+/**
+ * Sends a finished build's results: manifest, environment record, then every artifact
+ * (header, then its bytes in data frames, read from disk chunk by chunk so memory does
+ * not grow with the artifact), re-checking each against the manifest on the way.
+ */
+import { createHash } from 'node:crypto';
+import { constants as FS, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { ArtifactEntry, Manifest } from '../engine/types.js';
+import { CHUNK_SIZE, FrameType } from '../protocol/constants.js';
+import type { ArtifactHeader } from '../protocol/messages.js';
+import { safeRelativePath } from '../protocol/paths.js';
+import type { FrameWriter } from '../protocol/writer.js';
+import type { EnvironmentRecord } from '../record/schema.js';
+import { DaemonError } from './errors.js';
+
+export async function sendResults(writer: FrameWriter, artifactsDir: string, manifest: Manifest, record: EnvironmentRecord): Promise<void> {
+  await writer.json(FrameType.manifest, manifest);
+  await writer.json(FrameType.record, record);
+  for (const a of manifest.artifacts) await sendArtifact(writer, artifactsDir, a);
+}
+
+async function sendArtifact(writer: FrameWriter, dir: string, a: ArtifactEntry): Promise<void> {
+  const file = join(dir, ...safeRelativePath(a.path, 'artifact'));
+  const st = await fs.lstat(file);
+  if (st.isSymbolicLink()) {
+    const target = await fs.readlink(file);
+    const header: ArtifactHeader = { path: a.path, size: 0, sha256: a.sha256, executable: false, symlink: target };
+    await writer.json(FrameType.artifact, header);
+    return;
+  }
+  const fh = await fs.open(file, FS.O_RDONLY | FS.O_NOFOLLOW);
+  try {
+    const fst = await fh.stat();
+    if (!fst.isFile() || fst.size !== a.size) {
+      throw new DaemonError('DAEMON_ARTIFACT_CHANGED', `artifact ${a.path} changed after the build (size ${fst.size}, manifest ${a.size})`);
+    }
+    const header: ArtifactHeader = { path: a.path, size: a.size, sha256: a.sha256, executable: (fst.mode & 0o111) !== 0, symlink: null };
+    await writer.json(FrameType.artifact, header);
+    const hash = createHash('sha256');
+    let sent = 0;
+    const stream = fh.createReadStream({ autoClose: false, highWaterMark: CHUNK_SIZE, start: 0 });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const piece = sent + chunk.length > a.size ? chunk.subarray(0, a.size - sent) : chunk;
+      hash.update(piece);
+      sent += piece.length;
+      await writer.frame(FrameType.data, piece);
+      if (sent >= a.size) break;
+    }
+    if (sent !== a.size || hash.digest('hex') !== a.sha256) {
+      throw new DaemonError('DAEMON_ARTIFACT_CHANGED', `artifact ${a.path} no longer matches its manifest`);
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
