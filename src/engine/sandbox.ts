@@ -36,6 +36,16 @@ export interface WorkspaceLayout {
   tmpBytes: number;
 }
 
+/** Device nodes the build gets (bound from the host). */
+export const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+const DEV_LINKS: ReadonlyArray<[string, string]> = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['core', '/proc/kcore'],
+];
+
 /** Environment of every deterministic build; recipes may not override these. */
 export function fixedEnvironment(spec: BuildSpec): Record<string, string> {
   return {
@@ -94,7 +104,13 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   for (const [name, target] of ws.rootSymlinks) a.push('--symlink', target, `/${name}`);
   for (const dir of ws.rootDirs) a.push('--ro-bind', `/${dir}`, `/${dir}`);
   a.push('--ro-bind', '/etc', '/etc');
-  a.push('--proc', '/proc', '--dev', '/dev');
+  // /dev built by hand: bwrap's --dev mounts devpts before the user namespace
+  // exists when run by root, which leaves the PID namespace owned by the
+  // host's user namespace and the supervisor unable to pin PIDs
+  a.push('--proc', '/proc', '--tmpfs', '/dev');
+  for (const dev of DEVICES) a.push('--dev-bind', `/dev/${dev}`, `/dev/${dev}`);
+  for (const [name, target] of DEV_LINKS) a.push('--symlink', target, `/dev/${name}`);
+  a.push('--tmpfs', '/dev/shm');
   a.push('--ro-bind', '/sys', '/sys');
   a.push('--size', String(ws.tmpBytes), '--tmpfs', SANDBOX.tmp);
   a.push('--tmpfs', '/run', '--dir', SANDBOX.stateDir);
@@ -105,6 +121,8 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
     a.push('--tmpfs', '/sys/devices/system/cpu', '--dir', '/sys/devices/system/cpu/cpu0');
     for (const [inside, host] of ws.viewFiles) a.push('--ro-bind', host, inside);
     a.push('--ro-bind', ws.supervisor, SANDBOX.supervisor);
+    // the supervisor pins PIDs through ns_last_pid; it clears the capability before running the build
+    a.push('--cap-add', 'CAP_SYS_ADMIN');
   }
   a.push('--chdir', SANDBOX.src, '--clearenv');
   for (const [k, v] of Object.entries(env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
@@ -120,6 +138,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       '--status-fd', '3',
       '--release', KERNEL_RELEASE,
       '--merge-output',
+      ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
       '--',
     );
   }

@@ -58,6 +58,11 @@ void filter_install(void)
 	RULE(T, select, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, pselect6, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, rt_sigtimedwait, 1, SCMP_A2(SCMP_CMP_NE, 0));
+	/* process and thread creation: deterministic PIDs */
+	RULE(T, fork, 0);
+	RULE(T, vfork, 0);
+	RULE(T, clone, 0);
+	RULE(T, clone3, 0);
 	/* a parent that reaps a child catches up with the child's clock */
 	RULE(T, wait4, 0);
 	RULE(T, waitid, 0);

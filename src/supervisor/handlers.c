@@ -397,6 +397,10 @@ void on_seccomp(struct thread *t)
 	case SYS_select: return do_select(t, &r);
 	case SYS_wait4:
 	case SYS_waitid: return do_wait(t, &r);
+	case SYS_fork:
+	case SYS_vfork:
+	case SYS_clone:
+	case SYS_clone3: return pids_on_clone_entry(t);
 	case SYS_open: return do_open(t, &r, 0);
 	case SYS_openat:
 	case SYS_openat2: return do_open(t, &r, 1);
@@ -435,6 +439,9 @@ void on_syscall_exit(struct thread *t)
 			if (mem_read(t->tid, t->pend_ptr + 16, &pid, sizeof pid) == 0)
 				merge_child(t, pid);
 		}
+		break;
+	case PEND_CLONE:
+		pids_on_clone_done(t->tid);
 		break;
 	default:
 		break;

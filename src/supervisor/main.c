@@ -121,6 +121,7 @@ static void on_new_child(struct thread *parent, int event)
 	unsigned long msg = 0;
 	ptrace(PTRACE_GETEVENTMSG, parent->tid, NULL, &msg);
 	pid_t child = (pid_t)msg;
+	debug("pid: %d created %d (event %d)", parent->tid, child, event);
 	struct thread *c = thread_get(child);
 	bool attached = c && c->attached;
 	c = thread_new(child);
@@ -145,7 +146,14 @@ static void on_new_child(struct thread *parent, int event)
 	c->ready = true;
 	if (c->attached)
 		resume(c, 0);
-	resume(parent, 0);
+	if (pids_is_busy(parent->tid)) {
+		/* the PID is taken: the next creator may go (a vfork parent waits
+		 * for its child, which may itself fork); the exit stop is consumed */
+		pids_on_clone_done(parent->tid);
+		resume_to_exit(parent);
+	} else {
+		resume(parent, 0);
+	}
 }
 
 static void on_thread_gone(pid_t tid)
@@ -194,6 +202,9 @@ static pid_t launch(char **argv, int cpu, bool merge_output)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die("PR_SET_NO_NEW_PRIVS: %m");
 	umask(022);
+	/* the supervisor may hold capabilities (to pin PIDs); the build holds none */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		die("cannot clear ambient capabilities: %m");
 	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 		die("dup2: %m");
 	filter_install();
@@ -283,6 +294,7 @@ int main(int argc, char **argv)
 		   (void *)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_TRACECLONE |
 			    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACESECCOMP)) < 0)
 		die("PTRACE_SETOPTIONS: %m (Hint: needs Linux 4.8 or later)");
+	pids_init(main_pid);
 	struct thread *first = thread_new(main_pid);
 	first->attached = first->ready = true;
 	sha256_3(first->lineage, cfg.seed, 32, "root", 4, NULL, 0);

@@ -61,6 +61,7 @@ enum pending_kind {
 	PEND_TIMED_WAIT,   /* advance by pend_ns if the wait timed out */
 	PEND_REAP,         /* wait4/waitid: merge the reaped child's clock */
 	PEND_OPEN,         /* restore the path argument */
+	PEND_CLONE,        /* a fork/clone whose PID was pinned */
 };
 
 struct thread {
@@ -118,6 +119,13 @@ bool emulate_fault(struct thread *t);
 /* ---- /dev/urandom and friends (urandom.c) ---- */
 /* returns the path of a FIFO serving a fresh stream for this open, or NULL */
 const char *urandom_redirect(struct thread *t, const char *path);
+
+/* ---- deterministic PIDs (pids.c) ---- */
+void pids_init(pid_t first);
+bool pids_pinned(void);
+void pids_on_clone_entry(struct thread *t);
+bool pids_is_busy(pid_t tid);
+void pids_on_clone_done(pid_t tid);
 
 /* ---- seccomp (filter.c) ---- */
 void filter_install(void);
