@@ -24,7 +24,7 @@
 
 /* Runs one system call inside the stopped tracee at `insn` (the address of a
  * `syscall` instruction) and returns its result. */
-static long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn,
+long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn,
 		   long nr, unsigned long a0, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5)
 {
@@ -63,7 +63,7 @@ static long inject(struct thread *t, const struct user_regs_struct *base, unsign
 	return -EIO;
 }
 
-static bool finish_execve(struct thread *t)
+static bool run_to_syscall_exit(struct thread *t)
 {
 	for (int guard = 0; guard < 8; guard++) {
 		if (ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL) < 0)
@@ -91,6 +91,7 @@ struct auxv_pos {
 	unsigned long sysinfo_addr;  /* where the AT_SYSINFO_EHDR value sits on the stack */
 	unsigned long random_ptr;    /* AT_RANDOM value: address of the 16 bytes */
 	unsigned long ignore_addr;   /* an AT_IGNORE entry we could reuse */
+	unsigned long interp_base;   /* AT_BASE: non-zero when ld.so is loaded */
 };
 
 /* Reads the tracee's stack word by word (a page at a time) from argc on. */
@@ -135,6 +136,8 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->sysinfo_addr = addr + sizeof w;
 		else if (type == AT_RANDOM)
 			pos->random_ptr = val;
+		else if (type == AT_BASE)
+			pos->interp_base = val;
 		else if (type == AT_IGNORE && !pos->ignore_addr)
 			pos->ignore_addr = addr;
 	}
@@ -185,7 +188,7 @@ void on_exec(struct thread *t)
 
 	/* the tracee is still inside execve: let it reach the syscall-exit stop
 	 * so that the next stops belong to the calls we inject */
-	if (!finish_execve(t))
+	if (!run_to_syscall_exit(t))
 		return;
 	struct user_regs_struct saved;
 	if (regs_get(t->tid, &saved) < 0)
@@ -201,15 +204,23 @@ void on_exec(struct thread *t)
 		die("cannot patch the entry point of pid %d: %m", t->tid);
 
 	bool mapped = map_vdso(t, &saved, insn);
-	long c = inject(t, &saved, insn, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
-	if (c < 0 && c != -ENODEV)
-		debug("ARCH_SET_CPUID failed in pid %d: %ld", t->tid, c);
+	struct auxv_pos pos;
+	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
+	if (found && pos.interp_base) {
+		/* dynamic program: ld.so probes cpuid ~70 times before any library
+		 * code runs; arm CPUID faulting at its first trapped system call
+		 * (ld.so opening a library), before any constructor runs */
+		t->cpuid_pending = true;
+	} else {
+		long c = inject(t, &saved, insn, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
+		if (c < 0 && c != -ENODEV)
+			debug("ARCH_SET_CPUID failed in pid %d: %ld", t->tid, c);
+	}
 
 	ptrace(PTRACE_POKETEXT, t->tid, (void *)insn, (void *)orig);
 	regs_set(t->tid, &saved);
 
-	struct auxv_pos pos;
-	if (find_auxv(t->tid, saved.rsp, &pos) < 0) {
+	if (!found) {
 		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
 		return;
 	}
@@ -235,4 +246,28 @@ void on_exec(struct thread *t)
 		stream_fill(key, 0, bytes, sizeof bytes);
 		mem_write(t->tid, pos.random_ptr, bytes, sizeof bytes);
 	}
+}
+
+/* Arms CPUID faulting in a thread stopped at a seccomp stop: the pending
+ * system call is skipped, arch_prctl runs in its place, and the original call
+ * is restarted (it will stop here again and be handled as usual). */
+void arm_cpuid_at_seccomp_stop(struct thread *t)
+{
+	struct user_regs_struct orig, r;
+	if (regs_get(t->tid, &orig) < 0)
+		return resume(t, 0);
+	r = orig;
+	r.orig_rax = (unsigned long long)-1;
+	r.rax = (unsigned long long)-ENOSYS;
+	regs_set(t->tid, &r);
+	if (!run_to_syscall_exit(t)) /* runs to the skipped call's exit stop */
+		return;
+	long c = inject(t, &orig, orig.rip - 2, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
+	if (c < 0 && c != -ENODEV)
+		debug("ARCH_SET_CPUID failed in pid %d: %ld", t->tid, c);
+	r = orig;
+	r.rip -= 2;
+	r.rax = orig.orig_rax;
+	regs_set(t->tid, &r);
+	resume(t, 0);
 }

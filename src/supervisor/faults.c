@@ -9,11 +9,33 @@
 #include <string.h>
 #include <sys/ptrace.h>
 
+/* cpuid is slow in a VM (an exit to the hypervisor): answers are cached */
+struct cpuid_entry { unsigned leaf, sub, a, b, c, d; bool used; };
+static struct cpuid_entry cpuid_cache[256];
+
+static void real_cpuid(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d)
+{
+	unsigned h = (leaf * 31u + sub) & 255u;
+	for (unsigned i = 0; i < 256; i++, h = (h + 1) & 255u) {
+		struct cpuid_entry *e = &cpuid_cache[h];
+		if (e->used && e->leaf == leaf && e->sub == sub) {
+			*a = e->a; *b = e->b; *c = e->c; *d = e->d;
+			return;
+		}
+		if (!e->used) {
+			__cpuid_count(leaf, sub, *a, *b, *c, *d);
+			*e = (struct cpuid_entry){ leaf, sub, *a, *b, *c, *d, true };
+			return;
+		}
+	}
+	__cpuid_count(leaf, sub, *a, *b, *c, *d);
+}
+
 static void emulate_cpuid(struct user_regs_struct *r)
 {
 	unsigned leaf = (unsigned)r->rax, sub = (unsigned)r->rcx;
 	unsigned a = 0, b = 0, c = 0, d = 0;
-	__cpuid_count(leaf, sub, a, b, c, d);
+	real_cpuid(leaf, sub, &a, &b, &c, &d);
 	switch (leaf) {
 	case 1:
 		c &= ~(1u << 30);          /* RDRAND */
@@ -40,9 +62,8 @@ static void emulate_cpuid(struct user_regs_struct *r)
 
 bool emulate_fault(struct thread *t)
 {
-	siginfo_t si;
-	if (ptrace(PTRACE_GETSIGINFO, t->tid, NULL, &si) < 0 || si.si_code != SI_KERNEL)
-		return false;
+	/* no siginfo needed: rdtsc, rdtscp and cpuid touch no memory, so a
+	 * SIGSEGV at one of them can only be the faulting we asked for */
 	struct user_regs_struct r;
 	if (regs_get(t->tid, &r) < 0)
 		return false;

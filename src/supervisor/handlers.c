@@ -347,6 +347,7 @@ static void do_open(struct thread *t, struct user_regs_struct *r, int arg)
 {
 	char path[4096];
 	unsigned long long *reg = regs_arg(r, arg);
+	stats.opens++;
 	if (mem_read_str(t->tid, *reg, path, sizeof path) < 0)
 		return resume(t, 0);
 	const char *fifo = urandom_redirect(t, path);
@@ -370,6 +371,10 @@ void on_seccomp(struct thread *t)
 	struct user_regs_struct r;
 	if (regs_get(t->tid, &r) < 0)
 		return;
+	if (t->cpuid_pending) {
+		t->cpuid_pending = false;
+		return arm_cpuid_at_seccomp_stop(t);
+	}
 	t->pend_nr = (long)r.orig_rax;
 	switch ((long)r.orig_rax) {
 	case SYS_clock_gettime: return do_clock_gettime(t, &r);

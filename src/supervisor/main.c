@@ -221,14 +221,15 @@ static void report(int fd, int code, int sig)
 		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
 		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
-		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu}\n",
+		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu}\n",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
 		(unsigned long long)stats.opens_redirected, (unsigned long long)stats.waits_timed,
 		(unsigned long long)stats.waits_timedout, (unsigned long long)stats.reaps,
 		(unsigned long long)stats.rdtsc, (unsigned long long)stats.cpuid,
-		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps);
+		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps,
+		(unsigned long long)stats.opens);
 }
 
 int main(int argc, char **argv)

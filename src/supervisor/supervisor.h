@@ -34,7 +34,7 @@ extern struct config cfg;
 /* ---- counters reported in the final status ---- */
 struct counters {
 	uint64_t execs, forks, threads, time_traps, random_traps, random_bytes, opens_redirected;
-	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps;
+	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps, opens;
 };
 extern struct counters stats;
 
@@ -81,6 +81,7 @@ struct thread {
 	unsigned long long pend_argval2;
 	unsigned long long pend_ptr;
 	int pend_sig;           /* signal to deliver on the next resume */
+	bool cpuid_pending;     /* CPUID faulting still to be armed after exec */
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);
@@ -108,6 +109,9 @@ void resume_to_exit(struct thread *t);
 
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
+long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn, long nr,
+	    unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+void arm_cpuid_at_seccomp_stop(struct thread *t);
 
 /* ---- syscalls (handlers.c) ---- */
 void on_seccomp(struct thread *t);
