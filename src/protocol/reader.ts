@@ -129,31 +129,34 @@ export class FrameReader {
   private take(n: number): Buffer {
     this.bytesRead += n;
     this.buffered -= n;
-    const first = this.chunks[0];
     if (n === 0) return Buffer.alloc(0);
-    if (first && first.length === n) {
+    const first = this.chunks[0]!;
+    if (first.length === n) {
       this.chunks.shift();
       return first;
     }
-    if (first && first.length > n) {
+    if (first.length > n) {
       this.chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
+    // spans chunks: copy once, drop the consumed chunks in one splice (no O(n^2) shifting)
     const out = Buffer.allocUnsafe(n);
     let off = 0;
+    let i = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[i]!;
       const want = n - off;
       if (c.length <= want) {
         c.copy(out, off);
         off += c.length;
-        this.chunks.shift();
+        i++;
       } else {
         c.copy(out, off, 0, want);
-        this.chunks[0] = c.subarray(want);
+        this.chunks[i] = c.subarray(want);
         off += want;
       }
     }
+    this.chunks.splice(0, i);
     return out;
   }
 }

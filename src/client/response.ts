@@ -1,0 +1,202 @@
+/**
+ * Reading a response: frames checked for order and schema, artifacts checked against the
+ * manifest (path, size, sha256) while they stream into a staging directory, one chunk at a
+ * time. The final status frame is the only thing that says success; a stream without it,
+ * or with anything after it, is a transport error.
+ */
+import { createHash } from 'node:crypto';
+import { constants as FS, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { ArtifactEntry, Manifest } from '../engine/types.js';
+import { FrameType, RESPONSE_FRAMES } from '../protocol/constants.js';
+import { ProtocolError } from '../protocol/errors.js';
+import {
+  ArtifactHeaderSchema,
+  EnvironmentRecordSchema,
+  EventFrameSchema,
+  FinalStatusSchema,
+  ManifestSchema,
+  QueuedSchema,
+  VerifyReportSchema,
+  type EventFrame,
+  type FinalStatus,
+  type Queued,
+  type VerifyReport,
+} from '../protocol/messages.js';
+import { safeRelativePath } from '../protocol/paths.js';
+import { FrameReader, parseJsonFrame } from '../protocol/reader.js';
+import type { EnvironmentRecord } from '../record/schema.js';
+import { ClientError } from './errors.js';
+
+export interface ResponseHandlers {
+  onQueued?(q: Queued): void;
+  onEvent?(e: EventFrame): void;
+  /** an artifact started (index from 0) */
+  onArtifact?(index: number, total: number, entry: ArtifactEntry): void;
+  /** bytes of artifacts received so far */
+  onBytes?(received: number, total: number): void;
+}
+
+export interface ResponseResult {
+  status: FinalStatus;
+  manifest: Manifest | null;
+  record: EnvironmentRecord | null;
+  verify: VerifyReport | null;
+  /** artifacts written (and verified) under the staging directory */
+  artifacts: number;
+}
+
+interface OpenArtifact {
+  entry: ArtifactEntry;
+  file: string;
+  fh: fs.FileHandle;
+  hash: ReturnType<typeof createHash>;
+  received: number;
+}
+
+/**
+ * Reads a whole response. Artifacts are written below `artifactsDir` (which must exist
+ * and be empty); ClientError CLIENT_INTEGRITY when one does not match its manifest.
+ */
+export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: string | null, h: ResponseHandlers = {}): Promise<ResponseResult> {
+  const reader = new FrameReader(source, { allowed: RESPONSE_FRAMES });
+  await reader.readStreamHeader('response');
+  let manifest: Manifest | null = null;
+  let record: EnvironmentRecord | null = null;
+  let verify: VerifyReport | null = null;
+  let next = 0;
+  let open: OpenArtifact | null = null;
+  let totalBytes = 0;
+  let receivedBytes = 0;
+  const symlinks: Array<{ file: string; target: string }> = [];
+
+
+  try {
+    for (;;) {
+      const f = await reader.next();
+      if (!f) throw new ProtocolError('PROTOCOL_TRUNCATED', 'the response ended without its final status');
+      if (open && f.type !== FrameType.data) order(`artifact ${open.entry.path} ended after ${open.received} of ${open.entry.size} bytes`);
+      switch (f.type) {
+        case FrameType.queued:
+          h.onQueued?.(parseJsonFrame(f, QueuedSchema));
+          break;
+        case FrameType.event:
+          if (manifest) order('a log event after the manifest');
+          h.onEvent?.(parseJsonFrame(f, EventFrameSchema));
+          break;
+        case FrameType.verify:
+          if (verify || manifest) order('an unexpected verify report');
+          verify = parseJsonFrame(f, VerifyReportSchema);
+          break;
+        case FrameType.record:
+          if (record) order('a second environment record');
+          record = parseJsonFrame(f, EnvironmentRecordSchema);
+          break;
+        case FrameType.manifest: {
+          if (manifest) order('a second manifest');
+          manifest = parseJsonFrame(f, ManifestSchema);
+          const seen = new Set<string>();
+          for (const a of manifest.artifacts) {
+            safeRelativePath(a.path, 'artifact');
+            if (seen.has(a.path)) throw new ProtocolError('PROTOCOL_SCHEMA', `manifest lists ${a.path} twice`);
+            seen.add(a.path);
+            totalBytes += a.size;
+          }
+          break;
+        }
+        case FrameType.artifact: {
+          if (!manifest) order('an artifact before the manifest');
+          if (!artifactsDir) order('an artifact in a response that carries none');
+          const header = parseJsonFrame(f, ArtifactHeaderSchema);
+          const entry = manifest.artifacts[next];
+          if (!entry) order(`artifact ${header.path} is not in the manifest`);
+          if (header.path !== entry.path || header.size !== entry.size || header.sha256 !== entry.sha256) {
+            throw new ClientError('CLIENT_INTEGRITY', `artifact ${header.path} does not match the manifest entry ${entry.path}`);
+          }
+          const parts = safeRelativePath(entry.path, 'artifact');
+          const file = path.join(artifactsDir, ...parts);
+          await makeParents(artifactsDir, parts);
+          h.onArtifact?.(next, manifest.artifacts.length, entry);
+          next++;
+          if (header.symlink !== null) {
+            const sha = createHash('sha256').update(`symlink\0${header.symlink}`).digest('hex');
+            if (entry.size !== 0 || sha !== entry.sha256) throw new ClientError('CLIENT_INTEGRITY', `symlink artifact ${entry.path} does not match its manifest`);
+            // created last, so that no file is ever written through a link
+            symlinks.push({ file, target: header.symlink });
+            break;
+          }
+          const fh = await fs.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, header.executable ? 0o755 : 0o644);
+          open = { entry, file, fh, hash: createHash('sha256'), received: 0 };
+          if (entry.size === 0) open = await closeArtifact(open);
+          break;
+        }
+        case FrameType.data: {
+          if (!open) order('artifact data outside an artifact');
+          if (open.received + f.payload.length > open.entry.size) {
+            throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`);
+          }
+          open.hash.update(f.payload);
+          await writeAll(open.fh, f.payload);
+          open.received += f.payload.length;
+          receivedBytes += f.payload.length;
+          h.onBytes?.(receivedBytes, totalBytes);
+          if (open.received === open.entry.size) open = await closeArtifact(open);
+          break;
+        }
+        case FrameType.status: {
+          const status = parseJsonFrame(f, FinalStatusSchema);
+          await reader.expectEnd();
+          if (status.ok) {
+            if (!manifest) throw new ProtocolError('PROTOCOL_ORDER', 'success without a manifest');
+            if (next !== manifest.artifacts.length) {
+              throw new ProtocolError('PROTOCOL_TRUNCATED', `success after ${next} of ${manifest.artifacts.length} artifacts`);
+            }
+          }
+          for (const s of symlinks) await fs.symlink(s.target, s.file);
+          return { status, manifest, record, verify, artifacts: next };
+        }
+        default:
+          order(`unexpected frame 0x${f.type.toString(16)}`);
+      }
+    }
+  } finally {
+    const o = open as OpenArtifact | null;
+    if (o) await o.fh.close().catch(() => undefined);
+  }
+}
+
+function order(what: string): never {
+  throw new ProtocolError('PROTOCOL_ORDER', what);
+}
+
+async function closeArtifact(a: OpenArtifact): Promise<null> {
+  await a.fh.close();
+  if (a.hash.digest('hex') !== a.entry.sha256) {
+    await fs.rm(a.file, { force: true });
+    throw new ClientError('CLIENT_INTEGRITY', `artifact ${a.entry.path} does not match the sha256 of its manifest`);
+  }
+  return null;
+}
+
+async function writeAll(fh: fs.FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+/** Creates the parents of an artifact; none may be anything but a directory we made. */
+async function makeParents(root: string, parts: string[]): Promise<void> {
+  let dir = root;
+  for (const p of parts.slice(0, -1)) {
+    dir = path.join(dir, p);
+    try {
+      const st = await fs.lstat(dir);
+      if (!st.isDirectory()) throw new ClientError('CLIENT_INTEGRITY', `artifact path goes through ${p}, which is not a directory`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await fs.mkdir(dir, { mode: 0o755 });
+    }
+  }
+}

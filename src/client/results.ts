@@ -1,0 +1,84 @@
+/**
+ * The client's result directory, laid out like a local `detbuild build` result plus the
+ * environment record: artifacts/, manifest.json, build.log, record.json, and the record
+ * rendered as a Debian .buildinfo and an in-toto (SLSA provenance) statement. It is
+ * assembled in a staging sibling and renamed into place only after a complete success.
+ */
+import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import type { Manifest } from '../engine/types.js';
+import type { VerifyReport } from '../protocol/messages.js';
+import { toBuildinfo } from '../record/buildinfo.js';
+import { toInTotoStatement } from '../record/intoto.js';
+import type { EnvironmentRecord } from '../record/schema.js';
+import { ClientError } from './errors.js';
+
+export async function assertOutDirUsable(outDir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(outDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    throw new ClientError('CLIENT_OUT_DIR', `cannot use the output directory ${outDir} (${code})`, { cause: err });
+  }
+  if (entries.length > 0) throw new ClientError('CLIENT_OUT_DIR', `the output directory exists and is not empty: ${outDir}`);
+}
+
+export interface Staging {
+  dir: string;
+  artifacts: string;
+  /** the build log, written in order as the events arrive */
+  log: WriteStream;
+}
+
+function closeLog(log: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (log.closed) return resolve();
+    log.once('close', () => resolve());
+    log.once('error', () => resolve());
+    log.end();
+  });
+}
+
+export async function makeStaging(outDir: string): Promise<Staging> {
+  const dir = `${outDir}.partial-${process.pid}-${Date.now()}`;
+  await fs.mkdir(path.join(dir, 'artifacts'), { recursive: true, mode: 0o755 });
+  const log = createWriteStream(path.join(dir, 'build.log'));
+  return { dir, artifacts: path.join(dir, 'artifacts'), log };
+}
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+/** Writes the metadata files and renames the staging directory to outDir. */
+export async function publish(staging: Staging, outDir: string, manifest: Manifest, record: EnvironmentRecord | null, verify: VerifyReport | null): Promise<void> {
+  await closeLog(staging.log);
+  await fs.writeFile(path.join(staging.dir, 'manifest.json'), json(manifest));
+  if (record) {
+    await fs.writeFile(path.join(staging.dir, 'record.json'), json(record));
+    await fs.writeFile(path.join(staging.dir, 'environment.buildinfo'), toBuildinfo(record, manifest.artifacts));
+    await fs.writeFile(path.join(staging.dir, 'provenance.intoto.json'), json(toInTotoStatement(record, manifest)));
+  }
+  if (verify) await fs.writeFile(path.join(staging.dir, 'verify.json'), json(verify));
+  await fs.rmdir(outDir).catch(() => undefined);
+  await fs.rename(staging.dir, outDir);
+}
+
+/**
+ * After a failure: nothing at outDir; the log is kept at OUT_DIR.failed.log and a verify
+ * report (with diffoscope's text) at OUT_DIR.verify.json. Returns the log's path.
+ */
+export async function discard(staging: Staging, outDir: string, verify: VerifyReport | null): Promise<string | null> {
+  await closeLog(staging.log);
+  const failedLog = `${outDir}.failed.log`;
+  let kept: string | null = null;
+  try {
+    await fs.rename(path.join(staging.dir, 'build.log'), failedLog);
+    kept = failedLog;
+  } catch {
+    kept = null;
+  }
+  if (verify) await fs.writeFile(`${outDir}.verify.json`, json(verify));
+  await fs.rm(staging.dir, { recursive: true, force: true });
+  return kept;
+}
