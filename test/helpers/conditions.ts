@@ -168,16 +168,23 @@ async function readDefaultCommand(sourceDir: string): Promise<string> {
   return 'make';
 }
 
-/** Runs one build under `cond`, its result going to `outDir` (which must not exist). */
+/**
+ * Runs one build under `cond`, its result going to `outDir` (which must not exist).
+ * Scratch space goes beside it (`OUT.tmpdir`, the direct runner's `OUT.work`), so
+ * removing the parent of `outDir` removes everything.
+ */
 export async function runUnder(req: BuildRequest, cond: Conditions, outDir: string): Promise<RunRecord> {
   const env: Record<string, string> = { ...cond.env };
-  if (cond.freshTmpdir) env.TMPDIR = await freshDir(`tmp-${cond.name}`);
+  if (cond.freshTmpdir) {
+    env.TMPDIR = `${outDir}.tmpdir`;
+    await mkdir(env.TMPDIR, { recursive: true });
+  }
   let argv: string[];
   let cwd: string | undefined;
   let staging: string | undefined;
   if (req.runner === 'direct') {
-    cwd = await cleanCopy(req.sourceDir, []);
-    staging = path.join(path.dirname(cwd), 'detbuild-out');
+    cwd = await cleanCopy(req.sourceDir, [], `${outDir}.work`);
+    staging = path.join(`${outDir}.work`, 'detbuild-out');
     await mkdir(staging);
     env.DETBUILD_OUT = staging;
     argv = [...conditionWrapper(cond), 'sh', '-c', req.command ?? (await readDefaultCommand(req.sourceDir))];

@@ -29,9 +29,10 @@ export async function removeUnlessKept(...dirs: string[]): Promise<void> {
  * Copies a source tree to a fresh temporary directory, keeping file times and
  * modes, and leaving out top-level entries named in `exclude` (build leftovers
  * such as `out` and `build`), so a fixture run by hand in place is not copied.
+ * The copy goes to INTO/basename(src) when `into` is given.
  */
-export async function cleanCopy(src: string, exclude: string[] = ['out', 'build']): Promise<string> {
-  const dest = path.join(await freshDir('src'), path.basename(src));
+export async function cleanCopy(src: string, exclude: string[] = ['out', 'build'], into?: string): Promise<string> {
+  const dest = path.join(into ?? (await freshDir('src')), path.basename(src));
   const skip = new Set(exclude.map((e) => path.join(src, e)));
   await cp(src, dest, {
     recursive: true,
