@@ -2,7 +2,7 @@
  * What the engine needs from the machine, checked before a build starts so
  * that a missing facility is one clear error rather than a broken build.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { constants as fsConstants, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { EngineError } from './errors.js';
@@ -56,4 +56,14 @@ export async function firstAllowedCpu(): Promise<number> {
     // fall through
   }
   return 0;
+}
+
+/** Whether this user may open /dev/fuse (for the supervisor's entropy file system). */
+export async function fuseUsable(): Promise<boolean> {
+  try {
+    await fs.access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

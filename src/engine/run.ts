@@ -15,7 +15,7 @@ import { hostViewFiles } from './hostview.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
-import { checkFacilities, firstAllowedCpu, rootEntries, supervisorPath } from './facilities.js';
+import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
 
@@ -129,6 +129,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       rootDirs: roots.dirs,
       cpu: await firstAllowedCpu(),
       tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
+      fuse: await fuseUsable(),
     };
     const env = buildEnvironment(spec, process.env);
     const args = bwrapArgs(spec, layout, env);

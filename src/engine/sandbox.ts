@@ -34,6 +34,8 @@ export interface WorkspaceLayout {
   cpu: number;
   /** size of the build's /tmp, in bytes */
   tmpBytes: number;
+  /** /dev/fuse is usable: the supervisor serves /dev/urandom through FUSE instead of trapping open() */
+  fuse: boolean;
 }
 
 /** Device nodes the build gets (bound from the host). */
@@ -109,6 +111,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   // host's user namespace and the supervisor unable to pin PIDs
   a.push('--proc', '/proc', '--tmpfs', '/dev');
   for (const dev of DEVICES) a.push('--dev-bind', `/dev/${dev}`, `/dev/${dev}`);
+  if (spec.mode === 'deterministic' && ws.fuse) a.push('--dev-bind', '/dev/fuse', '/dev/fuse');
   for (const [name, target] of DEV_LINKS) a.push('--symlink', target, `/dev/${name}`);
   a.push('--tmpfs', '/dev/shm');
   a.push('--ro-bind', '/sys', '/sys');

@@ -17,7 +17,7 @@
 			die("seccomp rule for %s: %s", #name, strerror(-rc_));                      \
 	} while (0)
 
-void filter_install(void)
+void filter_install(bool trap_opens)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
@@ -34,9 +34,12 @@ void filter_install(void)
 	RULE(T, clock_adjtime, 0);
 	/* entropy */
 	RULE(T, getrandom, 0);
-	RULE(T, open, 0);
-	RULE(T, openat, 0);
-	RULE(T, openat2, 0);
+	if (trap_opens) {
+		/* only when the entropy file system could not be mounted */
+		RULE(T, open, 0);
+		RULE(T, openat, 0);
+		RULE(T, openat2, 0);
+	}
 	/* host identity and CPU count */
 	RULE(T, uname, 0);
 	RULE(T, sysinfo, 0);

@@ -180,7 +180,7 @@ static void kill_all_tracees(void)
 
 /* ---- the first process ---- */
 
-static pid_t launch(char **argv, int cpu, bool merge_output)
+static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -207,7 +207,7 @@ static pid_t launch(char **argv, int cpu, bool merge_output)
 		die("cannot clear ambient capabilities: %m");
 	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 		die("dup2: %m");
-	filter_install();
+	filter_install(trap_opens);
 	execvp(argv[0], argv);
 	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127 - 1);
@@ -287,7 +287,8 @@ int main(int argc, char **argv)
 	mkdir(cfg.state_dir, 0755);
 	table_create(table_path);
 
-	pid_t main_pid = launch(argv + optind, cpu, merge_output);
+	bool have_entropyfs = entropyfs_start();
+	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
 		die("the build command did not start");

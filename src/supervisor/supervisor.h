@@ -120,7 +120,14 @@ void on_syscall_exit(struct thread *t);
 /* ---- faults (faults.c) ---- */
 bool emulate_fault(struct thread *t);
 
-/* ---- /dev/urandom and friends (urandom.c) ---- */
+/* ---- thread identity, shared with the entropy file system's thread (threads.c) ---- */
+/* copies the thread's lineage and returns (then increments) its count of entropy opens */
+uint64_t identity_next_open(pid_t tid, uint8_t lineage[32]);
+
+/* ---- /dev/urandom and friends through FUSE (entropyfs.c) ---- */
+bool entropyfs_start(void);
+
+/* ---- /dev/urandom and friends by trapping open(2), the fallback (urandom.c) ---- */
 /* returns the path of a FIFO serving a fresh stream for this open, or NULL */
 const char *urandom_redirect(struct thread *t, const char *path);
 
@@ -132,6 +139,6 @@ bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
 
 /* ---- seccomp (filter.c) ---- */
-void filter_install(void);
+void filter_install(bool trap_opens);
 
 #endif

@@ -3,6 +3,7 @@
 #include "supervisor.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@ uint64_t nslots;
 uint64_t *proc_exit_rt, *proc_exit_mono;
 uint8_t *proc_threaded;
 static struct thread **threads;
+/* guards the thread table against the entropy file system's thread */
+static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
 
 extern const unsigned char vdso_image[];
 extern const unsigned char vdso_image_end[];
@@ -128,6 +131,7 @@ struct thread *thread_new(pid_t tid)
 {
 	if (tid <= 0 || (uint64_t)tid >= nslots)
 		die("internal: thread id %d out of range", tid);
+	pthread_mutex_lock(&ident_lock);
 	struct thread *t = threads[tid];
 	if (!t) {
 		t = calloc(1, sizeof *t);
@@ -140,29 +144,52 @@ struct thread *thread_new(pid_t tid)
 	t->tgid = tid;
 	t->pend_argreg = -1;
 	t->pend_argreg2 = -1;
+	pthread_mutex_unlock(&ident_lock);
 	return t;
 }
 
 void thread_free(pid_t tid)
 {
+	pthread_mutex_lock(&ident_lock);
 	struct thread *t = thread_get(tid);
 	if (t) {
 		free(t);
 		threads[tid] = NULL;
 	}
+	pthread_mutex_unlock(&ident_lock);
 }
 
 void thread_move(pid_t from, pid_t to)
 {
 	if (from == to)
 		return;
-	struct thread *t = thread_get(from);
 	thread_free(to);
+	pthread_mutex_lock(&ident_lock);
+	struct thread *t = thread_get(from);
 	threads[from] = NULL;
 	threads[to] = t;
 	if (t) {
 		t->tid = to;
 		t->tgid = to;
 	}
+	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
+}
+
+uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])
+{
+	static uint64_t strangers;
+	uint64_t n;
+	pthread_mutex_lock(&ident_lock);
+	struct thread *t = thread_get(tid);
+	if (t) {
+		memcpy(lineage, t->lineage, 32);
+		n = t->nopens++;
+	} else {
+		/* not a traced thread (should not happen): one shared sequence */
+		memcpy(lineage, cfg.seed, 32);
+		n = strangers++;
+	}
+	pthread_mutex_unlock(&ident_lock);
+	return n;
 }
