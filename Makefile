@@ -50,7 +50,9 @@ build:
 node-headers: $(NODE_HEADERS_DIR)/.stamp
 $(NODE_HEADERS_DIR)/.stamp:
 	rm -rf $(NODE_HEADERS_DIR) && mkdir -p $(NODE_HEADERS_DIR)/debs
-	cd $(NODE_HEADERS_DIR)/debs && apt-get download $(NODE_HEADERS_PKGS)
+	# (apt-get download needs package lists: refresh them once if it cannot find the packages)
+	cd $(NODE_HEADERS_DIR)/debs && { apt-get download $(NODE_HEADERS_PKGS) || \
+		{ apt-get update -qq && apt-get download $(NODE_HEADERS_PKGS); }; }
 	for deb in $(NODE_HEADERS_DIR)/debs/*.deb; do dpkg-deb -x "$$deb" $(NODE_HEADERS_DIR)/root || exit 1; done
 	test -f $(NODE_HEADERS_DIR)/root/usr/include/nodejs/common.gypi
 	touch $@

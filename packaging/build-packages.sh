@@ -43,6 +43,8 @@ version=$(node -p 'require("./package.json").version')
 deb_version="$version-1"
 
 if [ "$skip_build" = 0 ]; then
+	# from scratch: whatever an earlier build left in dist/ must not be packaged
+	rm -rf dist
 	make build
 fi
 make vm-modules check-payload

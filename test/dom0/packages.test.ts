@@ -104,6 +104,8 @@ describe('qubes-detbuild-vm .deb', () => {
 describe('qubes-detbuild-vm .rpm', () => {
   it('has the same files and modes as the .deb (units in Fedora\'s directory)', () => {
     const rpm = rpmEntries(a.vmRpm);
+    const listed = execFileSync('rpm', ['-qlp', a.vmRpm], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(listed.trim().split('\n')).toEqual(rpm.map((e) => e.path));
     const expected = expectedVmFiles(a.dir, RPM_UNIT);
     expect(asMap(files(rpm))).toEqual(expected);
     for (const e of rpm) expect(`${e.owner}/${e.group}`).toBe('root/root');
