@@ -84,8 +84,8 @@ detbuild-dvm:
       - qvm: detbuild-template
       - file: detbuild-policy
 
-{# A named disposable: callers reach it by name; it starts on each call from
-    the disposable template and is discarded afterwards. #}
+{# A named disposable: callers reach it by name, qrexec starts it on demand
+    from the disposable template, and its disk is thrown away at every shutdown. #}
 detbuild-builder:
   qvm.vm:
     - name: {{ detbuild.builder }}
