@@ -197,6 +197,13 @@ describe.skipIf(rootSkip !== null)('qubes-detbuild-vm installed in a scratch Deb
 
   afterAll(() => {
     for (const child of started) child.kill('SIGTERM');
+    // the system bus started inside the root (dbus-daemon --fork writes its pid there)
+    try {
+      const pid = Number(readFileSync(join(root, 'run/dbus/pid'), 'utf8').trim());
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+    } catch {
+      // not started
+    }
     for (const mount of procMounted.reverse()) execFileSync('umount', ['-l', mount]);
   });
 
