@@ -92,6 +92,7 @@ struct auxv_pos {
 	unsigned long random_ptr;    /* AT_RANDOM value: address of the 16 bytes */
 	unsigned long ignore_addr;   /* an AT_IGNORE entry we could reuse */
 	unsigned long interp_base;   /* AT_BASE: non-zero when ld.so is loaded */
+	unsigned long phdr, phnum;   /* AT_PHDR, AT_PHNUM: the program's headers in memory */
 };
 
 /* Reads the tracee's stack word by word (a page at a time) from argc on. */
@@ -138,6 +139,10 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->random_ptr = val;
 		else if (type == AT_BASE)
 			pos->interp_base = val;
+		else if (type == AT_PHDR)
+			pos->phdr = val;
+		else if (type == AT_PHNUM)
+			pos->phnum = val;
 		else if (type == AT_IGNORE && !pos->ignore_addr)
 			pos->ignore_addr = addr;
 	}
@@ -159,7 +164,7 @@ static bool map_vdso(struct thread *t, const struct user_regs_struct *saved, uns
 	}
 	long a = inject(t, saved, insn, SYS_mmap, DT_VDSO_BASE, DT_IMAGE_MAX, PROT_READ | PROT_EXEC,
 			MAP_PRIVATE | MAP_FIXED_NOREPLACE, (unsigned long)fd, 0);
-	size_t table_len = DT_SLOTS_OFF - DT_TABLE_OFF + nslots * sizeof(struct dt_slot);
+	size_t table_len = dt_table_len(nslots);
 	long b = a == (long)DT_VDSO_BASE
 		 ? inject(t, saved, insn, SYS_mmap, DT_VDSO_BASE + DT_TABLE_OFF, table_len,
 			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, (unsigned long)fd, DT_TABLE_OFF)
@@ -172,6 +177,37 @@ static bool map_vdso(struct thread *t, const struct user_regs_struct *saved, uns
 		return false;
 	}
 	return true;
+}
+
+/* A Go program carries a PT_NOTE with owner "Go" (its build id). */
+static bool is_go_program(pid_t tid, const struct auxv_pos *pos)
+{
+	if (!pos->phdr || !pos->phnum || pos->phnum > 64)
+		return false;
+	Elf64_Phdr ph[64];
+	if (mem_read(tid, pos->phdr, ph, pos->phnum * sizeof ph[0]) < 0)
+		return false;
+	/* load bias: the PT_PHDR entry says where the headers were linked */
+	unsigned long bias = 0;
+	for (unsigned long i = 0; i < pos->phnum; i++)
+		if (ph[i].p_type == PT_PHDR)
+			bias = pos->phdr - ph[i].p_vaddr;
+	for (unsigned long i = 0; i < pos->phnum; i++) {
+		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > 4096)
+			continue;
+		unsigned char notes[4096];
+		if (mem_read(tid, bias + ph[i].p_vaddr, notes, ph[i].p_filesz) < 0)
+			continue;
+		for (size_t off = 0; off + 12 <= ph[i].p_filesz;) {
+			uint32_t namesz, descsz;
+			memcpy(&namesz, notes + off, 4);
+			memcpy(&descsz, notes + off + 4, 4);
+			if (namesz == 4 && off + 16 <= ph[i].p_filesz && memcmp(notes + off + 12, "Go\0\0", 4) == 0)
+				return true;
+			off += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+		}
+	}
+	return false;
 }
 
 void on_exec(struct thread *t)
@@ -206,6 +242,8 @@ void on_exec(struct thread *t)
 	bool mapped = map_vdso(t, &saved, insn);
 	struct auxv_pos pos;
 	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
+	proc_go[t->tgid] = found && is_go_program(t->tid, &pos);
+	clock_share_rt(t->tid, 0);
 	if (found && pos.interp_base) {
 		/* dynamic program: ld.so probes cpuid ~70 times before any library
 		 * code runs; arm CPUID faulting at its first trapped system call

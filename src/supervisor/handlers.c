@@ -330,9 +330,7 @@ static void merge_child(struct thread *t, pid_t child)
 		return;
 	stats.reaps++;
 	if (proc_threaded[child]) {
-		struct dt_slot *s = slot_of(t->tid);
-		s->rt += cfg.rt_step;
-		s->mono += cfg.mono_step;
+		clock_step(t->tid);
 		return;
 	}
 	struct dt_slot *s = slot_of(child);

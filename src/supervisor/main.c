@@ -138,9 +138,15 @@ static void on_new_child(struct thread *parent, int event)
 		proc_exit_rt[child] = 0;
 		proc_exit_mono[child] = 0;
 		proc_threaded[child] = 0;
+		/* a forked child runs the same program until it execs */
+		proc_go[child] = proc_go[parent->tgid];
+		clock_share_rt(child, 0);
+		if (clock_rt_shared(parent->tid))
+			cs->rt = slots[rt_index[parent->tid]].rt;
 		stats.forks++;
 	} else {
 		proc_threaded[parent->tgid] = 1;
+		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;
 	}
 	c->ready = true;

@@ -37,6 +37,16 @@ struct dt_slot {
 
 #define DT_SLOTS_OFF (DT_TABLE_OFF + 4096UL)
 
+/* After the slots: uint32_t rt_index[nslots].  Non-zero for a thread of a Go
+ * process: the slot whose wall clock the thread reads (the process leader's).
+ * Goroutines migrate between threads, so a per-thread wall clock would make
+ * time.Now() depend on which thread happened to run the goroutine. */
+static inline uint64_t dt_table_len(uint64_t nslots)
+{
+	return DT_SLOTS_OFF - DT_TABLE_OFF + nslots * 32 + nslots * 4;
+}
+
+
 
 /* Which logical clock a clock id reads. */
 enum { DT_C_RT, DT_C_MONO, DT_C_CPU, DT_C_BAD };

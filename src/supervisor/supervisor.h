@@ -46,6 +46,7 @@ void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- the clock table (threads.c) ---- */
 extern struct dt_header *table_hdr;
 extern struct dt_slot *slots;
+extern uint32_t *rt_index;
 extern uint64_t nslots;
 void table_create(const char *path);
 struct dt_slot *slot_of(pid_t tid);
@@ -54,6 +55,13 @@ uint64_t clock_last(pid_t tid, int cls);
 uint64_t clock_tick(pid_t tid, int cls);
 void clock_advance(pid_t tid, uint64_t ns);
 void clock_merge(pid_t into, uint64_t rt, uint64_t mono);
+/* one step of each clock (a parent reaping a multithreaded child) */
+void clock_step(pid_t tid);
+/* makes tid read leader's wall clock (or its own, when leader == tid or 0) */
+void clock_share_rt(pid_t tid, pid_t leader);
+bool clock_rt_shared(pid_t tid);
+/* whether a process runs a Go program (its threads share one wall clock) */
+extern uint8_t *proc_go;
 
 /* ---- traced threads (threads.c) ---- */
 enum pending_kind {

@@ -12,9 +12,11 @@
 
 struct dt_header *table_hdr;
 struct dt_slot *slots;
+uint32_t *rt_index;
 uint64_t nslots;
 uint64_t *proc_exit_rt, *proc_exit_mono;
 uint8_t *proc_threaded;
+uint8_t *proc_go;
 static struct thread **threads;
 /* guards the thread table against the entropy file system's thread */
 static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,7 +41,7 @@ void table_create(const char *path)
 	size_t image_len = (size_t)(vdso_image_end - vdso_image);
 	if (image_len > DT_IMAGE_MAX)
 		die("internal: vDSO image is %zu bytes, more than the %lu reserved", image_len, DT_IMAGE_MAX);
-	size_t total = DT_SLOTS_OFF + nslots * sizeof(struct dt_slot);
+	size_t total = DT_TABLE_OFF + dt_table_len(nslots);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("cannot create the clock table %s: %m", path);
@@ -53,6 +55,7 @@ void table_create(const char *path)
 	close(fd);
 	table_hdr = p;
 	slots = (struct dt_slot *)((char *)p + 4096);
+	rt_index = (uint32_t *)(slots + nslots);
 	table_hdr->magic = DT_MAGIC;
 	table_hdr->rt_step = cfg.rt_step;
 	table_hdr->mono_step = cfg.mono_step;
@@ -62,7 +65,8 @@ void table_create(const char *path)
 	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
 	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
 	proc_threaded = calloc(nslots, sizeof *proc_threaded);
-	if (!threads || !proc_exit_rt || !proc_exit_mono || !proc_threaded)
+	proc_go = calloc(nslots, sizeof *proc_go);
+	if (!threads || !proc_exit_rt || !proc_exit_mono || !proc_threaded || !proc_go)
 		die("out of memory");
 }
 
@@ -88,17 +92,30 @@ static uint64_t *field(struct dt_slot *s, int cls, uint64_t *step)
 	}
 }
 
+/* the slot holding the thread's wall clock (its process leader's in a Go process) */
+static struct dt_slot *rt_slot_of(pid_t tid)
+{
+	struct dt_slot *s = slot_of(tid);
+	uint32_t shared = rt_index[s - slots];
+	return shared ? &slots[shared] : s;
+}
+
+static struct dt_slot *slot_for(pid_t tid, int cls)
+{
+	return cls == DT_C_RT ? rt_slot_of(tid) : slot_of(tid);
+}
+
 uint64_t clock_last(pid_t tid, int cls)
 {
 	uint64_t step;
-	uint64_t *f = field(slot_of(tid), cls, &step);
+	uint64_t *f = field(slot_for(tid, cls), cls, &step);
 	return *f >= step ? *f - step : *f;
 }
 
 uint64_t clock_tick(pid_t tid, int cls)
 {
 	uint64_t step;
-	uint64_t *f = field(slot_of(tid), cls, &step);
+	uint64_t *f = field(slot_for(tid, cls), cls, &step);
 	uint64_t v = *f;
 	*f = v + step;
 	return v;
@@ -107,17 +124,37 @@ uint64_t clock_tick(pid_t tid, int cls)
 void clock_advance(pid_t tid, uint64_t ns)
 {
 	struct dt_slot *s = slot_of(tid);
-	s->rt += ns;
 	s->mono += ns;
+	/* a shared wall clock does not follow one thread's waits: in a Go
+	 * process those are the runtime's, and their number depends on timing */
+	if (!rt_index[s - slots])
+		s->rt += ns;
 }
 
 void clock_merge(pid_t into, uint64_t rt, uint64_t mono)
 {
-	struct dt_slot *s = slot_of(into);
-	if (rt > s->rt)
-		s->rt = rt;
+	struct dt_slot *r = rt_slot_of(into), *s = slot_of(into);
+	if (rt > r->rt)
+		r->rt = rt;
 	if (mono > s->mono)
 		s->mono = mono;
+}
+
+void clock_step(pid_t tid)
+{
+	rt_slot_of(tid)->rt += cfg.rt_step;
+	slot_of(tid)->mono += cfg.mono_step;
+}
+
+void clock_share_rt(pid_t tid, pid_t leader)
+{
+	if (tid > 0 && (uint64_t)tid < nslots)
+		rt_index[tid] = leader > 0 && leader != tid ? (uint32_t)leader : 0;
+}
+
+bool clock_rt_shared(pid_t tid)
+{
+	return tid > 0 && (uint64_t)tid < nslots && rt_index[tid] != 0;
 }
 
 struct thread *thread_get(pid_t tid)
@@ -174,6 +211,7 @@ void thread_move(pid_t from, pid_t to)
 	}
 	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
+	rt_index[to] = 0;
 }
 
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])

@@ -31,13 +31,15 @@ static inline const struct dt_header *header(void)
 	return (const struct dt_header *)(__ehdr_start + DT_TABLE_OFF);
 }
 
-static inline struct dt_slot *my_slot(void)
+static inline struct dt_slot *slot_at(unsigned long i)
 {
-	const struct dt_header *h = header();
+	return (struct dt_slot *)(__ehdr_start + DT_SLOTS_OFF) + i;
+}
+
+static inline unsigned long my_tid(void)
+{
 	unsigned long tid = (unsigned long)raw_gettid();
-	if (tid >= h->nslots)
-		tid = 0;
-	return (struct dt_slot *)(__ehdr_start + DT_SLOTS_OFF) + tid;
+	return tid < header()->nslots ? tid : 0;
 }
 
 /* Fetch-and-add without a lock prefix: atomic against a signal handler of the
@@ -52,10 +54,14 @@ static inline uint64_t tick(uint64_t *p, uint64_t step)
 static uint64_t read_clock(int cls)
 {
 	const struct dt_header *h = header();
-	struct dt_slot *s = my_slot();
+	unsigned long tid = my_tid();
+	struct dt_slot *s = slot_at(tid);
 	switch (cls) {
-	case DT_C_RT:
-		return tick(&s->rt, h->rt_step);
+	case DT_C_RT: {
+		const uint32_t *rt_index = (const uint32_t *)slot_at(h->nslots);
+		uint32_t shared = rt_index[tid];
+		return tick(&slot_at(shared ? shared : tid)->rt, h->rt_step);
+	}
 	case DT_C_MONO:
 		return tick(&s->mono, h->mono_step);
 	default:
