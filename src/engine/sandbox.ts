@@ -141,6 +141,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       '--status-fd', '3',
       '--release', KERNEL_RELEASE,
       '--merge-output',
+      '--pin-pids',
       ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
       '--',
     );

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -248,6 +249,16 @@ static bool bind_over(const char *src, const char *dst)
 bool entropyfs_start(void)
 {
 	char dir[256], opts[256], path[300];
+	/* every mount below happens in a mount namespace of our own, so that
+	 * nothing can reach the host's /dev/urandom, whoever runs us */
+	if (unshare(CLONE_NEWNS) < 0) {
+		debug("cannot create a mount namespace (%m): /dev/urandom is served by trapping open()");
+		return false;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		debug("cannot make mounts private (%m): /dev/urandom is served by trapping open()");
+		return false;
+	}
 	snprintf(dir, sizeof dir, "%s/entropy", cfg.state_dir);
 	if (mkdir(dir, 0555) < 0 && errno != EEXIST)
 		return false;

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <stddef.h>
+#include <unistd.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -63,35 +66,10 @@ long inject(struct thread *t, const struct user_regs_struct *base, unsigned long
 	return -EIO;
 }
 
-static bool run_to_syscall_exit(struct thread *t)
-{
-	for (int guard = 0; guard < 8; guard++) {
-		if (ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL) < 0)
-			return false;
-		int st;
-		pid_t w;
-		do
-			w = waitpid(t->tid, &st, __WALL);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 || !WIFSTOPPED(st))
-			return false;
-		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
-			struct ptrace_syscall_info info;
-			if (ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof info, &info) >= 0 &&
-			    info.op == PTRACE_SYSCALL_INFO_EXIT)
-				return true;
-		} else if (WSTOPSIG(st) != SIGTRAP) {
-			t->pend_sig = WSTOPSIG(st);
-		}
-	}
-	return false;
-}
-
 struct auxv_pos {
 	unsigned long sysinfo_addr;  /* where the AT_SYSINFO_EHDR value sits on the stack */
 	unsigned long random_ptr;    /* AT_RANDOM value: address of the 16 bytes */
 	unsigned long ignore_addr;   /* an AT_IGNORE entry we could reuse */
-	unsigned long interp_base;   /* AT_BASE: non-zero when ld.so is loaded */
 	unsigned long phdr, phnum;   /* AT_PHDR, AT_PHNUM: the program's headers in memory */
 };
 
@@ -137,8 +115,6 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->sysinfo_addr = addr + sizeof w;
 		else if (type == AT_RANDOM)
 			pos->random_ptr = val;
-		else if (type == AT_BASE)
-			pos->interp_base = val;
 		else if (type == AT_PHDR)
 			pos->phdr = val;
 		else if (type == AT_PHNUM)
@@ -147,36 +123,6 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->ignore_addr = addr;
 	}
 	return -1;
-}
-
-static bool map_vdso(struct thread *t, const struct user_regs_struct *saved, unsigned long insn)
-{
-	char path[256];
-	snprintf(path, sizeof path, "%s/state", cfg.state_dir);
-	size_t plen = strlen(path) + 1;
-	unsigned long spath = scratch_addr(saved, plen);
-	if (mem_write(t->tid, spath, path, plen) < 0)
-		return false;
-	long fd = inject(t, saved, insn, SYS_openat, (unsigned long)AT_FDCWD, spath, O_RDWR | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0) {
-		warnx_("cannot open %s in pid %d: %s", path, t->tid, strerror((int)-fd));
-		return false;
-	}
-	long a = inject(t, saved, insn, SYS_mmap, DT_VDSO_BASE, DT_IMAGE_MAX, PROT_READ | PROT_EXEC,
-			MAP_PRIVATE | MAP_FIXED_NOREPLACE, (unsigned long)fd, 0);
-	size_t table_len = dt_table_len(nslots);
-	long b = a == (long)DT_VDSO_BASE
-		 ? inject(t, saved, insn, SYS_mmap, DT_VDSO_BASE + DT_TABLE_OFF, table_len,
-			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, (unsigned long)fd, DT_TABLE_OFF)
-		 : -1;
-	inject(t, saved, insn, SYS_close, (unsigned long)fd, 0, 0, 0, 0, 0);
-	if (a != (long)DT_VDSO_BASE || b != (long)(DT_VDSO_BASE + DT_TABLE_OFF)) {
-		warnx_("cannot map the substitute vDSO in pid %d (%ld, %ld): time reads fall back to traps", t->tid, a, b);
-		if (a == (long)DT_VDSO_BASE)
-			inject(t, saved, insn, SYS_munmap, DT_VDSO_BASE, DT_IMAGE_MAX, 0, 0, 0, 0);
-		return false;
-	}
-	return true;
 }
 
 /* A Go program carries a PT_NOTE with owner "Go" (its build id). */
@@ -210,6 +156,64 @@ static bool is_go_program(pid_t tid, const struct auxv_pos *pos)
 	return false;
 }
 
+extern const unsigned char exec_stub[], exec_stub_path[], exec_stub_end[];
+
+/* Runs exec_stub in the stopped program: returns false if it could not run. */
+static bool run_stub(struct thread *t, const struct user_regs_struct *saved, unsigned long flags,
+		     struct user_regs_struct *out)
+{
+	size_t len = (size_t)(exec_stub_end - exec_stub);
+	unsigned char code[512], orig[512];
+	if (len > sizeof code)
+		die("internal: exec stub too large");
+	memcpy(code, exec_stub, len);
+	snprintf((char *)code + (exec_stub_path - exec_stub), (size_t)(exec_stub_end - exec_stub_path), "%s/state",
+		 cfg.state_dir);
+	char mem[64];
+	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
+	int fd = open(mem, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = false;
+	if (pread(fd, orig, len, (off_t)saved->rip) != (ssize_t)len || pwrite(fd, code, len, (off_t)saved->rip) != (ssize_t)len)
+		goto out;
+	struct user_regs_struct r = *saved;
+	r.r12 = dt_table_len(nslots);
+	r.r13 = flags;
+	r.rbp = cfg.tsc_cookie;
+	if (regs_set(t->tid, &r) < 0)
+		goto restore;
+	for (int guard = 0; guard < 32; guard++) {
+		if (ptrace(PTRACE_CONT, t->tid, NULL, NULL) < 0)
+			goto restore;
+		int st;
+		pid_t w;
+		do
+			w = waitpid(t->tid, &st, __WALL);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 || !WIFSTOPPED(st))
+			goto out; /* gone */
+		if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0) {
+			ok = regs_get(t->tid, out) == 0;
+			break;
+		}
+		if (WSTOPSIG(st) == SIGTRAP)
+			continue; /* a seccomp stop of the stub's own calls (open trapping fallback) */
+		if (cfg.verbose) {
+			struct user_regs_struct x;
+			regs_get(t->tid, &x);
+			debug("exec stub of pid %d: signal %d at %llx (stub at %llx)", t->tid, WSTOPSIG(st), x.rip, saved->rip);
+		}
+		t->pend_sig = WSTOPSIG(st); /* a signal meanwhile: deliver it later */
+	}
+restore:
+	if (pwrite(fd, orig, len, (off_t)saved->rip) != (ssize_t)len)
+		die("cannot restore the entry point of pid %d: %m", t->tid);
+out:
+	close(fd);
+	return ok;
+}
+
 void on_exec(struct thread *t)
 {
 	unsigned long former = 0;
@@ -222,46 +226,36 @@ void on_exec(struct thread *t)
 	stats.execs++;
 	t->nexecs++;
 
-	/* the tracee is still inside execve: let it reach the syscall-exit stop
-	 * so that the next stops belong to the calls we inject */
-	if (!run_to_syscall_exit(t))
-		return;
-	struct user_regs_struct saved;
+	struct user_regs_struct saved, res = { 0 };
 	if (regs_get(t->tid, &saved) < 0)
 		return;
-	/* borrow the entry point's first bytes for a `syscall` instruction */
-	unsigned long insn = saved.rip;
-	errno = 0;
-	long orig = ptrace(PTRACE_PEEKTEXT, t->tid, (void *)insn, NULL);
-	if (errno)
-		die("cannot read the entry point of pid %d: %m", t->tid);
-	long patched = (orig & ~0xffffL) | 0x050f;
-	if (ptrace(PTRACE_POKETEXT, t->tid, (void *)insn, (void *)patched) < 0)
-		die("cannot patch the entry point of pid %d: %m", t->tid);
-
-	bool mapped = map_vdso(t, &saved, insn);
 	struct auxv_pos pos;
 	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
+	if (!found)
+		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
 	proc_go[t->tgid] = found && is_go_program(t->tid, &pos);
 	clock_share_rt(t->tid, 0);
-	if (found && pos.interp_base) {
-		/* dynamic program: ld.so probes cpuid ~70 times before any library
-		 * code runs; arm CPUID faulting at its first trapped system call
-		 * (ld.so opening a library), before any constructor runs */
-		t->cpuid_pending = true;
-	} else {
-		long c = inject(t, &saved, insn, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
-		if (c < 0 && c != -ENODEV)
-			debug("ARCH_SET_CPUID failed in pid %d: %ld", t->tid, c);
+	/* glibc probes cpuid ~70 times and the loader reads the TSC ~8 times
+	 * before any library or program code runs: faulting is armed when the C
+	 * library sets up TLS (arch_prctl(ARCH_SET_FS): after those probes,
+	 * before any constructor; the Go runtime does it first thing too) */
+	unsigned long flags = 2;
+	bool mapped = false;
+	if (run_stub(t, &saved, flags, &res)) {
+		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
+		if (!mapped)
+			warnx_("cannot map the substitute vDSO in pid %d (%lld, %lld): time reads fall back to traps",
+			       t->tid, (long long)res.r14, (long long)res.r15);
+		t->cpuid_pending = (long long)res.r13 == 0;
+		if ((long long)res.r13 != 0)
+			debug("PR_TSC_ENABLE refused in pid %d: %lld", t->tid, (long long)res.r13);
 	}
-
-	ptrace(PTRACE_POKETEXT, t->tid, (void *)insn, (void *)orig);
+	saved.rax = 0; /* what execve returned */
+	if (table_hdr->gs_tid && mapped)
+		saved.gs_base = (unsigned long long)t->tid + 1; /* execve cleared it */
 	regs_set(t->tid, &saved);
-
-	if (!found) {
-		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
+	if (!found)
 		return;
-	}
 	if (mapped) {
 		unsigned long base = DT_VDSO_BASE;
 		if (pos.sysinfo_addr) {
@@ -286,26 +280,28 @@ void on_exec(struct thread *t)
 	}
 }
 
-/* Arms CPUID faulting in a thread stopped at a seccomp stop: the pending
- * system call is skipped, arch_prctl runs in its place, and the original call
- * is restarted (it will stop here again and be handled as usual). */
-void arm_cpuid_at_seccomp_stop(struct thread *t)
+/* At a dynamic program's arch_prctl(ARCH_SET_FS), stopped by seccomp: set FS
+ * ourselves, turn the call into prctl(PR_SET_TSC, PR_TSC_SIGSEGV), and at its
+ * exit run arch_prctl(ARCH_SET_CPUID, 0) too (see on_exec). */
+void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
 {
-	struct user_regs_struct orig, r;
-	if (regs_get(t->tid, &orig) < 0)
-		return resume(t, 0);
-	r = orig;
-	r.orig_rax = (unsigned long long)-1;
-	r.rax = (unsigned long long)-ENOSYS;
-	regs_set(t->tid, &r);
-	if (!run_to_syscall_exit(t)) /* runs to the skipped call's exit stop */
-		return;
-	long c = inject(t, &orig, orig.rip - 2, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
+	/* FS is set through the registers (SETREGS below writes fs_base too) */
+	r->fs_base = r->rsi;
+	t->pend_argreg = 0;
+	t->pend_argval = r->rdi;
+	t->pend_argreg2 = 1;
+	t->pend_argval2 = r->rsi;
+	r->orig_rax = SYS_prctl;
+	r->rdi = PR_SET_TSC;
+	r->rsi = PR_TSC_SIGSEGV;
+	regs_set(t->tid, r);
+	t->pending = PEND_ARM;
+	resume_to_exit(t);
+}
+
+void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r)
+{
+	long c = inject(t, r, r->rip - 2, SYS_arch_prctl, ARCH_SET_CPUID, 0, 0, 0, 0, 0);
 	if (c < 0 && c != -ENODEV)
 		debug("ARCH_SET_CPUID failed in pid %d: %ld", t->tid, c);
-	r = orig;
-	r.rip -= 2;
-	r.rax = orig.orig_rax;
-	regs_set(t->tid, &r);
-	resume(t, 0);
 }

@@ -369,10 +369,6 @@ void on_seccomp(struct thread *t)
 	struct user_regs_struct r;
 	if (regs_get(t->tid, &r) < 0)
 		return;
-	if (t->cpuid_pending) {
-		t->cpuid_pending = false;
-		return arm_cpuid_at_seccomp_stop(t);
-	}
 	t->pend_nr = (long)r.orig_rax;
 	switch ((long)r.orig_rax) {
 	case SYS_clock_gettime: return do_clock_gettime(t, &r);
@@ -400,6 +396,12 @@ void on_seccomp(struct thread *t)
 	case SYS_select: return do_select(t, &r);
 	case SYS_wait4:
 	case SYS_waitid: return do_wait(t, &r);
+	case SYS_arch_prctl:
+		if (t->cpuid_pending && r.rdi == 0x1002 /* ARCH_SET_FS */) {
+			t->cpuid_pending = false;
+			return arm_faulting_at_set_fs(t, &r);
+		}
+		return resume(t, 0);
 	case SYS_fork:
 	case SYS_vfork:
 	case SYS_clone:
@@ -445,6 +447,12 @@ void on_syscall_exit(struct thread *t)
 		break;
 	case PEND_CLONE:
 		pids_on_clone_done(t->tid);
+		break;
+	case PEND_ARM:
+		if (ret == 0)
+			arm_cpuid_at_exit(t, &r);
+		r.rax = 0; /* arch_prctl(ARCH_SET_FS) succeeded: FS was set by us */
+		changed = true;
 		break;
 	default:
 		break;

@@ -23,6 +23,8 @@ static size_t qhead, qlen;
 
 void pids_init(pid_t first)
 {
+	if (!cfg.pin_pids)
+		return;
 	last_pid_fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
 	if (last_pid_fd < 0) {
 		debug("ns_last_pid not writable (%m): PIDs follow the kernel's order");

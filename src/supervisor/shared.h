@@ -24,6 +24,10 @@ struct dt_header {
 	uint64_t mono_step; /* ns added to a thread's monotonic clock per read */
 	uint64_t cpu_step;  /* ns added to a thread's CPU-time clock per read */
 	uint64_t nslots;    /* number of dt_slot entries (pid_max) */
+	/* non-zero when user code may read GS base (FSGSBASE): the supervisor
+	 * then keeps every build thread's GS base at its tid + 1, and the vDSO
+	 * finds its slot with one rdgsbase instead of a gettid system call */
+	uint64_t gs_tid;
 };
 
 /* One logical clock per thread; written by the thread itself (through the

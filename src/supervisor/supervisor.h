@@ -28,6 +28,8 @@ struct config {
 	int status_fd;          /* where the final JSON status goes, or -1 */
 	int verbose;
 	char release[65];       /* uname -r the build sees */
+	uint64_t tsc_cookie;
+	bool pin_pids;          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
 };
 extern struct config cfg;
 
@@ -70,6 +72,7 @@ enum pending_kind {
 	PEND_REAP,         /* wait4/waitid: merge the reaped child's clock */
 	PEND_OPEN,         /* restore the path argument */
 	PEND_CLONE,        /* a fork/clone whose PID was pinned */
+	PEND_ARM,          /* arch_prctl(ARCH_SET_FS) turned into arming TSC/CPUID faulting */
 };
 
 struct thread {
@@ -89,12 +92,14 @@ struct thread {
 	unsigned long long pend_argval2;
 	unsigned long long pend_ptr;
 	int pend_sig;           /* signal to deliver on the next resume */
-	bool cpuid_pending;     /* CPUID faulting still to be armed after exec */
+	bool cpuid_pending;     /* TSC and CPUID faulting still to be armed (at ARCH_SET_FS) */
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);
 void thread_free(pid_t tid);
 void thread_move(pid_t from, pid_t to);
+/* tags a stopped thread's GS base with its id for the vDSO (see shared.h) */
+void thread_tag(pid_t tid);
 /* highest clocks of the threads of a process that already exited */
 extern uint64_t *proc_exit_rt, *proc_exit_mono;
 /* whether a process ever had more than one thread (indexed by its pid) */
@@ -119,7 +124,8 @@ void resume_to_exit(struct thread *t);
 void on_exec(struct thread *t);
 long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn, long nr,
 	    unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
-void arm_cpuid_at_seccomp_stop(struct thread *t);
+void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r);
+void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r);
 
 /* ---- syscalls (handlers.c) ---- */
 void on_seccomp(struct thread *t);

@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <stddef.h>
 #include <unistd.h>
 
 struct dt_header *table_hdr;
@@ -61,6 +65,7 @@ void table_create(const char *path)
 	table_hdr->mono_step = cfg.mono_step;
 	table_hdr->cpu_step = cfg.cpu_step;
 	table_hdr->nslots = nslots;
+	table_hdr->gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
 	threads = calloc(nslots, sizeof *threads);
 	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
 	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
@@ -212,6 +217,13 @@ void thread_move(pid_t from, pid_t to)
 	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
 	rt_index[to] = 0;
+}
+
+void thread_tag(pid_t tid)
+{
+	if (!table_hdr->gs_tid)
+		return;
+	ptrace(PTRACE_POKEUSER, tid, (void *)offsetof(struct user, regs.gs_base), (void *)(unsigned long)(tid + 1));
 }
 
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])

@@ -38,8 +38,16 @@ static inline struct dt_slot *slot_at(unsigned long i)
 
 static inline unsigned long my_tid(void)
 {
+	const struct dt_header *h = header();
+	if (h->gs_tid) {
+		unsigned long gs;
+		__asm__ volatile("rdgsbase %0" : "=r"(gs));
+		/* a program that set GS base itself falls through to the syscall */
+		if (gs - 1 < h->nslots)
+			return gs - 1;
+	}
 	unsigned long tid = (unsigned long)raw_gettid();
-	return tid < header()->nslots ? tid : 0;
+	return tid < h->nslots ? tid : 0;
 }
 
 /* Fetch-and-add without a lock prefix: atomic against a signal handler of the

@@ -1,0 +1,78 @@
+/* The code the supervisor runs inside a program right after execve, before
+ * the program's first instruction.  It is copied over the program's entry
+ * point (and the original bytes put back afterwards), so one stop maps the
+ * substitute vDSO instead of one round trip per system call.
+ *
+ * In:  r12 = length of the clock table mapping
+ *      r13 = bit 0: arm CPUID faulting now (static program)
+ *            bit 1: let the dynamic loader read the TSC (PR_TSC_ENABLE;
+ *                   faulting is re-armed when it sets up TLS)
+ *      rbp = the cookie the seccomp filter asks of PR_TSC_ENABLE
+ *      the path of the state file at exec_stub_path (filled in by the supervisor)
+ * Out: r14 = address of the vDSO mapping (or -errno), r15 = of the table,
+ *      r13 = result of the last optional call; then int3. */
+#define AT_FDCWD (-100)
+	.section .rodata
+	.globl exec_stub
+	.globl exec_stub_path
+	.globl exec_stub_end
+exec_stub:
+	lea exec_stub_path(%rip), %rsi
+	mov $AT_FDCWD, %rdi
+	mov $0x80002, %edx              /* O_RDWR | O_CLOEXEC */
+	xor %r10d, %r10d
+	mov $257, %eax                  /* openat */
+	syscall
+	mov %rax, %r14
+	mov %rax, %r15
+	test %rax, %rax
+	js 3f
+	mov %rax, %rbx
+	movabs $0x7e0000000000, %rdi    /* DT_VDSO_BASE */
+	mov $0x10000, %esi              /* DT_IMAGE_MAX */
+	mov $5, %edx                    /* PROT_READ | PROT_EXEC */
+	mov $0x100002, %r10d            /* MAP_PRIVATE | MAP_FIXED_NOREPLACE */
+	mov %rbx, %r8
+	xor %r9d, %r9d
+	mov $9, %eax                    /* mmap */
+	syscall
+	mov %rax, %r14
+	movabs $0x7e0000010000, %rdi    /* DT_VDSO_BASE + DT_TABLE_OFF */
+	mov %r12, %rsi
+	mov $3, %edx                    /* PROT_READ | PROT_WRITE */
+	mov $0x100001, %r10d            /* MAP_SHARED | MAP_FIXED_NOREPLACE */
+	mov %rbx, %r8
+	mov $0x10000, %r9d              /* DT_TABLE_OFF */
+	mov $9, %eax
+	syscall
+	mov %rax, %r15
+	mov %rbx, %rdi
+	mov $3, %eax                    /* close */
+	syscall
+3:
+	test $1, %r13
+	jz 1f
+	mov $0x1012, %edi               /* ARCH_SET_CPUID, 0: fault */
+	xor %esi, %esi
+	mov $158, %eax                  /* arch_prctl */
+	syscall
+	mov %rax, %r13
+	jmp 2f
+1:
+	test $2, %r13
+	jz 2f
+	mov $26, %edi                   /* PR_SET_TSC */
+	mov $1, %esi                    /* PR_TSC_ENABLE */
+	mov %rbp, %rdx                  /* cookie */
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	mov $157, %eax                  /* prctl */
+	syscall
+	mov %rax, %r13
+2:
+	int3
+	.balign 8
+exec_stub_path:
+	.fill 192, 1, 0
+exec_stub_end:
+	.section .note.GNU-stack,"",@progbits
