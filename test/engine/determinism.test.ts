@@ -44,6 +44,15 @@ const OTHER_SEED = '0123456789abcdef';
 const ENGINE_ONLY = ['cpus-one'];
 /** outputs that carry file times: their members must match, their times are the filesystem issue's */
 const FILETIMES = 'filetimes/';
+/**
+ * Readings of the Go and JVM probes that depend on how their runtime scheduled
+ * its own threads (monotonic-clock readings, and java.util.Random seeded from
+ * nanoTime): README, "Known limits".  The Makefile moves them here; they must
+ * name the same keys in both runs and stay within SCHEDULING_SLACK of each other.
+ */
+const SCHEDULING = 'scheduling/';
+/** monotonic clocks advance 1 µs per read: 1 ms is a thousand reads of drift */
+const SCHEDULING_SLACK_NS = 1_000_000;
 
 type Reports = Map<string, ProbeReport>;
 
@@ -171,7 +180,7 @@ describe('determinism engine: the probe fixture built twice under different cond
         expect(await sha256File(path.join(artifactsOf(r), art.path)), art.path).toBe(art.sha256);
       }
     }
-    const strip = (m: Manifest) => m.artifacts.filter((x) => !x.path.startsWith(FILETIMES));
+    const strip = (m: Manifest) => m.artifacts.filter((x) => !x.path.startsWith(FILETIMES) && !x.path.startsWith(SCHEDULING));
     expect(strip(mb!)).toEqual(strip(ma!));
     expect(mb!.artifacts.map((x) => x.path)).toEqual(ma!.artifacts.map((x) => x.path));
     expect({ ...mb!, artifacts: [] }).toEqual({ ...ma!, artifacts: [] });
@@ -179,7 +188,7 @@ describe('determinism engine: the probe fixture built twice under different cond
 
   it('every artifact is byte-identical (file-time archives: next test)', async () => {
     const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
-    const differ = cmp.differ.filter((f) => !f.startsWith(FILETIMES));
+    const differ = cmp.differ.filter((f) => !f.startsWith(FILETIMES) && !f.startsWith(SCHEDULING));
     const detail = diffAllProbes(a, b).slice(0, 80).join('\n');
     expect({ differ, onlyA: cmp.onlyA, onlyB: cmp.onlyB }, `probe values that differ:\n${detail}`).toEqual({
       differ: [],
@@ -187,6 +196,25 @@ describe('determinism engine: the probe fixture built twice under different cond
       onlyB: [],
     });
     expect(cmp.same.length).toBeGreaterThan(allProbes.length);
+  });
+
+  it('the scheduling-dependent readings of the Go and JVM runtimes name the same keys and stay within a millisecond', async () => {
+    const parse = (text: string) =>
+      new Map(text.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+    for (const probe of ['go', 'java']) {
+      const [ta, tb] = await Promise.all(
+        [pair.a, pair.b].map((r) => readFile(path.join(artifactsOf(r), SCHEDULING, `${probe}.txt`), 'utf8')),
+      );
+      const [ka, kb] = [parse(ta!), parse(tb!)];
+      expect([...kb.keys()], probe).toEqual([...ka.keys()]);
+      expect(ka.size, probe).toBeGreaterThan(0);
+      for (const [key, va] of ka) {
+        if (key.startsWith('sched.random.')) continue; // seeded from nanoTime: any value
+        const [na, nb] = [Number(va), Number(kb.get(key))];
+        const slack = key === 'sched.waitloop.n' ? SCHEDULING_SLACK_NS / 1000 : SCHEDULING_SLACK_NS;
+        expect(Math.abs(na - nb), `${probe} ${key}: ${va} vs ${kb.get(key)}`).toBeLessThanOrEqual(slack);
+      }
+    }
   });
 
   it('archives hold identical members; only the file times they record may differ (filesystem issue)', async () => {
