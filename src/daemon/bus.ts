@@ -1,5 +1,6 @@
 /** The D-Bus side shared by detbuildd and the qrexec service: names and how to connect. */
 import dbus from 'dbus-next';
+import { fixDbusNextFdHandling } from './dbus-fds.js';
 
 export const BUS_NAME = 'org.qubes.DetBuild1';
 export const OBJECT_PATH = '/org/qubes/DetBuild1';
@@ -14,6 +15,7 @@ export const BUS_ADDRESS_ENV = 'DETBUILD_DBUS_ADDRESS';
  * arguments). dbus-next needs the usocket package for that.
  */
 export function connectBus(address = process.env[BUS_ADDRESS_ENV]): dbus.MessageBus {
+  fixDbusNextFdHandling();
   const opts = { negotiateUnixFd: true } as dbus.SystemBusOptions & dbus.SessionBusOptions;
   if (address) return dbus.sessionBus({ ...opts, busAddress: address });
   return dbus.systemBus(opts);

@@ -48,6 +48,8 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
   const writer = new FrameWriter(job.output);
   const abort = new AbortController();
   const onCancel = () => abort.abort();
+  // a cancelled job stops reading its request at once
+  abort.signal.addEventListener('abort', () => job.input.destroy(new Error('cancelled')));
   job.signal.addEventListener('abort', onCancel);
   if (job.signal.aborted) abort.abort();
   // a caller that went away shows up as a failed write: stop the build, nobody will read it
@@ -97,6 +99,7 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
     recipe = req.recipe;
     job.logger.info(`received ${req.sources.entries} entries (${req.tarBytes} tar bytes)`);
   } catch (err) {
+    if (signal.aborted) return finalStatus('cancelled', 'cancelled while receiving the request');
     job.logger.warn(`request refused: ${describeError(err)}`);
     return statusFromError(err);
   } finally {

@@ -1,7 +1,7 @@
 /**
  * Forwards the engine's events to the caller as event frames, live. The engine calls
  * onEvent synchronously, so frames are queued without waiting; memory stays bounded:
- * at most `limits.maxLogBytes` of log are forwarded, and lines are dropped (and counted)
+ * at most about `limits.maxLogBytes` of log frames are forwarded, and lines are dropped (and counted)
  * while the caller reads too slowly for the backlog to stay under BACKLOG_BYTES.
  */
 import type { BuildEvent } from '../engine/types.js';
@@ -35,7 +35,8 @@ export class LiveLog {
         return;
       case 'log': {
         if (this.truncated) return;
-        const bytes = Buffer.byteLength(e.line) + 1;
+        // counted as sent: the frame, not just the line (short lines cost more in frames)
+        const bytes = Buffer.byteLength(e.line) + 64;
         if (this.forwarded + bytes > this.maxLogBytes) {
           this.truncated = true;
           this.send({ kind: 'log', stream: 'stderr', line: `[detbuild: live log truncated at ${this.maxLogBytes} bytes]`, ...(this.run ? { run: this.run } : {}) }, true);

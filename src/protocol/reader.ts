@@ -50,7 +50,7 @@ export class FrameReader {
       if (this.buffered === 0) {
         throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream is empty (no header)');
       }
-      throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream ended inside its header');
+      throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream was truncated inside its header');
     }
     const h = this.take(STREAM_HEADER_SIZE);
     if (!h.subarray(0, 8).equals(MAGIC)) {
@@ -72,7 +72,7 @@ export class FrameReader {
   async next(): Promise<Frame | null> {
     if (!(await this.fill(FRAME_HEADER_SIZE))) {
       if (this.buffered === 0) return null;
-      throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream ended inside a frame header');
+      throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream was truncated inside a frame header');
     }
     const h = this.peek(FRAME_HEADER_SIZE);
     const type = h.readUInt8(0);
@@ -89,7 +89,7 @@ export class FrameReader {
     if (!(await this.fill(FRAME_HEADER_SIZE + length))) {
       throw new ProtocolError(
         'PROTOCOL_TRUNCATED',
-        `the stream ended inside a ${frameTypeName(type) ?? 'frame'} frame (${this.buffered - FRAME_HEADER_SIZE} of ${length} bytes)`,
+        `the stream was truncated inside a ${frameTypeName(type) ?? 'frame'} frame (${this.buffered - FRAME_HEADER_SIZE} of ${length} bytes)`,
       );
     }
     this.take(FRAME_HEADER_SIZE);

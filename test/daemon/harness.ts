@@ -135,11 +135,16 @@ export async function startDaemon(bus: Bus, config: Record<string, unknown> = {}
       reject(new Error(`detbuildd exited (${code}):\n${logs.join('\n')}`));
     });
   });
+  let stopping = false;
+  proc.once('exit', (code, signal) => {
+    if (!stopping) console.error(`detbuildd exited unexpectedly (${signal ?? code}):\n${logs.slice(-30).join('\n')}`);
+  });
   return {
     proc,
     workDir,
     logs,
     async stop() {
+      stopping = true;
       await stopProcess(proc);
       await rm(dir, { recursive: true, force: true });
     },
