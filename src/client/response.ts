@@ -107,6 +107,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
         case FrameType.artifact: {
           if (!manifest) order('an artifact before the manifest');
           if (!artifactsDir) order('an artifact in a response that carries none');
+          // (info responses carry a record and no manifest; a build's success needs both)
           const header = parseJsonFrame(f, ArtifactHeaderSchema);
           const entry = manifest.artifacts[next];
           if (!entry) order(`artifact ${header.path} is not in the manifest`);
@@ -146,7 +147,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
         case FrameType.status: {
           const status = parseJsonFrame(f, FinalStatusSchema);
           await reader.expectEnd();
-          if (status.ok) {
+          if (status.ok && artifactsDir) {
             if (!manifest) throw new ProtocolError('PROTOCOL_ORDER', 'success without a manifest');
             if (next !== manifest.artifacts.length) {
               throw new ProtocolError('PROTOCOL_TRUNCATED', `success after ${next} of ${manifest.artifacts.length} artifacts`);
