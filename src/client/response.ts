@@ -5,7 +5,7 @@
  * or with anything after it, is a transport error.
  */
 import { createHash } from 'node:crypto';
-import { constants as FS, promises as fs } from 'node:fs';
+import { constants as FS, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 import { FrameType, RESPONSE_FRAMES } from '../protocol/constants.js';
@@ -50,6 +50,8 @@ interface OpenArtifact {
   entry: ArtifactEntry;
   file: string;
   fh: fs.FileHandle;
+  /** writes go through a stream (ordered, backpressured) so that reading, hashing and writing overlap */
+  out: WriteStream;
   hash: ReturnType<typeof createHash>;
   received: number;
 }
@@ -127,7 +129,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
             break;
           }
           const fh = await fs.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, header.executable ? 0o755 : 0o644);
-          open = { entry, file, fh, hash: createHash('sha256'), received: 0 };
+          open = { entry, file, fh, out: fh.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), hash: createHash('sha256'), received: 0 };
           if (entry.size === 0) open = await closeArtifact(open);
           break;
         }
@@ -137,7 +139,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
             throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`);
           }
           open.hash.update(f.payload);
-          await writeAll(open.fh, f.payload);
+          if (!open.out.write(f.payload)) await drained(open.out);
           open.received += f.payload.length;
           receivedBytes += f.payload.length;
           h.onBytes?.(receivedBytes, totalBytes);
@@ -162,7 +164,10 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
     }
   } finally {
     const o = open as OpenArtifact | null;
-    if (o) await o.fh.close().catch(() => undefined);
+    if (o) {
+      o.out.destroy();
+      await o.fh.close().catch(() => undefined);
+    }
   }
 }
 
@@ -171,7 +176,12 @@ function order(what: string): never {
 }
 
 async function closeArtifact(a: OpenArtifact): Promise<null> {
-  await a.fh.close();
+  // the stream owns the descriptor: it closes it once everything is written
+  await new Promise<void>((resolve, reject) => {
+    a.out.once('error', reject);
+    a.out.once('close', () => resolve());
+    a.out.end();
+  });
   if (a.hash.digest('hex') !== a.entry.sha256) {
     await fs.rm(a.file, { force: true });
     throw new ClientError('CLIENT_INTEGRITY', `artifact ${a.entry.path} does not match the sha256 of its manifest`);
@@ -179,12 +189,18 @@ async function closeArtifact(a: OpenArtifact): Promise<null> {
   return null;
 }
 
-async function writeAll(fh: fs.FileHandle, buf: Buffer): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-    off += bytesWritten;
-  }
+function drained(out: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      out.off('drain', onDrain);
+      out.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    out.once('drain', onDrain);
+    out.once('error', done);
+  });
 }
 
 /** Creates the parents of an artifact; none may be anything but a directory we made. */

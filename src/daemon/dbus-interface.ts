@@ -93,7 +93,11 @@ export class BuilderInterface extends Interface {
       closeQuietly(request, response);
       throw dbusError(err);
     }
-    this.backend.startStreams(build, request, response);
+    try {
+      this.backend.startStreams(build, request, response);
+    } catch (err) {
+      throw dbusError(err);
+    }
   }
 
   Cancel(id: string): void {

@@ -7,6 +7,7 @@
  * system bus (or --bus / $DETBUILD_DBUS_ADDRESS) and serves builds one at a time.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,13 +119,30 @@ async function main(): Promise<void> {
     logger,
     environmentRecord: () => worker.record(),
     startStreams: (build: QueuedBuild, requestFd: number, responseFd: number) => {
-      // wrap without reading (pauseOnCreate); send() closes them here once passed on
-      const input = new Socket({ fd: requestFd, readable: true, writable: false, pauseOnCreate: true } as never);
-      const output = new Socket({ fd: responseFd, readable: true, writable: true, pauseOnCreate: true } as never);
+      const log = logger.child({ build: build.id, caller: build.caller });
+      let input: Socket;
+      let output: Socket;
+      try {
+        // wrap without reading (pauseOnCreate); send() closes them here once passed on
+        input = new Socket({ fd: requestFd, readable: true, writable: false, pauseOnCreate: true } as never);
+        output = new Socket({ fd: responseFd, readable: true, writable: true, pauseOnCreate: true } as never);
+      } catch (err) {
+        // not a pipe or a socket (a file, a terminal): qrexec never hands over such streams
+        for (const fd of [requestFd, responseFd]) {
+          try {
+            closeSync(fd);
+          } catch {
+            // already closed (or wrapped and closed by its socket)
+          }
+        }
+        log.warn(`unusable streams: ${describeError(err)}`);
+        queue.finish(build.id, { status: 'error', ok: false, message: `the service's streams are not pipes or sockets: ${describeError(err)}`, exitCode: 7, build: null });
+        throw new DaemonError('DAEMON_STREAMS', `the request and response must be pipes or sockets: ${describeError(err)}`);
+      }
       worker.send({ t: 'job', id: build.id, caller: build.caller, mode: build.mode });
       worker.send({ t: 'stream', id: build.id, which: 'input' }, input);
       worker.send({ t: 'stream', id: build.id, which: 'output' }, output);
-      logger.child({ build: build.id, caller: build.caller }).info('started');
+      log.info('started');
     },
   });
   trackSenders(bus, iface);

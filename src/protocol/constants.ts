@@ -17,7 +17,7 @@ export type StreamKindName = keyof typeof StreamKind;
 /** Largest payload of any frame: JSON frames (a manifest of many artifacts) can be large. */
 export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024;
 /** Size of the byte chunks a writer cuts sources and artifacts into. */
-export const CHUNK_SIZE = 256 * 1024;
+export const CHUNK_SIZE = 1024 * 1024;
 
 /** Frame types. JSON frames carry UTF-8 JSON validated by the schemas in messages.ts. */
 export const FrameType = {

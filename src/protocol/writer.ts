@@ -47,7 +47,14 @@ export class FrameWriter {
   /** bytes handed to the stream so far */
   bytesWritten = 0;
 
-  constructor(private readonly out: Writable) {}
+  /**
+   * @param maxBuffered bytes the stream may hold unsent before a write waits for 'drain':
+   *   a few chunks in flight keep the pipe busy while the next chunk is read
+   */
+  constructor(
+    private readonly out: Writable,
+    private readonly maxBuffered = 4 * 1024 * 1024,
+  ) {}
 
   streamHeader(kind: StreamKindName): Promise<void> {
     return this.raw(encodeStreamHeader(kind));
@@ -87,7 +94,7 @@ export class FrameWriter {
       ok = out.write(b);
       this.bytesWritten += b.length;
     }
-    if (!ok) await waitDrain(out);
+    if (!ok && out.writableLength > this.maxBuffered) await waitDrain(out);
   }
 
   /** Ends the stream and resolves when everything was flushed. */

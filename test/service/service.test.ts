@@ -4,10 +4,13 @@
  * real detbuildd on a private dbus-daemon.
  */
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, sourceTree, startBus, startDaemon, type Bus, type Daemon, type DecodedFrame } from '../daemon/harness.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, type DecodedFrame } from '../daemon/harness.js';
 
 let bus: Bus;
 let daemon: Daemon;
@@ -130,6 +133,27 @@ describe('qubes.DetBuild', () => {
     if (report.diffoscope !== null) expect(report.diffoscope).toMatch(/stamp/);
     expect(frames.some((f) => f.type === 'artifact')).toBe(false);
     expect(finalStatusOf(frames).message).toMatch(/differ in 1 artifact\(s\): stamp/);
+  });
+});
+
+describe('qubes.DetBuild run by hand', () => {
+  it('with stdout to a regular file: a clear error, and the daemon keeps serving', async () => {
+    const dir = await tempDir('file-out');
+    const outFile = path.join(dir, 'response');
+    const fd = openSync(outFile, 'w');
+    const env = serviceEnv(bus, 'build');
+    const child = spawn(serviceScript, ['build'], { env, stdio: ['pipe', fd, 'pipe'] });
+    closeSync(fd);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin!.end(await requestBytes({ command: 'true' }, { sourceDir: src }));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(ExitCode.error);
+    expect(stderr).toMatch(/cannot hand the streams to the build daemon: .*pipes or sockets/);
+    expect(finalStatusOf(await decodeResponse(readFileSync(outFile))).status).toBe('error');
+    await rm(dir, { recursive: true, force: true });
+    const r = await runService(bus, 'build', await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x' }, { sourceDir: src }));
+    expect(r.code, r.stderr).toBe(0);
   });
 });
 
