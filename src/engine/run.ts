@@ -160,8 +160,11 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     });
 
     let killedFor: 'timeout' | 'output-limit' | 'cancelled' | null = null;
-    const child = execa('prlimit', [`--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    // the file-size limit applies to the build only (the supervisor's own
+    // clock table may be larger): the supervisor sets it, or prlimit in plain mode
+    const command = spec.mode === 'deterministic' ? ['bwrap', ...args] : ['prlimit', `--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args];
+    const child = execa(command[0]!, command.slice(1), {
+      stdio: spec.mode === 'deterministic' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
       buffer: false,
       reject: false,
       env: {},

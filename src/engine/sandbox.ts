@@ -142,6 +142,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       '--release', KERNEL_RELEASE,
       '--merge-output',
       '--pin-pids',
+      '--fsize', String(spec.limits.maxOutputBytes + 1),
       ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
       '--',
     );

@@ -4,6 +4,7 @@
  * faulting (execve resets it). */
 #include "supervisor.h"
 #include "stream.h"
+#include "vdso_syms.h"
 
 #include <asm/prctl.h>
 #include <elf.h>
@@ -243,6 +244,7 @@ void on_exec(struct thread *t)
 	bool mapped = false;
 	if (run_stub(t, &saved, flags, &res)) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
+		t->vdso_mapped = mapped;
 		if (!mapped)
 			warnx_("cannot map the substitute vDSO in pid %d (%lld, %lld): time reads fall back to traps",
 			       t->tid, (long long)res.r14, (long long)res.r15);
@@ -285,6 +287,17 @@ void on_exec(struct thread *t)
  * exit run arch_prctl(ARCH_SET_CPUID, 0) too (see on_exec). */
 void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
 {
+	if (t->vdso_mapped) {
+		/* one stop: skip the call, set FS, and let the thread arm its own
+		 * faulting in dt_arm_faulting (vdso.c) on its way back */
+		r->fs_base = r->rsi;
+		r->orig_rax = (unsigned long long)-1;
+		r->rax = 0;
+		r->r11 = r->rip;
+		r->rip = DT_VDSO_BASE + DT_ARM_FAULTING_OFF;
+		regs_set(t->tid, r);
+		return resume(t, 0);
+	}
 	/* FS is set through the registers (SETREGS below writes fs_base too) */
 	r->fs_base = r->rsi;
 	t->pend_argreg = 0;

@@ -23,6 +23,8 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <linux/close_range.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -79,7 +81,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [-v]\n"
 		"                           -- COMMAND [ARG...]\n");
 	exit(2);
 }
@@ -211,6 +213,15 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die("PR_SET_NO_NEW_PRIVS: %m");
 	umask(022);
+	/* nothing the supervisor or its caller had open reaches the build */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (cfg.fsize) {
+		struct rlimit rl = { cfg.fsize, cfg.fsize };
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			die("cannot limit the size of the build's files: %m");
+	}
 	/* the supervisor may hold capabilities (to pin PIDs); the build holds none */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		die("cannot clear ambient capabilities: %m");
@@ -254,6 +265,7 @@ int main(int argc, char **argv)
 		{ "release", required_argument, 0, 'r' },
 		{ "merge-output", no_argument, 0, 'o' },
 		{ "pin-pids", no_argument, 0, 'p' },
+		{ "fsize", required_argument, 0, 'z' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
@@ -273,6 +285,7 @@ int main(int argc, char **argv)
 		case 'r': snprintf(cfg.release, sizeof cfg.release, "%s", optarg); break;
 		case 'o': merge_output = true; break;
 		case 'p': cfg.pin_pids = true; break;
+		case 'z': cfg.fsize = parse_u64("--fsize", optarg); break;
 		case 'v': cfg.verbose++; break;
 		default: usage();
 		}
@@ -294,6 +307,7 @@ int main(int argc, char **argv)
 			;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	cfg.build_cpu = cpu;
 	/* the supervisor runs on the build's CPU too: a stop then costs a
 	 * context switch instead of waking an idle CPU (measured in a VM: a
 	 * trapped call took ~85 us across CPUs) */

@@ -29,7 +29,9 @@ struct config {
 	int verbose;
 	char release[65];       /* uname -r the build sees */
 	uint64_t tsc_cookie;
-	bool pin_pids;          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
+	bool pin_pids;
+	int build_cpu;          /* the one CPU the build runs on */
+	uint64_t fsize;         /* RLIMIT_FSIZE of the build (0: unchanged) */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
 };
 extern struct config cfg;
 
@@ -93,6 +95,7 @@ struct thread {
 	unsigned long long pend_ptr;
 	int pend_sig;           /* signal to deliver on the next resume */
 	bool cpuid_pending;     /* TSC and CPUID faulting still to be armed (at ARCH_SET_FS) */
+	bool vdso_mapped;       /* the substitute vDSO is mapped in its process */
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);

@@ -144,3 +144,39 @@ int gettimeofday(struct tv_ *, struct tz_ *) __attribute__((weak, alias("__vdso_
 time_t_ time(time_t_ *) __attribute__((weak, alias("__vdso_time"), visibility("default")));
 int clock_getres(int, struct ts_ *) __attribute__((weak, alias("__vdso_clock_getres"), visibility("default")));
 long getcpu(unsigned *, unsigned *, void *) __attribute__((weak, alias("__vdso_getcpu"), visibility("default")));
+
+/* Not part of the vDSO interface: the supervisor sends a thread here instead
+ * of letting its arch_prctl(ARCH_SET_FS) return (having set FS itself), to
+ * arm CPUID and TSC faulting from inside the process with no further stop.
+ * r11 holds the address to go back to; flags and every register the program
+ * may rely on across a system call are kept. */
+__asm__(
+	"	.text\n"
+	"	.globl dt_arm_faulting\n"
+	"	.hidden dt_arm_faulting\n"
+	"	.type dt_arm_faulting, @function\n"
+	"dt_arm_faulting:\n"
+	"	sub $512, %rsp\n"
+	"	pushfq\n"
+	"	push %r11\n"
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	push %rdx\n"
+	"	mov $0x1012, %edi\n"   /* ARCH_SET_CPUID */
+	"	xor %esi, %esi\n"      /* 0: cpuid faults */
+	"	mov $158, %eax\n"      /* arch_prctl */
+	"	syscall\n"
+	"	mov $26, %edi\n"       /* PR_SET_TSC */
+	"	mov $2, %esi\n"        /* PR_TSC_SIGSEGV */
+	"	xor %edx, %edx\n"
+	"	mov $157, %eax\n"      /* prctl */
+	"	syscall\n"
+	"	pop %rdx\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	pop %r11\n"
+	"	popfq\n"
+	"	lea 512(%rsp), %rsp\n"
+	"	xor %eax, %eax\n"      /* what arch_prctl(ARCH_SET_FS) returns */
+	"	jmp *%r11\n"
+	"	.size dt_arm_faulting, .-dt_arm_faulting\n");
