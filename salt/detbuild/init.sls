@@ -80,6 +80,10 @@ detbuild-dvm:
     - tags:
       - add:
         - {{ detbuild.builder_tag }}
+    {#- detbuildd runs only where this qvm-service is on: not in the template itself #}
+    - service:
+      - enable:
+        - detbuildd
     - require:
       - qvm: detbuild-template
       - file: detbuild-policy
@@ -107,6 +111,9 @@ detbuild-builder:
     - tags:
       - add:
         - {{ detbuild.builder_tag }}
+    - service:
+      - enable:
+        - detbuildd
     - require:
       - qvm: detbuild-dvm
       - file: detbuild-policy
