@@ -71,6 +71,8 @@ struct auxv_pos {
 	unsigned long sysinfo_addr;  /* where the AT_SYSINFO_EHDR value sits on the stack */
 	unsigned long random_ptr;    /* AT_RANDOM value: address of the 16 bytes */
 	unsigned long ignore_addr;   /* an AT_IGNORE entry we could reuse */
+	unsigned long flags_addr;    /* AT_FLAGS (always 0, read by nobody): reused when the
+				      * kernel gave no vDSO (booted with vdso=0) */
 	unsigned long phdr, phnum;   /* AT_PHDR, AT_PHNUM: the program's headers in memory */
 };
 
@@ -120,6 +122,8 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->phdr = val;
 		else if (type == AT_PHNUM)
 			pos->phnum = val;
+		else if (type == AT_FLAGS && val == 0)
+			pos->flags_addr = addr;
 		else if (type == AT_IGNORE && !pos->ignore_addr)
 			pos->ignore_addr = addr;
 	}
@@ -262,9 +266,10 @@ void on_exec(struct thread *t)
 		unsigned long base = DT_VDSO_BASE;
 		if (pos.sysinfo_addr) {
 			mem_write(t->tid, pos.sysinfo_addr, &base, sizeof base);
-		} else if (pos.ignore_addr) {
+		} else if (pos.ignore_addr || pos.flags_addr) {
+			/* no kernel vDSO (vdso=0): announce ours in a spare entry */
 			unsigned long pair[2] = { AT_SYSINFO_EHDR, base };
-			mem_write(t->tid, pos.ignore_addr, pair, sizeof pair);
+			mem_write(t->tid, pos.ignore_addr ? pos.ignore_addr : pos.flags_addr, pair, sizeof pair);
 		}
 	} else {
 		stats.vdso_fallbacks++;
