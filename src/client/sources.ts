@@ -9,30 +9,17 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { ClientError } from './errors.js';
+import { walkTree, type SourceEntry } from '../engine/sources.js';
+import { SpecError } from '../engine/errors.js';
 
-interface Entry {
-  rel: string;
-  kind: 'file' | 'dir' | 'symlink';
-  mode: number;
-  size: number;
-  mtime: Date;
-}
-
-async function walk(root: string): Promise<Entry[]> {
-  const out: Entry[] = [];
-  async function visit(rel: string): Promise<void> {
-    const names = (await fs.readdir(path.join(root, rel))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (const name of names) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await fs.lstat(path.join(root, r));
-      const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
-      if (!kind) throw new ClientError('CLIENT_SPECIAL_FILE', `the sources hold a special file (device, FIFO or socket): ${r}`);
-      out.push({ rel: r, kind, mode: st.mode, size: st.size, mtime: new Date(Math.ceil(st.mtimeMs / 1000) * 1000) });
-      if (kind === 'dir') await visit(r);
-    }
+/** The engine's own walk: same order, same rounding of times, same refusal of special files. */
+async function walk(root: string): Promise<SourceEntry[]> {
+  try {
+    return await walkTree(root);
+  } catch (err) {
+    if (err instanceof SpecError) throw new ClientError('CLIENT_SPECIAL_FILE', err.message.replace('source tree holds', 'the sources hold'), { cause: err });
+    throw err;
   }
-  await visit('');
-  return out;
 }
 
 /** Packs `root` into a tar stream (read it to completion; errors surface on the stream). */
@@ -44,7 +31,7 @@ export function packSources(root: string): Readable {
     });
     if (!st.isDirectory()) throw new ClientError('CLIENT_SOURCES', `not a directory: ${root}`);
     for (const e of await walk(root)) {
-      const base = { name: e.rel, mtime: e.mtime, uid: 0, gid: 0, uname: '', gname: '' };
+      const base = { name: e.rel, mtime: new Date(e.mtimeS * 1000), uid: 0, gid: 0, uname: '', gname: '' };
       if (e.kind === 'dir') {
         await entry(pack, { ...base, type: 'directory', mode: 0o755 });
       } else if (e.kind === 'symlink') {

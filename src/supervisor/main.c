@@ -45,13 +45,18 @@ struct config cfg = {
 };
 struct counters stats;
 
+static void vwarn(const char *fmt, va_list ap)
+{
+	fputs("detbuild-supervisor: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void warnx_(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("detbuild-supervisor: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vwarn(fmt, ap);
 	va_end(ap);
 }
 
@@ -59,9 +64,7 @@ void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("detbuild-supervisor: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vwarn(fmt, ap);
 	va_end(ap);
 	exit(125 - 5); /* 120: the engine failed, distinct from any build status we relay */
 }
