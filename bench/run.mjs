@@ -4,6 +4,7 @@
  * runs made in the same bench run (see bench/README.md).
  *
  *   node bench/run.mjs [PART...]     PART: compile configure go java micro census (default: all)
+ *   node bench/run.mjs --render      only re-render RESULTS.md from results.json
  *
  * Environment:
  *   BENCH_QUICK=1        a fast smoke run (one round, smaller workloads, no outside runs)
@@ -42,6 +43,12 @@ async function main() {
     process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*?/, '').replace(/^ \* ?/gm, ''));
     return 0;
   }
+  if (args.includes('--render')) {
+    const data = JSON.parse(await fs.readFile(path.join(benchDir, 'results.json'), 'utf8'));
+    await writeResults(path.join(benchDir, 'RESULTS.md'), data);
+    log('re-rendered bench/RESULTS.md from bench/results.json');
+    return 0;
+  }
   const parts = args.length ? args : ALL;
   for (const p of parts) if (!ALL.includes(p)) throw new Error(`unknown part '${p}' (parts: ${ALL.join(', ')})`);
   const quick = process.env.BENCH_QUICK === '1';
@@ -70,6 +77,12 @@ async function main() {
   };
   const accounting = setupCpuAccounting();
   process.on('exit', teardownCpuAccounting);
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      teardownCpuAccounting();
+      process.exit(130);
+    });
+  }
   const machine = machineInfo();
   const commit = (await run('git', ['-C', repoDir, 'rev-parse', '--short', 'HEAD'])).stdout.trim() || '?';
   const dirty = (await run('git', ['-C', repoDir, 'status', '--porcelain', '--', 'src'])).stdout.trim() ? ' (src/ has uncommitted changes)' : '';

@@ -66,6 +66,7 @@ function summarizeRuns(runs) {
     stats: statsList[0] ?? null,
     statsVary: statsList.length >= 2 ? varyingKeys(statsList) : [],
     values: (engineRuns[0] ?? runs.find((x) => x.ok))?.values ?? {},
+    valuesByMode: Object.fromEntries(['plain', 'engine', 'outside'].map((m) => [m, by(m)[0]?.values]).filter(([, v]) => v && Object.keys(v).length)),
     failures,
   };
 }
@@ -408,7 +409,7 @@ const TRAPPED = [
   ['sched_getaffinity', 'sched_getaffinity'],
   ['sysinfo', 'sysinfo'],
 ];
-const CONTEXT = [['execve', 'execve'], ['clone', 'clone'], ['clone3', 'clone3'], ['vfork', 'vfork'], ['gettid', 'gettid (the substitute vDSO makes one per time read)'], ['ptrace', 'ptrace (the supervisor)'], ['process_vm_readv', 'process_vm_readv (the supervisor)'], ['process_vm_writev', 'process_vm_writev (the supervisor)']];
+const CONTEXT = [['execve', 'execve'], ['clone', 'clone'], ['clone3', 'clone3'], ['vfork', 'vfork'], ['gettid', 'gettid'], ['ptrace', 'ptrace (the supervisor)'], ['process_vm_readv', 'process_vm_readv (the supervisor)'], ['process_vm_writev', 'process_vm_writev (the supervisor)']];
 
 async function perfCount(ctx, srcDir, command, mode) {
   const outDir = path.join(ctx.workDir, 'out', `census-${mode}-${Date.now()}`);

@@ -71,19 +71,21 @@ function failuresBlock(list) {
 function buildSection(title, rec, extra = []) {
   if (!rec) return '';
   const out = [`### ${title}`, '', `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}._ `, ...extra, '', modeTable(rec), '', ratioLines(rec), statsLine(rec)];
+  const byMode = Object.entries(rec.valuesByMode ?? {});
   const vals = Object.entries(rec.values ?? {});
-  if (vals.length) out.push(`- reported by the build: ${vals.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  if (byMode.length) out.push(`- reported by the build: ${byMode.map(([m, v]) => `${m}: ${Object.entries(v).map(([k, x]) => `${k}=${x}`).join(', ')}`).join('; ')}`);
+  else if (vals.length) out.push(`- reported by the build: ${vals.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   out.push(failuresBlock(rec.failures));
   return out.join('\n');
 }
 
 function summaryRows(data) {
-  const rows = ['| benchmark | engine / plain (wall) | per-round median | CPU ratio | engine / outside | target | verdict |', '|---|---|---|---|---|---|---|'];
+  const rows = ['| benchmark | engine / plain (wall) | per-round median | CPU ratio | engine / outside | target | verdict (wall / CPU) |', '|---|---|---|---|---|---|---|'];
   const add = (name, s) => {
     if (!s) return;
     const r = s.ratios ?? {};
     const failed = s.failures?.length ? ` (${s.failures.length} failed run(s))` : '';
-    rows.push(`| ${name} | ${fmtRatio(r.engineVsPlainWall)}${loadNote(s.modes?.engine)} | ${fmtRatio(r.engineVsPlainWallPaired)} | ${fmtRatio(r.engineVsPlainCpu)} | ${fmtRatio(r.engineVsOutsideWall)} | < ${TARGET_BUILD}x | ${verdict(r.engineVsPlainWall)}${failed} |`);
+    rows.push(`| ${name} | ${fmtRatio(r.engineVsPlainWall)}${loadNote(s.modes?.engine)} | ${fmtRatio(r.engineVsPlainWallPaired)} | ${fmtRatio(r.engineVsPlainCpu)} | ${fmtRatio(r.engineVsOutsideWall)} | < ${TARGET_BUILD}x | ${verdict(r.engineVsPlainWall)} / ${verdict(r.engineVsPlainCpu)}${failed} |`);
   };
   for (const p of data.compile?.projects ?? []) add(`(a) compile: ${p.name}, make -j1${p.values?.TUS ? `, ${p.values.TUS} TUs` : ''}`, p);
   add(`(b) ${data.go?.name ?? 'go'}${data.go?.values?.PKGS ? `, ${data.go.values.PKGS} packages` : ''}`, data.go);
@@ -139,7 +141,7 @@ function censusSection(rec) {
   const out = [
     '### Syscall census (what the engine stops on, per build)',
     '',
-    `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC._ One plain and one engine run of each build under \`perf stat\` (syscall tracepoints, counted over the whole CLI process tree). In the plain run these are the calls the engine would stop on; a call the supervisor answers itself is skipped and so is not counted under its own name in the engine run. In the engine run, gettid counts the substitute vDSO's time reads and ptrace/process_vm_* the supervisor's work.`,
+    `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC._ One plain and one engine run of each build under \`perf stat\` (syscall tracepoints, counted over the whole CLI process tree). In the plain run these are the calls the engine would stop on; a call the supervisor answers itself is skipped and so is not counted under its own name in the engine run. The counts include the CLI's own node process (its event loop is most of the epoll_pwait calls). In the engine run, wait4, ptrace and process_vm_* include the supervisor's work: about one wait4 and three ptrace calls per stop.`,
     '',
   ];
   const names = [...rec.trapped.map(([n]) => n), ...rec.context.map(([n]) => n)];
@@ -162,7 +164,7 @@ export function render(data) {
     START,
     '## Determinism engine overhead (`npm run bench`, bench/run.mjs)',
     '',
-    `Last run: ${meta.date ?? '?'} (parts: ${meta.parts?.join(', ') ?? '?'}${meta.quick ? ', BENCH_QUICK=1' : ''}; N=${meta.n ?? '?'}), commit ${meta.commit ?? '?'}.`,
+    `Last run: ${meta.date ?? '?'} (parts: ${meta.parts?.join(', ') ?? '?'}${meta.quick ? ', BENCH_QUICK=1' : ''}; N=${meta.n ?? '?'}), commit ${meta.commit ?? '?'}; each section below gives the time of its own run. Analysis of these numbers: [README.md](README.md#findings-full-run-of-2026-11-25-commit-9624f47-compile-re-run-on-a-quiet-machine).`,
     '',
     `Machine: ${machineLine(data.machine)}.`,
     '',
@@ -170,9 +172,9 @@ export function render(data) {
       '"plain" is the same bubblewrap sandbox without the supervisor (`mode: plain`), its command under `taskset -c 0` so that it has one CPU like the engine\'s build tree; ' +
       '"outside" is the same command on the host under `taskset -c 0`, no sandbox. ' +
       'Wall time runs from the engine\'s `run` stage to the exit of the build\'s last process (copying the sources in and publishing the artifacts are excluded; "with copy-in/publish" is the whole runBuild). ' +
-      'CPU time is what the build tree used (bwrap, supervisor, every build process), read from the bench process\'s reaped-children counters; it moves far less than wall time when other work shares this 2-CPU machine. ' +
+      'CPU time is what the build tree used (bwrap, supervisor, every build process), from a cpuacct cgroup the bench runs in, less the bench process\'s own; it moves far less than wall time when other work shares this 2-CPU machine. ' +
       '"Other load" is the CPU the rest of the machine used during a run (a run is started only after a quiet second, waiting at most 30 s). ' +
-      'Nothing here is asserted; targets are reported as pass/fail.',
+      'Nothing here is asserted; targets are reported as pass/fail, on the wall-time ratio and, because other jobs share this machine and make wall time noisy, on the CPU-time ratio too.',
     '',
     '### Summary against the targets',
     '',
