@@ -327,6 +327,7 @@ int main(int argc, char **argv)
 	mkdir(cfg.state_dir, 0755);
 	table_create(table_path);
 
+	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;

@@ -136,6 +136,7 @@ void on_syscall_exit(struct thread *t);
 
 /* ---- faults (faults.c) ---- */
 bool emulate_fault(struct thread *t);
+void cpuid_prepare(void);
 
 /* ---- thread identity, shared with the entropy file system's thread (threads.c) ---- */
 /* copies the thread's lineage and returns (then increments) its count of entropy opens */
