@@ -17,8 +17,24 @@ static struct cpuid_entry cpuid_cache[1024];
 
 static bool cache_frozen; /* after cpuid_prepare: the supervisor itself faults on cpuid */
 
+/* Leaves whose answer depends on ECX; for the others the CPU ignores it
+ * (and programs leave garbage there). */
+static bool has_subleaves(unsigned leaf)
+{
+	switch (leaf) {
+	case 4: case 7: case 0xb: case 0xd: case 0xf: case 0x10: case 0x12: case 0x14: case 0x17:
+	case 0x18: case 0x1a: case 0x1b: case 0x1d: case 0x1e: case 0x1f: case 0x20: case 0x23: case 0x24:
+	case 0x8000001d: case 0x80000020: case 0x80000026:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void real_cpuid(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d)
 {
+	if (!has_subleaves(leaf))
+		sub = 0;
 	unsigned h = (leaf * 31u + sub) & 1023u;
 	for (unsigned i = 0; i < 1024; i++, h = (h + 1) & 1023u) {
 		struct cpuid_entry *e = &cpuid_cache[h];
@@ -55,7 +71,7 @@ void cpuid_prepare(void)
 		if (max < bases[i] || max > bases[i] + 0x40)
 			max = bases[i];
 		for (unsigned leaf = bases[i]; leaf <= max; leaf++)
-			for (unsigned sub = 0; sub < 8; sub++)
+			for (unsigned sub = 0; sub < (leaf == 0xd ? 64u : has_subleaves(leaf) ? 16u : 1u); sub++)
 				real_cpuid(leaf, sub, &a, &b, &c, &d);
 	}
 	if (syscall(SYS_arch_prctl, 0x1012 /* ARCH_SET_CPUID */, 0) == 0)
