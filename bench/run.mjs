@@ -19,6 +19,7 @@
  * Writes bench/results.json (the latest record of each part) and the engine's
  * block of bench/RESULTS.md (between <!-- engine-bench:start/end -->).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,15 @@ import { fmtMs, machineInfo, nowMs, run, setupCpuAccounting, teardownCpuAccounti
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoDir = path.dirname(benchDir);
 const ALL = ['compile', 'configure', 'go', 'java', 'micro', 'census'];
+
+/** Short sha256 of the supervisor binary: others rebuild it while the bench runs, and each part records which one it measured. */
+function supervisorId() {
+  try {
+    return createHash('sha256').update(readFileSync(path.join(repoDir, 'native', 'detbuild-supervisor'))).digest('hex').slice(0, 12);
+  } catch {
+    return 'absent';
+  }
+}
 
 function log(msg) {
   const t = new Date().toISOString().slice(11, 19);
@@ -102,10 +112,14 @@ async function main() {
   for (const part of parts) {
     const tp = nowMs();
     log(`== ${part}`);
+    const sup0 = supervisorId();
     try {
       const rec = await families[part](ctx);
+      const sup1 = supervisorId();
       rec.quick = quick;
       rec.commit = commit;
+      rec.supervisor = sup0 === sup1 ? sup0 : `${sup0} -> ${sup1} (rebuilt during this part: its runs mix two engines)`;
+      if (sup0 !== sup1) log(`${part}: WARNING the supervisor binary changed during this part (${sup0} -> ${sup1})`);
       data[part] = rec;
       const fails = rec.failures?.length ?? rec.projects?.reduce((a, p) => a + (p.failures?.length ?? 0), 0) ?? 0;
       if (fails) failed += fails;

@@ -364,8 +364,8 @@ export async function micro(ctx) {
 export const FLOOR_VARIANTS = [
   [0, 0, 'no faulting armed anywhere'],
   [1, 0, 'tracee: TSC faulting; tracer: none'],
-  [3, 0, 'tracee: TSC + CPUID faulting; tracer: none (as the engine arms them)'],
-  [3, 2, 'tracee: TSC + CPUID faulting; tracer: CPUID faulting too'],
+  [3, 0, 'tracee: TSC + CPUID faulting; tracer: none (the engine before commit ed4dfcc)'],
+  [3, 2, 'tracee: TSC + CPUID faulting; tracer: CPUID faulting too (the engine since ed4dfcc)'],
 ];
 
 /** ns per ptrace stop of a minimal native tracer (it times itself: it never runs under the engine). */

@@ -70,7 +70,7 @@ function failuresBlock(list) {
 
 function buildSection(title, rec, extra = []) {
   if (!rec) return '';
-  const out = [`### ${title}`, '', `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}._ `, ...extra, '', modeTable(rec), '', ratioLines(rec), statsLine(rec)];
+  const out = [`### ${title}`, '', `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}${rec.supervisor ? `, supervisor binary ${rec.supervisor}` : ''}._ `, ...extra, '', modeTable(rec), '', ratioLines(rec), statsLine(rec)];
   const byMode = Object.entries(rec.valuesByMode ?? {});
   const vals = Object.entries(rec.values ?? {});
   if (byMode.length) out.push(`- reported by the build: ${byMode.map(([m, v]) => `${m}: ${Object.entries(v).map(([k, x]) => `${k}=${x}`).join(', ')}`).join('; ')}`);
@@ -100,7 +100,8 @@ function summaryRows(data) {
   };
   tr('vdso_clock', 'time read, C `clock_gettime` (vDSO)', 'tens of ns', (ns) => ns < 100);
   tr('go_time_now', 'time read, Go `time.Now()`', 'tens of ns', (ns) => ns < 100);
-  tr('raw_clock', 'trapped `clock_gettime` syscall', '≈2-4 µs (prior art)', (ns) => ns <= 4000);
+  const floor = data.micro?.floor?.rows?.find((r) => r.tracee === 0 && r.tracer === 0)?.ns;
+  tr('raw_clock', 'trapped `clock_gettime` syscall', `≈2-4 µs (prior art)${floor ? `; a bare ptrace stop here: ${fmtNs(floor)}` : ''}`, (ns) => ns <= 4000);
   return rows.join('\n');
 }
 
@@ -109,7 +110,7 @@ function microSection(rec) {
   const out = [
     '### (d) Microbenchmarks',
     '',
-    `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}; ${rec.rounds} rounds × ${rec.pairs} (N, 2N) pairs per mode._`,
+    `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}${rec.supervisor ? `, supervisor binary ${rec.supervisor}` : ''}; ${rec.rounds} rounds × ${rec.pairs} (N, 2N) pairs per mode._`,
     '',
     'Cost of one operation = (T(2N) − T(N)) / N, where T is the time between the `B op n` and `E op n` lines the program writes around its loop, stamped by bench/run.mjs as they arrive on the pipe (outside the sandbox: inside, every clock is logical). Median over all pairs; "best" is the smallest pair. N is re-chosen after each round so that a loop of N takes about 0.2 s.',
     '',
@@ -164,7 +165,7 @@ export function render(data) {
     START,
     '## Determinism engine overhead (`npm run bench`, bench/run.mjs)',
     '',
-    `Last run: ${meta.date ?? '?'} (parts: ${meta.parts?.join(', ') ?? '?'}${meta.quick ? ', BENCH_QUICK=1' : ''}; N=${meta.n ?? '?'}), commit ${meta.commit ?? '?'}; each section below gives the time of its own run. Analysis of these numbers: [README.md](README.md#findings-full-run-of-2026-11-25-commit-9624f47-compile-re-run-on-a-quiet-machine).`,
+    `Last run: ${meta.date ?? '?'} (parts: ${meta.parts?.join(', ') ?? '?'}${meta.quick ? ', BENCH_QUICK=1' : ''}; N=${meta.n ?? '?'}), commit ${meta.commit ?? '?'}; each section below gives the time of its own run. Analysis of these numbers: [README.md](README.md#findings-2026-11-25).`,
     '',
     `Machine: ${machineLine(data.machine)}.`,
     '',
@@ -183,7 +184,7 @@ export function render(data) {
   ];
   if (data.compile) {
     for (const p of data.compile.projects) {
-      parts.push(buildSection(`(a) Compile: ${p.name} from Debian sources, \`make -j1\``, { ...p, date: data.compile.date, quick: data.compile.quick }, [
+      parts.push(buildSection(`(a) Compile: ${p.name} from Debian sources, \`make -j1\``, { ...p, date: data.compile.date, quick: data.compile.quick, supervisor: data.compile.supervisor }, [
         '',
         `Configured once per machine inside the sandbox (\`${p.command.split(' (once')[0]}\`, cached under \`$DETBUILD_CACHE/bench\`); the timed command is \`make -j1\` on a fresh copy of that tree, then copies \`${p.pkg}\` to the artifacts.`,
       ]), '');
