@@ -144,6 +144,8 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       '--pin-pids',
       '--fsize', String(spec.limits.maxOutputBytes + 1),
       ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
+      // benchmarks only: the engine without its filesystem view, to measure what the view costs
+      ...(process.env.DETBUILD_NO_FS_VIEW === '1' ? ['--no-fs-view'] : []),
       '--',
     );
   }

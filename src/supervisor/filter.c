@@ -5,6 +5,7 @@
 
 #include <asm/prctl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <seccomp.h>
 #include <string.h>
@@ -43,6 +44,37 @@ void filter_install(bool trap_opens)
 		RULE(T, openat, 0);
 		RULE(T, openat2, 0);
 	}
+	/* the filesystem view (fsview.c): metadata, listings, and the changes
+	 * that give files their logical times */
+	if (cfg.fs_view) {
+		static const int fs_calls[] = {
+			SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx),
+			SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(creat), SCMP_SYS(openat2),
+			SCMP_SYS(truncate), SCMP_SYS(ftruncate), SCMP_SYS(mkdir), SCMP_SYS(mkdirat),
+			SCMP_SYS(mknod), SCMP_SYS(mknodat), SCMP_SYS(symlink), SCMP_SYS(symlinkat),
+			SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(rmdir),
+			SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(utime),
+			SCMP_SYS(utimes), SCMP_SYS(futimesat), SCMP_SYS(utimensat),
+		};
+		for (size_t i = 0; i < sizeof fs_calls / sizeof fs_calls[0]; i++) {
+			if (trap_opens && fs_calls[i] == SCMP_SYS(openat2))
+				continue;
+			int rc_ = seccomp_rule_add(ctx, T, fs_calls[i], 0);
+			if (rc_ < 0)
+				die("seccomp rule for syscall %d: %s", fs_calls[i], strerror(-rc_));
+		}
+		/* opens that may write (reading opens run untouched) */
+		static const unsigned long wflags[] = { O_WRONLY, O_RDWR, O_CREAT, O_TRUNC };
+		for (size_t i = 0; !trap_opens && i < sizeof wflags / sizeof wflags[0]; i++) {
+			RULE(T, open, 1, SCMP_A1(SCMP_CMP_MASKED_EQ, wflags[i], wflags[i]));
+			RULE(T, openat, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, wflags[i], wflags[i]));
+		}
+	}
+	/* another root or mount namespace: the kernel resolves that process's paths */
+	RULE(T, chroot, 0);
+	RULE(T, pivot_root, 0);
+	RULE(T, unshare, 0);
+	RULE(T, setns, 0);
 	/* host identity and CPU count */
 	RULE(T, uname, 0);
 	RULE(T, sysinfo, 0);

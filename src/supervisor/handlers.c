@@ -5,6 +5,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,13 +19,15 @@
 
 struct kts { long sec, nsec; };
 
-static void skip(struct thread *t, struct user_regs_struct *r, long ret)
+void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret)
 {
 	r->orig_rax = (unsigned long long)-1;
 	r->rax = (unsigned long long)ret;
 	regs_set(t->tid, r);
 	resume(t, 0);
 }
+
+#define skip syscall_skip
 
 static long put(struct thread *t, unsigned long addr, const void *buf, size_t len)
 {
@@ -377,6 +380,25 @@ static void do_open(struct thread *t, struct user_regs_struct *r, int arg)
 	resume_to_exit(t);
 }
 
+/* An open that may write: its file takes the thread's logical time (fsview.c);
+ * without the entropy file system every open comes here, for /dev/urandom. */
+static void on_open(struct thread *t, struct user_regs_struct *r)
+{
+	long nr = (long)r->orig_rax;
+	uint64_t flags = O_WRONLY | O_CREAT | O_TRUNC;
+	if (nr == SYS_open)
+		flags = r->rsi;
+	else if (nr == SYS_openat)
+		flags = r->rdx;
+	else if (nr == SYS_openat2 && mem_read(t->tid, r->rdx, &flags, sizeof flags) < 0)
+		flags = 0;
+	if (cfg.fs_view && (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return fs_on_change(t, r);
+	if (nr == SYS_creat || !cfg.trap_opens)
+		return resume(t, 0);
+	return do_open(t, r, nr == SYS_open ? 0 : 1);
+}
+
 void on_seccomp(struct thread *t)
 {
 	struct user_regs_struct r;
@@ -419,9 +441,26 @@ void on_seccomp(struct thread *t)
 	case SYS_vfork:
 	case SYS_clone:
 	case SYS_clone3: return pids_on_clone_entry(t);
-	case SYS_open: return do_open(t, &r, 0);
+	case SYS_open:
 	case SYS_openat:
-	case SYS_openat2: return do_open(t, &r, 1);
+	case SYS_openat2:
+	case SYS_creat: return on_open(t, &r);
+	case SYS_stat:
+	case SYS_lstat:
+	case SYS_fstat:
+	case SYS_newfstatat:
+	case SYS_statx: return cfg.fs_view ? fs_on_stat(t, &r) : resume(t, 0);
+	case SYS_getdents:
+	case SYS_getdents64: return cfg.fs_view ? fs_on_getdents(t, &r) : resume(t, 0);
+	case SYS_truncate: case SYS_ftruncate:
+	case SYS_mkdir: case SYS_mkdirat: case SYS_mknod: case SYS_mknodat:
+	case SYS_symlink: case SYS_symlinkat: case SYS_link: case SYS_linkat:
+	case SYS_unlink: case SYS_unlinkat: case SYS_rmdir:
+	case SYS_rename: case SYS_renameat: case SYS_renameat2:
+	case SYS_utime: case SYS_utimes: case SYS_futimesat: case SYS_utimensat:
+		return cfg.fs_view ? fs_on_change(t, &r) : resume(t, 0);
+	case SYS_chroot: case SYS_pivot_root: case SYS_unshare: case SYS_setns:
+		return fs_on_foreign(t, &r);
 	default:
 		return resume(t, 0);
 	}
@@ -460,6 +499,9 @@ void on_syscall_exit(struct thread *t)
 		break;
 	case PEND_CLONE:
 		pids_on_clone_done(t->tid);
+		break;
+	case PEND_FS:
+		fs_on_exit(t, ret);
 		break;
 	case PEND_ARM:
 		if (ret == 0)

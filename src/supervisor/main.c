@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
@@ -42,6 +43,7 @@ struct config cfg = {
 	.state_dir = "/run/detbuild",
 	.status_fd = -1,
 	.release = "6.1.0-detbuild-amd64",
+	.fs_view = true,
 };
 struct counters stats;
 
@@ -84,7 +86,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [-v]\n"
 		"                           -- COMMAND [ARG...]\n");
 	exit(2);
 }
@@ -107,19 +109,24 @@ void resume_to_exit(struct thread *t)
 
 /* ---- process and thread creation ---- */
 
-static bool creates_thread(pid_t parent)
+static unsigned long long clone_flags(pid_t parent)
 {
 	struct user_regs_struct r;
 	if (regs_get(parent, &r) < 0)
-		return false;
-	unsigned long long flags = r.rdi;
-	if ((long)r.orig_rax == SYS_clone3) {
-		struct clone_args ca;
-		if (mem_read(parent, r.rdi, &ca, sizeof ca.flags) < 0)
-			return false;
-		flags = ca.flags;
-	}
-	return (flags & CLONE_THREAD) != 0;
+		return 0;
+	if ((long)r.orig_rax == SYS_clone)
+		return r.rdi;
+	if ((long)r.orig_rax != SYS_clone3)
+		return 0; /* fork, vfork */
+	struct clone_args ca;
+	if (mem_read(parent, r.rdi, &ca, sizeof ca.flags) < 0)
+		return 0;
+	return ca.flags;
+}
+
+static bool creates_thread(pid_t parent)
+{
+	return (clone_flags(parent) & CLONE_THREAD) != 0;
 }
 
 static void on_new_child(struct thread *parent, int event)
@@ -146,6 +153,7 @@ static void on_new_child(struct thread *parent, int event)
 		proc_threaded[child] = 0;
 		/* a forked child runs the same program until it execs */
 		proc_go[child] = proc_go[parent->tgid];
+		proc_foreign[child] = proc_foreign[parent->tgid] || (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER));
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = slots[rt_index[parent->tid]].rt;
@@ -244,7 +252,9 @@ static void report(int fd, int code, int sig)
 		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
 		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
-		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu}\n",
+		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
+		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsChanges\":%llu,"
+		"\"fsStamps\":%llu,\"fsInodes\":%llu}\n",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
@@ -252,7 +262,10 @@ static void report(int fd, int code, int sig)
 		(unsigned long long)stats.waits_timedout, (unsigned long long)stats.reaps,
 		(unsigned long long)stats.rdtsc, (unsigned long long)stats.cpuid,
 		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps,
-		(unsigned long long)stats.opens);
+		(unsigned long long)stats.opens, (unsigned long long)fsstats.stats,
+		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
+		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
+		(unsigned long long)fsstats.inodes);
 }
 
 int main(int argc, char **argv)
@@ -269,6 +282,7 @@ int main(int argc, char **argv)
 		{ "merge-output", no_argument, 0, 'o' },
 		{ "pin-pids", no_argument, 0, 'p' },
 		{ "fsize", required_argument, 0, 'z' },
+		{ "no-fs-view", no_argument, 0, 'n' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
@@ -289,6 +303,7 @@ int main(int argc, char **argv)
 		case 'o': merge_output = true; break;
 		case 'p': cfg.pin_pids = true; break;
 		case 'z': cfg.fsize = parse_u64("--fsize", optarg); break;
+		case 'n': cfg.fs_view = false; break;
 		case 'v': cfg.verbose++; break;
 		default: usage();
 		}
@@ -326,9 +341,16 @@ int main(int argc, char **argv)
 	snprintf(table_path, sizeof table_path, "%s/state", cfg.state_dir);
 	mkdir(cfg.state_dir, 0755);
 	table_create(table_path);
+	fs_init();
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
+	}
 
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
+	cfg.trap_opens = !have_entropyfs;
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))

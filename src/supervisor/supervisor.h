@@ -31,7 +31,10 @@ struct config {
 	uint64_t tsc_cookie;
 	bool pin_pids;
 	int build_cpu;          /* the one CPU the build runs on */
-	uint64_t fsize;         /* RLIMIT_FSIZE of the build (0: unchanged) */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
+	uint64_t fsize;         /* RLIMIT_FSIZE of the build (0: unchanged) */
+	bool trap_opens;        /* no entropy file system: opens are trapped for /dev/urandom */
+	bool fs_view;           /* stat, getdents and file times go through fsview.c */
+	uint64_t start_real_ns; /* the real wall clock when the supervisor started */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
 };
 extern struct config cfg;
 
@@ -75,6 +78,7 @@ enum pending_kind {
 	PEND_OPEN,         /* restore the path argument */
 	PEND_CLONE,        /* a fork/clone whose PID was pinned */
 	PEND_ARM,          /* arch_prctl(ARCH_SET_FS) turned into arming TSC/CPUID faulting */
+	PEND_FS,           /* a stat run by the kernel, or a change to the filesystem (fsview.c) */
 };
 
 struct thread {
@@ -96,6 +100,14 @@ struct thread {
 	int pend_sig;           /* signal to deliver on the next resume */
 	bool cpuid_pending;     /* TSC and CPUID faulting still to be armed (at ARCH_SET_FS) */
 	bool vdso_mapped;       /* the substitute vDSO is mapped in its process */
+	/* fsview.c: the call in flight and what its exit stop needs */
+	long fs_nr;
+	unsigned long long fs_args[5];
+	unsigned long fs_buf, fs_pathp;
+	int fs_dirfd;
+	uint64_t fs_victim_dev, fs_victim_ino;
+	int fs_tkind[2];        /* utime family: 0 explicit, 1 now, 2 omit */
+	int64_t fs_tval[2];
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);
@@ -122,6 +134,8 @@ unsigned long scratch_addr(const struct user_regs_struct *r, size_t len);
 /* ---- resuming (main.c) ---- */
 void resume(struct thread *t, int sig);
 void resume_to_exit(struct thread *t);
+/* answers the system call at its entry stop with `ret` instead of running it (handlers.c) */
+void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
 
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
@@ -133,6 +147,18 @@ void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r);
 /* ---- syscalls (handlers.c) ---- */
 void on_seccomp(struct thread *t);
 void on_syscall_exit(struct thread *t);
+
+/* ---- the filesystem view (fsview.c) ---- */
+struct fsview_stats { uint64_t stats, stats_at_exit, listings, changes, stamps, inodes; };
+extern struct fsview_stats fsstats;
+/* per process: it changed its root or mount namespace (inherited by children) */
+extern uint8_t *proc_foreign;
+void fs_init(void);
+void fs_on_stat(struct thread *t, struct user_regs_struct *r);
+void fs_on_getdents(struct thread *t, struct user_regs_struct *r);
+void fs_on_change(struct thread *t, struct user_regs_struct *r);
+void fs_on_foreign(struct thread *t, struct user_regs_struct *r);
+void fs_on_exit(struct thread *t, long ret);
 
 /* ---- faults (faults.c) ---- */
 bool emulate_fault(struct thread *t);
