@@ -1,5 +1,6 @@
 /**
- * The build's inputs: copying the source tree into the workspace, hashing it,
+ * The build's inputs: copying the source tree into the workspace (modes
+ * normalized to 0644/0755 as git does), hashing it,
  * and the defaults derived from it (epoch, seed, command).
  */
 import { createHash } from 'node:crypto';
@@ -134,6 +135,9 @@ export function defaultSeed(sourceHash: string, pf: ProjectFile): string {
 export async function copyTree(from: string, to: string): Promise<void> {
   try {
     await execa('cp', ['-a', '--no-preserve=ownership', '--', `${from}/.`, to]);
+    // modes as git keeps them: only the executable bit is the caller's, so a
+    // checkout made under umask 077 builds the same as one made under 022
+    await execa('chmod', ['-R', 'u+rwX,go=u-w', '--', to]);
   } catch (err) {
     throw new SpecError('SOURCE_COPY_FAILED', `cannot copy the sources from ${from}`, { cause: err });
   }

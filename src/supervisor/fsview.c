@@ -583,6 +583,21 @@ static void stat_exit(struct thread *t, long ret)
 
 enum stamp { S_NEW, S_MOD, S_META };
 
+/* A change moves a time forward only: processes that change the same file or
+ * directory concurrently (jobs creating files in one directory) leave it with
+ * the latest of their times, whatever order they ran in. */
+static void apply_stamp(struct ident *e, int64_t now, enum stamp what)
+{
+	if (what == S_NEW) {
+		e->a = e->b = e->m = e->c = now;
+		return;
+	}
+	if (what == S_MOD && now > e->m)
+		e->m = now;
+	if (now > e->c)
+		e->c = now;
+}
+
 /* the change made at `now` to the file at our path: created, its contents, or its metadata */
 static void stamp_path(const char *ours, bool nofollow, int64_t now, enum stamp what)
 {
@@ -592,11 +607,7 @@ static void stamp_path(const char *ours, bool nofollow, int64_t now, enum stamp 
 	struct origin o = { .kind = O_PATH_, .path = ours, .nofollow = nofollow };
 	struct ident *e = ident_get(real_dev(&x), x.ino, &o);
 	track(e, &x);
-	if (what == S_NEW)
-		e->a = e->b = now;
-	if (what != S_META)
-		e->m = now;
-	e->c = now;
+	apply_stamp(e, now, what);
 	fsstats.stamps++;
 	debug("fs: stamp %s (%d) at %lld", ours, (int)what, (long long)now);
 }
@@ -725,9 +736,7 @@ static void write_open_exit(struct thread *t, long fd, int flags)
 	bool created = (flags & O_CREAT) && !known && ts_ns(&x.ctime) >= (int64_t)cfg.start_real_ns;
 	int64_t now = change_time(t);
 	track(e, &x);
-	if (created)
-		e->a = e->b = now;
-	e->m = e->c = now;
+	apply_stamp(e, now, created ? S_NEW : S_MOD);
 	fsstats.stamps++;
 	if (created) {
 		char path[4200];
@@ -1062,6 +1071,7 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 	free(out);
 	if (ret >= 0 && lseek(ofd, (off_t)i, SEEK_SET) < 0)
 		ret = -EIO;
+	debug("fs: getdents %d fd %d entries %lld-%zu of %zu: %ld", t->tid, fd, (long long)pos, i, l->n, ret);
 	close(ofd);
 	syscall_skip(t, r, ret);
 }

@@ -250,17 +250,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Builds twice: A under `a`, then, at least `gapMs` after A ended (a later wall
- * clock), B under `b`. Results go to ROOT/A and ROOT/B.
+ * clock), B under `b` (from `sourceDirB` when given: the same sources checked
+ * out another way). Results go to ROOT/A and ROOT/B.
  */
 export async function runPair(
   req: BuildRequest,
-  opts: { a?: Conditions; b?: Conditions; gapMs?: number } = {},
+  opts: { a?: Conditions; b?: Conditions; gapMs?: number; sourceDirB?: string } = {},
 ): Promise<PairRecord> {
   const root = await freshDir(`pair-${req.runner}`);
   const a = await runUnder(req, opts.a ?? NORMAL, path.join(root, 'A'));
   const earliestB = a.startedAt + a.durationMs + (opts.gapMs ?? 3_000);
   await sleep(Math.max(0, earliestB - Date.now()));
-  const b = await runUnder(req, opts.b ?? HOSTILE, path.join(root, 'B'));
+  const reqB = opts.sourceDirB ? { ...req, sourceDir: opts.sourceDirB } : req;
+  const b = await runUnder(reqB, opts.b ?? HOSTILE, path.join(root, 'B'));
   return { a, b, root, realGapMs: b.startedAt - a.startedAt };
 }
 

@@ -3,7 +3,7 @@
  * and comparing two build results byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,24 @@ export async function cleanCopy(src: string, exclude: string[] = ['out', 'build'
     verbatimSymlinks: true,
     filter: (from) => !skip.has(from),
   });
+  return dest;
+}
+
+/**
+ * Writes a fresh copy of a source tree the way a checkout would, in the given
+ * order: files get new times and inode numbers, and directories list them in
+ * creation order wherever the filesystem does; modes as under `umask`.
+ * Returns INTO/basename(src).
+ */
+export async function checkoutInOrder(src: string, order: 'forward' | 'reverse', into?: string, umask = 0o022): Promise<string> {
+  const dest = path.join(into ?? (await freshDir('checkout')), path.basename(src));
+  const files = await listFiles(src);
+  if (order === 'reverse') files.reverse();
+  for (const rel of files) {
+    await mkdir(path.dirname(path.join(dest, rel)), { recursive: true });
+    await copyFile(path.join(src, rel), path.join(dest, rel));
+    await chmod(path.join(dest, rel), (await stat(path.join(src, rel))).mode & 0o777 & ~umask);
+  }
   return dest;
 }
 
