@@ -5,7 +5,8 @@
  * test/fixtures/filesystem builds, with Debian's own tools, every kind of
  * artifact that records what the filesystem says: tar (gnu and pax), tar.gz,
  * gzip, zip, jar, two ISO 9660 images, cpio, squashfs, ext4, an RPM, Python
- * bytecode and an sdist, and private keys. It is built twice under different
+ * bytecode and an sdist, and private keys; and it asks every door of the stat
+ * family (libc, raw syscalls, a static binary, Go) about the same files. It is built twice under different
  * real conditions, from two checkouts of the same sources made in opposite
  * orders (new file times, inode numbers and directory order; the second with
  * owner-only modes, as under umask 077): every artifact must be identical.
@@ -130,6 +131,32 @@ describe('filesystem view: archives, images and packages built twice are identic
     // written in this order by the fixture: later writes have later times
     expect(get('./sub/hello.txt').m).toBeGreaterThan(get('./fwd/n24').m);
     expect(get('./fwd/n24').m).toBeGreaterThan(get('./fwd/n01').m);
+  });
+
+  it('every door of the stat family says the same: libc, raw syscalls, a static binary, Go', async () => {
+    const doors = lines(await listing(pair.a, 'doors.txt'));
+    const field = (l: string, k: string) => new RegExp(`\\b${k}=(\\S+)`).exec(l)?.[1];
+    const byFile = new Map<string, string[]>();
+    for (const l of doors) {
+      const [file, door] = l.split(' ');
+      if (door === 'go-readdir') continue;
+      byFile.set(file!, [...(byFile.get(file!) ?? []), l]);
+    }
+    expect([...byFile.keys()].sort()).toEqual(['fwd', 'sub/explicit-time.txt', 'sub/hardlink.txt', 'sub/hello.txt', 'sub/symlink']);
+    for (const [file, ls] of byFile) {
+      const doorsSeen = new Set(ls.map((l) => l.split(' ')[1]));
+      expect([...doorsSeen].sort(), file).toEqual(
+        ['fstat', 'fstatat', 'go-fstat', 'go-lstat', 'go-stat', 'lstat', 'newfstatat-empty', 'stat', 'statx', 'statx-raw'].sort(),
+      );
+      // lstat of the symlink is the link itself: compare the doors that follow it
+      const following = ls.filter((l) => !(file === 'sub/symlink' && / (lstat|go-lstat) /.test(l)));
+      for (const k of ['ino', 'nlink', 'size', 'mtime']) {
+        expect(new Set(following.map((l) => field(l, k))).size, `${file}: ${k} by every door\n${following.join('\n')}`).toBe(1);
+      }
+    }
+    const readdir = doors.filter((l) => l.startsWith('fwd go-readdir ')).map((l) => l.split(' ')[2]);
+    expect(readdir).toEqual([...readdir].sort());
+    expect(await listing(pair.b, 'doors.txt')).toBe(await listing(pair.a, 'doors.txt'));
   });
 
   it('inode numbers, devices, link counts and sizes depend only on what the build did', async () => {
