@@ -16,15 +16,17 @@ export const PREAMBLE = 'export LC_ALL=C.UTF-8 LANG=C.UTF-8 TZ=UTC MAKEFLAGS=-j1
 const benchDir = path.dirname(path.dirname(new URL(import.meta.url).pathname));
 
 /** Which modes run in round r: ABBA order for plain/engine, the outside run in the first `outsideRounds` rounds. */
-function roundModes(r, outside) {
+function roundModes(r, outside, nofs) {
   const pe = r % 2 === 0 ? ['plain', 'engine'] : ['engine', 'plain'];
+  // the engine without its filesystem view, beside the engine: what the view costs
+  if (nofs) pe.splice(1, 0, 'engine-nofs');
   return outside ? [...pe, 'outside'] : pe;
 }
 
 function summarizeRuns(runs) {
   const by = (mode) => runs.filter((x) => x.mode === mode && x.ok);
   const modes = {};
-  for (const mode of ['plain', 'engine', 'outside']) {
+  for (const mode of ['plain', 'engine', 'engine-nofs', 'outside']) {
     const rs = by(mode);
     if (!rs.length) continue;
     modes[mode] = {
@@ -59,6 +61,8 @@ function summarizeRuns(runs) {
       engineVsPlainWallPaired: median(paired),
       engineVsPlainCpu: ratio('engine', 'plain', 'cpuMs'),
       engineVsOutsideWall: ratio('engine', 'outside', 'wallMs'),
+      engineVsNoFsWall: ratio('engine', 'engine-nofs', 'wallMs'),
+      engineVsNoFsCpu: ratio('engine', 'engine-nofs', 'cpuMs'),
       plainVsOutsideWall: ratio('plain', 'outside', 'wallMs'),
     },
     engineArtifactsIdentical: sets.length >= 2 ? sets.every((s) => s === sets[0]) : null,
@@ -83,16 +87,16 @@ function varyingKeys(list) {
   return keys.filter((k) => list.some((s) => s[k] !== list[0][k])).map((k) => `${k}: ${list.map((s) => s[k]).join('/')}`);
 }
 
-async function rounds(ctx, { label, srcDir, command, outsideDir, freshOutside, n, outsideRounds, timeoutMs }) {
+async function rounds(ctx, { label, srcDir, command, outsideDir, freshOutside, n, outsideRounds, timeoutMs, nofs = false }) {
   const runs = [];
   for (let r = 0; r < n; r++) {
-    for (const mode of roundModes(r, r < outsideRounds && outsideDir)) {
+    for (const mode of roundModes(r, r < outsideRounds && outsideDir, nofs)) {
       if (mode === 'outside' && freshOutside) await freshOutside();
       await ctx.quiet();
       const res = await measure({ mode, srcDir, command, workDir: ctx.workDir, label, outsideDir, timeoutMs });
       res.round = r;
       ctx.log(
-        `${label} [${r + 1}/${n}] ${mode.padEnd(7)} ${res.ok ? 'ok  ' : res.status.toUpperCase()} wall ${fmtMs(res.wallMs)}, cpu ${fmtMs(res.cpuMs)}, other load ${(res.foreignLoad ?? 0).toFixed(2)} CPUs` +
+        `${label} [${r + 1}/${n}] ${mode.padEnd(11)} ${res.ok ? 'ok  ' : res.status.toUpperCase()} wall ${fmtMs(res.wallMs)}, cpu ${fmtMs(res.cpuMs)}, other load ${(res.foreignLoad ?? 0).toFixed(2)} CPUs` +
           (res.ok ? '' : ` — ${res.message}${res.failedLog ? ` (log ${res.failedLog})` : ''}`),
       );
       runs.push(res);
@@ -138,6 +142,7 @@ export async function compile(ctx) {
       freshOutside: outside?.freshTree,
       n: ctx.n,
       outsideRounds: ctx.outside ? 1 : 0,
+      nofs: true,
     });
     out.projects.push({ name: `${p.pkg} ${src.version}`, pkg: p.pkg, command: `${p.configure} (once, not timed); then: make -j1`, ...s });
   }
@@ -160,7 +165,7 @@ export async function configure(ctx) {
       await runOk('cp', ['-a', '--', `${src.srcDir}/.`, outsideDir]);
     };
   }
-  const s = await rounds(ctx, { label: `configure-${p.pkg}`, srcDir: src.srcDir, command, outsideDir, freshOutside: fresh, n: ctx.n, outsideRounds: ctx.outside ? 1 : 0 });
+  const s = await rounds(ctx, { label: `configure-${p.pkg}`, srcDir: src.srcDir, command, outsideDir, freshOutside: fresh, n: ctx.n, outsideRounds: ctx.outside ? 1 : 0, nofs: true });
   return { family: 'configure', date: new Date().toISOString(), name: `${p.pkg} ${src.version}`, command: p.configure, ...s };
 }
 
@@ -254,6 +259,9 @@ export const MICRO_OPS = [
   { op: 'raw_clock', bin: 'micro', what: 'syscall(SYS_clock_gettime) (trapped)', n: { native: 1e6, engine: 2e4 } },
   { op: 'getrandom16', bin: 'micro', what: 'getrandom(16 bytes) (trapped)', n: { native: 5e5, engine: 2e4 } },
   { op: 'getpid', bin: 'micro', what: 'syscall(SYS_getpid) (not trapped)', n: { native: 2e6, engine: 2e6 } },
+  { op: 'fstat', bin: 'micro', what: 'fstat of an open file (trapped: the filesystem view)', n: { native: 1e6, engine: 2e4 } },
+  { op: 'stat_path', bin: 'micro', what: 'stat of a path (trapped: the filesystem view)', n: { native: 5e5, engine: 2e4 } },
+  { op: 'stat_missing', bin: 'micro', what: 'stat of a missing file (trapped, answered by the kernel)', n: { native: 5e5, engine: 2e4 } },
   { op: 'open_close', bin: 'micro', what: 'open+close of a regular file (openat is trapped only when entropyfs is unavailable)', n: { native: 2e5, engine: 2e4 } },
   { op: 'poll0', bin: 'micro', what: 'poll(NULL, 0, 0) (a timed wait: trapped)', n: { native: 1e6, engine: 2e4 } },
   { op: 'pipe_pingpong', bin: 'micro', what: 'pipe round trip between two processes on one CPU (2 process switches, not trapped)', n: { native: 2e4, engine: 2e4 } },

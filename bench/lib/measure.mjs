@@ -33,7 +33,7 @@ export async function engine() {
 
 /** The command as each mode runs it: the plain and outside runs pin themselves to CPU 0. */
 export function wrapCommand(mode, command) {
-  if (mode === 'engine') return `exec sh -c ${shq(command)}`;
+  if (mode.startsWith('engine')) return `exec sh -c ${shq(command)}`;
   return `exec taskset -c 0 sh -c ${shq(command)}`;
 }
 
@@ -101,7 +101,7 @@ export async function measure({ mode, srcDir, command, workDir, label, outsideDi
   if (mode === 'outside') return measureOutside({ dir: outsideDir, command, workDir, label, onLine, markers, values, tail, timeoutMs });
 
   const { defaultSpecFor, runBuild } = await engine();
-  const choices = { command: wrapCommand(mode, command), mode: mode === 'engine' ? 'deterministic' : 'plain' };
+  const choices = { command: wrapCommand(mode, command), mode: mode.startsWith('engine') ? 'deterministic' : 'plain' };
   if (timeoutMs) choices.limits = { timeoutMs };
   const { spec } = await defaultSpecFor(srcDir, choices);
   const outDir = path.join(workDir, 'out', `${label}-${mode}-${process.pid}-${Math.round(nowMs())}`);
@@ -120,6 +120,9 @@ export async function measure({ mode, srcDir, command, workDir, label, outsideDi
       loadCpus = load.cpus();
     }
   };
+  // engine-nofs: the supervisor without its filesystem view (read when the sandbox's arguments are made)
+  if (mode === 'engine-nofs') process.env.DETBUILD_NO_FS_VIEW = '1';
+  else delete process.env.DETBUILD_NO_FS_VIEW;
   const res = await runBuild(spec, {
     outDir,
     onEvent(e) {

@@ -10,6 +10,7 @@
  * so no stdio buffering sits between a loop's end and its marker. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -71,6 +72,31 @@ static int run(const char *op, long n, const char *file)
 			if (fd < 0)
 				return 1;
 			close(fd);
+		}
+	} else if (!strcmp(op, "fstat")) {
+		/* fstat of an open file: every stat-family call stops in the supervisor (the filesystem view) */
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0)
+			return 1;
+		for (long i = 0; i < n; i++) {
+			if (fstat(fd, &st) < 0)
+				return 1;
+			sink += (unsigned long)st.st_ino;
+		}
+		close(fd);
+	} else if (!strcmp(op, "stat_path")) {
+		for (long i = 0; i < n; i++) {
+			struct stat st;
+			if (stat(file, &st) < 0)
+				return 1;
+			sink += (unsigned long)st.st_ino;
+		}
+	} else if (!strcmp(op, "stat_missing")) {
+		/* a failed lookup (compilers probe include directories): the supervisor's stat fails, the kernel's reruns */
+		for (long i = 0; i < n; i++) {
+			struct stat st;
+			sink += (unsigned long)stat("no-such-file.h", &st);
 		}
 	} else if (!strcmp(op, "poll0")) {
 		/* a wait with a (zero) timeout: trapped, and let through at once */
