@@ -264,10 +264,10 @@ static void vino_take(uint64_t key)
 
 /* How to learn a file's path the first time it is seen. */
 struct origin {
-	enum { O_FD, O_PATH_, O_NAME, O_ASIS } kind;
+	enum { O_FD, O_PATH_, O_NAME } kind;
 	pid_t tid;
 	int fd;
-	const char *path; /* O_PATH_: our path to it; O_NAME: its directory; O_ASIS: the path itself */
+	const char *path; /* O_PATH_: our path to it; O_NAME: its directory */
 	const char *name; /* O_NAME */
 	bool nofollow;
 };
@@ -292,8 +292,6 @@ static bool origin_path(const struct origin *o, char *out, size_t len)
 	}
 	case O_NAME:
 		return (size_t)snprintf(out, len, "%s/%s", strcmp(o->path, "/") ? o->path : "", o->name) < len;
-	case O_ASIS:
-		return (size_t)snprintf(out, len, "%s", o->path) < len;
 	}
 	if (n < 0)
 		return false;
@@ -551,6 +549,7 @@ at_exit:
 	t->fs_buf = buf;
 	t->fs_dirfd = dirfd;
 	t->fs_pathp = pathp;
+	t->fs_args[0] = (unsigned long long)flags;
 	fsstats.stats_at_exit++;
 	resume_to_exit(t);
 }
@@ -570,11 +569,20 @@ static void stat_exit(struct thread *t, long ret)
 			return;
 		from_stat(&x, &st);
 	}
-	char path[4096];
-	struct origin o = { .kind = O_ASIS, .tid = t->tid, .path = path };
+	/* the file's path, for its inode number if it is new: through the
+	 * tracee's own root, cwd or descriptor, which also holds in another
+	 * root or mount namespace */
+	char path[4096], ours[4200];
+	struct origin o = { .kind = O_PATH_, .tid = t->tid, .path = ours, .nofollow = (t->fs_args[0] & AT_SYMLINK_NOFOLLOW) != 0 };
 	if (!t->fs_pathp || mem_read_str(t->tid, t->fs_pathp, path, sizeof path) < 0 || !path[0]) {
 		o.kind = O_FD;
 		o.fd = t->fs_dirfd;
+	} else if (path[0] == '/') {
+		snprintf(ours, sizeof ours, "/proc/%d/root%s", t->tid, path);
+	} else if (t->fs_dirfd == AT_FDCWD) {
+		snprintf(ours, sizeof ours, "/proc/%d/cwd/%s", t->tid, path);
+	} else {
+		snprintf(ours, sizeof ours, "/proc/%d/fd/%d/%s", t->tid, t->fs_dirfd, path);
 	}
 	deliver(t, t->fs_nr, t->fs_buf, &x, &o);
 }
@@ -1012,18 +1020,26 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 	size_t count = (size_t)r->rdx;
 	bool is64 = (long)r->orig_rax == SYS_getdents64;
 	fsstats.listings++;
-	int pidfd = (int)syscall(SYS_pidfd_open, t->tid, 0);
-	if (pidfd < 0)
+	/* the tracee's own open file (its offset is the listing's cursor): through
+	 * the process, since pidfd_open() refuses threads other than the leader */
+	int pidfd = (int)syscall(SYS_pidfd_open, t->tgid, 0);
+	if (pidfd < 0) {
+		warnx_("getdents of %d: pidfd_open: %m", t->tid);
+		fsstats.listings_real++;
 		return resume(t, 0);
+	}
 	int ofd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	close(pidfd);
-	if (ofd < 0)
+	if (ofd < 0) {
+		fsstats.listings_real++;
 		return resume(t, 0); /* EBADF and friends from the kernel */
+	}
 	struct stat st;
 	off_t pos = lseek(ofd, 0, SEEK_CUR);
 	if (fstat(ofd, &st) < 0 || !S_ISDIR(st.st_mode) || pos < 0) {
 		close(ofd);
-		return resume(t, 0);
+		fsstats.listings_real++;
+		return resume(t, 0); /* ENOTDIR, EBADF: the kernel's answer */
 	}
 	struct listing *l = listing_for(t->tgid, fd, st.st_dev, st.st_ino, pos == 0);
 	if (!l->ents) {
@@ -1039,8 +1055,10 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 		if (dfd >= 0)
 			close(dfd);
 		if (rc < 0) {
+			warnx_("getdents of %d: cannot read %s: %s", t->tid, dirpath, strerror(-rc));
 			listing_free(l);
 			close(ofd);
+			fsstats.listings_real++;
 			return resume(t, 0);
 		}
 		l->tgid = t->tgid;

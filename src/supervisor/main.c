@@ -253,7 +253,7 @@ static void report(int fd, int code, int sig)
 		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
 		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
-		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsChanges\":%llu,"
+		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
 		"\"fsStamps\":%llu,\"fsInodes\":%llu}\n",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
@@ -264,6 +264,7 @@ static void report(int fd, int code, int sig)
 		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps,
 		(unsigned long long)stats.opens, (unsigned long long)fsstats.stats,
 		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
+		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
 		(unsigned long long)fsstats.inodes);
 }

@@ -43,8 +43,11 @@ int mem_read_str(pid_t tid, unsigned long addr, char *buf, size_t max)
 {
 	size_t got = 0;
 	while (got < max) {
-		/* never read across a page boundary in one go: the next page may be unmapped */
+		/* never read across a page boundary in one go: the next page may be
+		 * unmapped; and most paths are short: try 256 bytes first */
 		size_t room = 4096 - ((addr + got) & 4095);
+		if (got == 0 && room > 256)
+			room = 256;
 		size_t take = room < max - got ? room : max - got;
 		if (mem_read(tid, addr + got, buf + got, take) < 0)
 			return -1;

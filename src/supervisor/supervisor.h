@@ -149,7 +149,7 @@ void on_seccomp(struct thread *t);
 void on_syscall_exit(struct thread *t);
 
 /* ---- the filesystem view (fsview.c) ---- */
-struct fsview_stats { uint64_t stats, stats_at_exit, listings, changes, stamps, inodes; };
+struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes; };
 extern struct fsview_stats fsstats;
 /* per process: it changed its root or mount namespace (inherited by children) */
 extern uint8_t *proc_foreign;
