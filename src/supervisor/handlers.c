@@ -348,6 +348,8 @@ static void merge_child(struct thread *t, pid_t child)
 	stats.reaps++;
 	if (proc_threaded[child]) {
 		clock_step(t->tid);
+		/* never behind the files it wrote (fschange.c): they carry one time */
+		clock_merge(t->tid, fs_change_time_of(child), 0);
 		return;
 	}
 	struct dt_slot *s = slot_of(child);

@@ -159,6 +159,8 @@ static void on_new_child(struct thread *parent, int event)
 			cs->rt = slots[rt_index[parent->tid]].rt;
 		stats.forks++;
 	} else {
+		if (!proc_threaded[parent->tgid])
+			fs_on_threaded(parent);
 		proc_threaded[parent->tgid] = 1;
 		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;

@@ -159,6 +159,10 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r);
 void fs_on_change(struct thread *t, struct user_regs_struct *r);
 void fs_on_foreign(struct thread *t, struct user_regs_struct *r);
 void fs_on_exit(struct thread *t, long ret);
+/* the process of `t` starts its second thread: from now on its changes carry one time */
+void fs_on_threaded(struct thread *t);
+/* the clock a reaping parent must reach for the files of a multithreaded process (0: none) */
+uint64_t fs_change_time_of(pid_t tgid);
 
 /* ---- faults (faults.c) ---- */
 bool emulate_fault(struct thread *t);

@@ -1,0 +1,280 @@
+/* The build's view of the filesystem: what stat(2) reports.  Its other parts:
+ * fsident.c (virtual device and inode numbers), fschange.c (the times of the
+ * build's changes) and fslist.c (directory order).
+ *
+ * Every stat-family call of the build stops here once.  The supervisor runs
+ * the same stat itself, through /proc/TID/{cwd,fd/N} so that relative paths
+ * and descriptors mean what they mean to the tracee, rewrites the answer and
+ * skips the real call:
+ *
+ *   st_dev    one number per mount, from the mount point's path
+ *   st_ino    from the file's path when the build first saw it (so numbering
+ *             does not depend on the host filesystem or on which of two
+ *             concurrent processes looked first)
+ *   times     files the build did not touch: mtime and atime clamped to the
+ *             epoch, ctime and btime the epoch; files it wrote, created,
+ *             truncated, renamed or stamped: the logical time of the thread
+ *             that did it (explicit utimensat times are kept)
+ *   sizes     st_blksize 4096, st_blocks from st_size, directories 4096 bytes
+ *
+ * Processes that changed their root or mount namespace get the real call
+ * with the answer rewritten at its exit stop: resolving their paths from the
+ * supervisor's root could be wrong. */
+#include "fsview.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct fsview_stats fsstats;
+
+/* ---- the view of one stat result ---- */
+
+static int64_t clamp_epoch(int64_t t) { return t < fs_epoch_ns ? t : fs_epoch_ns; }
+
+/* makes the identity's times its own (a tracked file), starting from what
+ * the build was shown so far */
+void track(struct ident *e, const struct kstatx *real)
+{
+	if (e->tracked)
+		return;
+	e->tracked = true;
+	e->m = e->a = clamp_epoch(ts_ns(&real->mtime));
+	e->c = e->b = fs_epoch_ns;
+}
+
+static void view(struct kstatx *x, const struct ident *e)
+{
+	bool dir = S_ISDIR(x->mode), reg = S_ISREG(x->mode);
+	int64_t a, m, c, b;
+	if (e->tracked) {
+		a = e->a, m = e->m, c = e->c, b = e->b;
+	} else if (!dir && !reg && !S_ISLNK(x->mode)) {
+		/* device nodes, FIFOs, sockets: their times are the host's boot or the last write */
+		a = m = c = b = fs_epoch_ns;
+	} else {
+		m = a = clamp_epoch(ts_ns(&x->mtime));
+		c = b = fs_epoch_ns;
+	}
+	x->mask = X_REPORTED;
+	x->blksize = 4096;
+	x->ino = e->vino;
+	x->dev_major = 0;
+	x->dev_minor = e->vdev;
+	x->mnt_id = e->vdev;
+	if (dir)
+		x->size = 4096;
+	x->blocks = reg || dir ? (x->size + 4095) / 4096 * 8 : 0;
+	x->atime = ns_ts(a);
+	x->mtime = ns_ts(m);
+	x->ctime = ns_ts(c);
+	x->btime = ns_ts(b);
+	x->dio_mem_align = x->dio_offset_align = 0;
+	memset(x->spare, 0, sizeof x->spare);
+}
+
+static void to_stat(struct stat *st, const struct kstatx *x)
+{
+	memset(st, 0, sizeof *st);
+	st->st_dev = makedev(x->dev_major, x->dev_minor);
+	st->st_ino = x->ino;
+	st->st_nlink = x->nlink;
+	st->st_mode = x->mode;
+	st->st_uid = x->uid;
+	st->st_gid = x->gid;
+	st->st_rdev = makedev(x->rdev_major, x->rdev_minor);
+	st->st_size = (off_t)x->size;
+	st->st_blksize = x->blksize;
+	st->st_blocks = (blkcnt_t)x->blocks;
+	st->st_atim.tv_sec = x->atime.sec, st->st_atim.tv_nsec = x->atime.nsec;
+	st->st_mtim.tv_sec = x->mtime.sec, st->st_mtim.tv_nsec = x->mtime.nsec;
+	st->st_ctim.tv_sec = x->ctime.sec, st->st_ctim.tv_nsec = x->ctime.nsec;
+}
+
+static void from_stat(struct kstatx *x, const struct stat *st)
+{
+	memset(x, 0, sizeof *x);
+	x->nlink = (uint32_t)st->st_nlink;
+	x->uid = st->st_uid;
+	x->gid = st->st_gid;
+	x->mode = (uint16_t)st->st_mode;
+	x->ino = st->st_ino;
+	x->size = (uint64_t)st->st_size;
+	x->rdev_major = major(st->st_rdev), x->rdev_minor = minor(st->st_rdev);
+	x->dev_major = major(st->st_dev), x->dev_minor = minor(st->st_dev);
+	x->atime = (struct kts64){ st->st_atim.tv_sec, (uint32_t)st->st_atim.tv_nsec, 0 };
+	x->mtime = (struct kts64){ st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec, 0 };
+	x->ctime = (struct kts64){ st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec, 0 };
+}
+
+
+int do_statx(const char *path, int flags, struct kstatx *x)
+{
+	long rc = syscall(SYS_statx, AT_FDCWD, path, flags, X_BASIC | X_BTIME, x);
+	return rc < 0 ? -errno : 0;
+}
+
+/* ---- naming what the tracee names ---- */
+
+/* per process: it changed its root or mount namespace */
+uint8_t *proc_foreign;
+
+/* Our path for (dirfd, path) as the tracee resolves it; false when only the
+ * kernel can resolve it for the tracee (another root or mount namespace). */
+bool our_path(struct thread *t, int dirfd, const char *path, bool empty_ok, char *out, size_t len)
+{
+	int n;
+	if (!path[0]) {
+		if (!empty_ok)
+			return false;
+		n = dirfd == AT_FDCWD ? snprintf(out, len, "/proc/%d/cwd", t->tid)
+				      : snprintf(out, len, "/proc/%d/fd/%d", t->tid, dirfd);
+	} else if (proc_foreign[t->tgid]) {
+		return false;
+	} else if (path[0] == '/') {
+		n = snprintf(out, len, "%s", path);
+	} else if (dirfd == AT_FDCWD) {
+		n = snprintf(out, len, "/proc/%d/cwd/%s", t->tid, path);
+	} else {
+		n = snprintf(out, len, "/proc/%d/fd/%d/%s", t->tid, dirfd, path);
+	}
+	return n > 0 && (size_t)n < len;
+}
+
+/* the directory holding the last component of an our_path() result */
+bool parent_of(const char *p, char *out, size_t len)
+{
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	while (n > 0 && p[n - 1] != '/')
+		n--;
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return true;
+}
+
+/* ---- stat, lstat, fstat, newfstatat, statx ---- */
+
+/* writes the view of x (a real result) to the tracee's buffer */
+static long deliver(struct thread *t, long nr, unsigned long buf, struct kstatx *x, const struct origin *o)
+{
+	struct ident *e = ident_get(real_dev(x), x->ino, o);
+	view(x, e);
+	if (nr == SYS_statx)
+		return mem_write(t->tid, buf, x, sizeof *x) < 0 ? -EFAULT : 0;
+	struct stat st;
+	to_stat(&st, x);
+	return mem_write(t->tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
+}
+
+void fs_on_stat(struct thread *t, struct user_regs_struct *r)
+{
+	long nr = (long)r->orig_rax;
+	int dirfd = AT_FDCWD, flags = 0;
+	unsigned long pathp = 0, buf;
+	bool by_fd = false;
+	switch (nr) {
+	case SYS_stat: pathp = r->rdi, buf = r->rsi; break;
+	case SYS_lstat: pathp = r->rdi, buf = r->rsi, flags = AT_SYMLINK_NOFOLLOW; break;
+	case SYS_fstat: dirfd = (int)r->rdi, buf = r->rsi, by_fd = true; break;
+	case SYS_newfstatat: dirfd = (int)r->rdi, pathp = r->rsi, buf = r->rdx, flags = (int)r->r10; break;
+	default: /* statx */ dirfd = (int)r->rdi, pathp = r->rsi, flags = (int)r->rdx, buf = r->r8; break;
+	}
+	fsstats.stats++;
+	char path[4096], ours[4200];
+	if (by_fd) {
+		path[0] = 0;
+		flags |= AT_EMPTY_PATH;
+		if (dirfd < 0)
+			return resume(t, 0); /* EBADF from the kernel */
+	} else if (!pathp && (flags & AT_EMPTY_PATH)) {
+		path[0] = 0;
+	} else if (!pathp || mem_read_str(t->tid, pathp, path, sizeof path) < 0) {
+		goto at_exit; /* a bad pointer or an over-long path: the kernel says which */
+	}
+	bool fdlike = !path[0];
+	if (!our_path(t, dirfd, path, (flags & AT_EMPTY_PATH) != 0, ours, sizeof ours))
+		goto at_exit;
+	struct kstatx x;
+	int kflags = (flags & (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | 0x6000 /* AT_STATX_SYNC_TYPE */));
+	if (fdlike)
+		kflags &= ~AT_SYMLINK_NOFOLLOW; /* the magic link leads to the file itself */
+	int rc = do_statx(ours, kflags, &x);
+	if (rc < 0) {
+		/* the kernel gives the error its own way (EBADF rather than ENOENT
+		 * for a closed descriptor); an error leaks nothing to rewrite */
+		if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP || rc == -ENAMETOOLONG)
+			return resume(t, 0);
+		goto at_exit;
+	}
+	struct origin o = { .tid = t->tid, .nofollow = (kflags & AT_SYMLINK_NOFOLLOW) != 0 };
+	if (fdlike && dirfd != AT_FDCWD) {
+		o.kind = O_FD;
+		o.fd = dirfd;
+	} else {
+		o.kind = O_PATH_;
+		o.path = ours;
+	}
+	return syscall_skip(t, r, deliver(t, nr, buf, &x, &o));
+
+at_exit:
+	t->pending = PEND_FS;
+	t->fs_nr = nr;
+	t->fs_buf = buf;
+	t->fs_dirfd = dirfd;
+	t->fs_pathp = pathp;
+	t->fs_args[0] = (unsigned long long)flags;
+	fsstats.stats_at_exit++;
+	resume_to_exit(t);
+}
+
+/* The exit stop of a stat the kernel ran itself. */
+void stat_exit(struct thread *t, long ret)
+{
+	if (ret != 0)
+		return;
+	struct kstatx x;
+	if (t->fs_nr == SYS_statx) {
+		if (mem_read(t->tid, t->fs_buf, &x, sizeof x) < 0)
+			return;
+	} else {
+		struct stat st;
+		if (mem_read(t->tid, t->fs_buf, &st, sizeof st) < 0)
+			return;
+		from_stat(&x, &st);
+	}
+	/* the file's path, for its inode number if it is new: through the
+	 * tracee's own root, cwd or descriptor, which also holds in another
+	 * root or mount namespace */
+	char path[4096], ours[4200];
+	struct origin o = { .kind = O_PATH_, .tid = t->tid, .path = ours, .nofollow = (t->fs_args[0] & AT_SYMLINK_NOFOLLOW) != 0 };
+	if (!t->fs_pathp || mem_read_str(t->tid, t->fs_pathp, path, sizeof path) < 0 || !path[0]) {
+		o.kind = O_FD;
+		o.fd = t->fs_dirfd;
+	} else if (path[0] == '/') {
+		snprintf(ours, sizeof ours, "/proc/%d/root%s", t->tid, path);
+	} else if (t->fs_dirfd == AT_FDCWD) {
+		snprintf(ours, sizeof ours, "/proc/%d/cwd/%s", t->tid, path);
+	} else {
+		snprintf(ours, sizeof ours, "/proc/%d/fd/%d/%s", t->tid, t->fs_dirfd, path);
+	}
+	deliver(t, t->fs_nr, t->fs_buf, &x, &o);
+}
+
+void fs_init(void)
+{
+	fs_epoch_ns = (int64_t)cfg.epoch_ns;
+	proc_foreign = calloc(nslots, 1);
+	if (!proc_foreign)
+		die("out of memory");
+}

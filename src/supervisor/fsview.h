@@ -1,0 +1,83 @@
+/* Internals shared by the filesystem view's parts (fsident.c, fsstat.c,
+ * fschange.c, fslist.c); the supervisor's interface is in supervisor.h. */
+#ifndef DETBUILD_FSVIEW_H
+#define DETBUILD_FSVIEW_H
+
+#include "supervisor.h"
+
+#include <sys/sysmacros.h>
+
+/* ---- the kernel's struct statx (256 bytes, written whole by the kernel) ---- */
+struct kts64 { int64_t sec; uint32_t nsec; int32_t pad; };
+struct kstatx {
+	uint32_t mask, blksize;
+	uint64_t attributes;
+	uint32_t nlink, uid, gid;
+	uint16_t mode, pad1;
+	uint64_t ino, size, blocks, attributes_mask;
+	struct kts64 atime, btime, ctime, mtime;
+	uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+	uint64_t mnt_id;
+	uint32_t dio_mem_align, dio_offset_align;
+	uint64_t spare[12];
+};
+_Static_assert(sizeof(struct kstatx) == 256, "struct statx is 256 bytes");
+
+#define X_BASIC 0x7ffU   /* STATX_BASIC_STATS */
+#define X_BTIME 0x800U
+#define X_MNT_ID 0x1000U
+#define X_REPORTED (X_BASIC | X_BTIME | X_MNT_ID)
+
+/* SOURCE_DATE_EPOCH in ns: the times of files the build has not changed */
+extern int64_t fs_epoch_ns;
+
+static inline int64_t ts_ns(const struct kts64 *t) { return t->sec * (int64_t)NS_PER_S + t->nsec; }
+static inline struct kts64 ns_ts(int64_t ns)
+{
+	int64_t sec = ns / (int64_t)NS_PER_S, rem = ns % (int64_t)NS_PER_S;
+	if (rem < 0) {
+		sec--;
+		rem += (int64_t)NS_PER_S;
+	}
+	return (struct kts64){ sec, (uint32_t)rem, 0 };
+}
+static inline uint64_t real_dev(const struct kstatx *x) { return makedev(x->dev_major, x->dev_minor); }
+
+/* ---- identities (fsident.c): real (dev, ino) -> virtual numbers and times ---- */
+struct ident {
+	uint64_t dev, ino;  /* real; dev == 0 && ino == 0: free slot */
+	uint64_t vino;
+	uint32_t vdev;
+	bool tracked, dead;
+	int64_t a, m, c, b; /* when tracked */
+};
+
+/* How to learn a file's path the first time it is seen. */
+struct origin {
+	enum { O_FD, O_PATH_, O_NAME } kind;
+	pid_t tid;
+	int fd;
+	const char *path; /* O_PATH_: our path to it; O_NAME: its directory */
+	const char *name; /* O_NAME */
+	bool nofollow;
+};
+
+struct ident *ident_find(uint64_t dev, uint64_t ino);
+/* the identity of a real file, made on first sight (its inode number from the path `o` names) */
+struct ident *ident_get(uint64_t dev, uint64_t ino, const struct origin *o);
+void ident_drop(uint64_t dev, uint64_t ino);
+bool origin_path(const struct origin *o, char *out, size_t len);
+
+/* ---- stat (fsstat.c) ---- */
+/* makes an identity's times its own (the build changed the file) */
+void track(struct ident *e, const struct kstatx *real);
+/* statx of one of our paths: 0 or -errno */
+int do_statx(const char *path, int flags, struct kstatx *x);
+/* our path for (dirfd, path) as the tracee resolves it; false when only the kernel can */
+bool our_path(struct thread *t, int dirfd, const char *path, bool empty_ok, char *out, size_t len);
+/* the directory holding the last component of an our_path() result */
+bool parent_of(const char *p, char *out, size_t len);
+/* the exit stop of a stat the kernel ran itself: rewrites its answer */
+void stat_exit(struct thread *t, long ret);
+
+#endif
