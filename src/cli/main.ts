@@ -2,6 +2,7 @@
 /** `detbuild`: the command-line front end.  Parses argv, calls the core, prints; nothing else. */
 import { runBuildCommand, BUILD_USAGE } from './build.js';
 import { EXIT, UsageError } from './exit-codes.js';
+import { runTemplateCommand } from './template.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
@@ -9,6 +10,7 @@ commands:
   build SRC_DIR --out OUT_DIR    build locally under the determinism engine
   remote SRC_DIR --out OUT_DIR   build in a Qubes builder qube through qubes.DetBuild
   info                           print this machine's build environment record
+  template lock|fetch|build      lock a builder's package set; regenerate its template image from a lock
 
 ${BUILD_USAGE}`;
 
@@ -17,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'build':
       return runBuildCommand(rest);
+    case 'template':
+      return runTemplateCommand(rest);
     case 'remote':
     case 'info': {
       const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)
