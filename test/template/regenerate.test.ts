@@ -1,0 +1,130 @@
+/**
+ * The builder template regenerated from one lock file, for real: mmdebstrap
+ * under the engine, twice, under different real conditions of the caller
+ * (another CPU, load, TZ/locale/umask, a later wall clock): the root tarball
+ * and the ext4 image must be byte-identical. The control (the same sources
+ * run plainly: no engine, no SOURCE_DATE_EPOCH) must differ, a changed lock
+ * must change the image, and a version the archive does not serve must be a
+ * clear error naming the package.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  TemplateError,
+  fetchTemplateSources,
+  lockSha256,
+  makeLock,
+  resolveClosure,
+  serializeLock,
+  type TemplateLock,
+} from '../../src/recipes/template/index.js';
+import { HOSTILE, NORMAL, cliPath, describeRun, requireCli, runPair, runUnder, type RunRecord } from '../helpers/conditions.js';
+import { freshDir, removeUnlessKept } from '../helpers/trees.js';
+import { cacheDir, minimalLock, type MinimalLock } from './minimal-lock.js';
+
+interface Manifest {
+  artifacts: { path: string; sha256: string; size: number }[];
+}
+
+async function hashes(run: RunRecord): Promise<Record<string, string>> {
+  const m = JSON.parse(await readFile(path.join(run.outDir, 'manifest.json'), 'utf8')) as Manifest;
+  return Object.fromEntries(m.artifacts.map((a) => [a.path, a.sha256]));
+}
+
+async function fetchInto(root: string, label: string, lock: TemplateLock): Promise<string> {
+  const r = await fetchTemplateSources(lock, { sourceDir: path.join(root, `${label}-src`), workDir: path.join(root, `${label}-work`), cacheDir: cacheDir() });
+  return r.sourceDir;
+}
+
+describe('builder template regeneration (minimal lock: the essential set)', () => {
+  let root: string;
+  let minimal: MinimalLock;
+  let src: string;
+  let engineA: Record<string, string>;
+
+  beforeAll(async () => {
+    requireCli();
+    root = await freshDir('template');
+    minimal = await minimalLock(root);
+    src = await fetchInto(root, 'minimal', minimal.lock);
+  });
+
+  afterAll(async () => {
+    if (root) await removeUnlessKept(root);
+  });
+
+  it('gives the same root tarball and ext4 image under different real conditions', async () => {
+    const pair = await runPair({ runner: 'engine', sourceDir: src }, { a: NORMAL, b: HOSTILE, gapMs: 2_000 });
+    expect(pair.a.exitCode, describeRun(pair.a)).toBe(0);
+    expect(pair.b.exitCode, describeRun(pair.b)).toBe(0);
+    const [a, b] = [await hashes(pair.a), await hashes(pair.b)];
+    console.info(`template under the engine: A ${(pair.a.durationMs / 1000).toFixed(1)} s, B ${(pair.b.durationMs / 1000).toFixed(1)} s; root.img ${a['root.img']}`);
+    expect(a['root.tar']).toMatch(/^[0-9a-f]{64}$/);
+    expect(a['root.img']).toMatch(/^[0-9a-f]{64}$/);
+    expect(b).toEqual(a);
+    engineA = a;
+    // the image really is the lock's package set, and a sound ext4 file system
+    const installed = await readFile(path.join(pair.a.outDir, 'artifacts', 'packages.txt'), 'utf8');
+    expect(installed.trim().split('\n')).toHaveLength(minimal.lock.packages.length);
+    const fsck = await execa('e2fsck', ['-fn', path.join(pair.a.outDir, 'artifacts', 'root.img')], { reject: false });
+    expect(fsck.exitCode, fsck.stdout + fsck.stderr).toBe(0);
+    const dumpe2fs = await execa('dumpe2fs', ['-h', path.join(pair.a.outDir, 'artifacts', 'root.img')], { reject: false });
+    expect(dumpe2fs.stdout).toMatch(/Filesystem features:.*extent/);
+    await removeUnlessKept(pair.root);
+  });
+
+  it('control: plain mmdebstrap (no engine, no SOURCE_DATE_EPOCH) gives different bytes each time', async () => {
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    delete process.env.SOURCE_DATE_EPOCH;
+    try {
+      const pair = await runPair({ runner: 'plain', sourceDir: src }, { a: NORMAL, b: NORMAL, gapMs: 2_000 });
+      expect(pair.a.exitCode, describeRun(pair.a)).toBe(0);
+      expect(pair.b.exitCode, describeRun(pair.b)).toBe(0);
+      const [a, b] = [await hashes(pair.a), await hashes(pair.b)];
+      expect(a['root.tar']).not.toBe(b['root.tar']);
+      expect(a['root.img']).not.toBe(b['root.img']);
+      await removeUnlessKept(pair.root);
+    } finally {
+      if (saved !== undefined) process.env.SOURCE_DATE_EPOCH = saved;
+    }
+  });
+
+  it('a changed lock file (one more package) changes the image', async () => {
+    expect(engineA, 'the determinism test ran first').toBeDefined();
+    const extra = (await resolveClosure(minimal.apt, ['hello'])).filter((p) => p.name === 'hello');
+    expect(extra).toHaveLength(1);
+    const changed = makeLock([...minimal.lock.packages, ...extra], minimal.lock);
+    expect(lockSha256(changed)).not.toBe(lockSha256(minimal.lock));
+    const run = await runUnder({ runner: 'engine', sourceDir: await fetchInto(root, 'changed', changed) }, NORMAL, path.join(root, 'changed-out'));
+    expect(run.exitCode, describeRun(run)).toBe(0);
+    const h = await hashes(run);
+    expect(h['root.tar']).not.toBe(engineA['root.tar']);
+    expect(h['root.img']).not.toBe(engineA['root.img']);
+    expect(await readFile(path.join(run.outDir, 'artifacts', 'packages.txt'), 'utf8')).toMatch(/^hello\t/m);
+  });
+
+  it('a version the archive does not serve is a typed error naming the package', async () => {
+    const bogus = makeLock(
+      minimal.lock.packages.map((p) => (p.name === 'bash' ? { ...p, version: '0.0-detbuild-nonexistent' } : p)),
+      minimal.lock,
+    );
+    const err = await fetchInto(root, 'bogus', bogus).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TemplateError);
+    expect((err as TemplateError).code).toBe('TEMPLATE_VERSION_UNAVAILABLE');
+    expect((err as TemplateError).packages).toEqual(['bash=0.0-detbuild-nonexistent']);
+    expect((err as Error).message).toContain('bash=0.0-detbuild-nonexistent');
+
+    // the same through the CLI: one line, exit status 3 (bad input)
+    const lockFile = path.join(root, 'bogus.lock.json');
+    await writeFile(lockFile, serializeLock(bogus));
+    const cli = await execa(process.execPath, [cliPath(), 'template', 'build', lockFile, '-o', path.join(root, 'bogus-out'), '--cache', cacheDir()], { reject: false });
+    expect(cli.exitCode).toBe(3);
+    const lastLine = cli.stderr.trim().split('\n').at(-1)!;
+    expect(lastLine).toMatch(/^detbuild: the archive no longer serves the pinned version: bash=0\.0-detbuild-nonexistent/);
+  });
+});
