@@ -6,7 +6,7 @@
  * source hash cover.
  */
 import { createHash } from 'node:crypto';
-import type { TemplateLock } from './lock.js';
+import { normalizeLock, type TemplateLock } from './lock.js';
 
 /** Files of a regeneration's source directory. */
 export const SOURCE_FILES = {
@@ -42,7 +42,8 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function buildScript(lock: TemplateLock, lockSha: string): string {
+export function buildScript(unsorted: TemplateLock, lockSha: string): string {
+  const lock = normalizeLock(unsorted);
   const include = lock.packages.map((p) => (p.arch === lock.architecture || p.arch === 'all' ? p.name : `${p.name}:${p.arch}`)).join(',');
   const fsUuid = derivedUuid(lockSha, 'ext4-uuid');
   const hashSeed = derivedUuid(lockSha, 'ext4-hash-seed');
