@@ -27,7 +27,7 @@ import { EXIT, UsageError } from './exit-codes.js';
 import { formatEvent } from './format.js';
 
 export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record FILE] [--all | --roots PKG,...] [--resolve PKG,...|essential]
-                              [--archive URI] [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
+                              [--archive 'URI [SUITE [COMPONENT...]]']... [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
        detbuild template fetch LOCK -o SRC_DIR [--cache DIR]
        detbuild template build LOCK -o OUT_DIR [--cache DIR] [--work DIR] [--plain] [--json] [--quiet]`;
 
@@ -75,7 +75,7 @@ async function lockCommand(argv: string[]): Promise<number> {
     all: { type: 'boolean' },
     roots: { type: 'string' },
     resolve: { type: 'string' },
-    archive: { type: 'string' },
+    archive: { type: 'string', multiple: true },
     suite: { type: 'string' },
     components: { type: 'string' },
     epoch: { type: 'string' },
@@ -88,10 +88,19 @@ async function lockCommand(argv: string[]): Promise<number> {
   const osRelease = fromRecord ? null : await readOsRelease();
   const suite = (values.suite as string | undefined) ?? fromRecord?.codename ?? osRelease?.VERSION_CODENAME;
   if (!suite) throw new UsageError('--suite is required (the record names no VERSION_CODENAME)');
-  const uri = (values.archive as string | undefined) ?? (await machineArchiveUri(suite));
-  if (!uri) throw new UsageError(`--archive is required: no apt source of this machine serves ${suite} (or set DETBUILD_TEMPLATE_ARCHIVE)`);
   const components = list(values.components);
-  const archives = [{ uri, suite, components: components.length ? components : ['main'] }];
+  // --archive 'URI [SUITE [COMPONENT...]]', repeatable (e.g. the distribution, its security archive, Qubes' repository)
+  const given = (values.archive as string[] | undefined) ?? [];
+  const archives = given.map((a) => {
+    const [uri, s, ...c] = a.trim().split(/\s+/);
+    return { uri: uri!, suite: s ?? suite, components: c.length ? c : components.length ? components : ['main'] };
+  });
+  if (archives.length === 0) {
+    const uri = await machineArchiveUri(suite);
+    if (!uri) throw new UsageError(`--archive is required: no apt source of this machine serves ${suite} (or set DETBUILD_TEMPLATE_ARCHIVE)`);
+    archives.push({ uri, suite, components: components.length ? components : ['main'] });
+  }
+  const uri = archives[0]!.uri;
   const epoch = int('epoch', values.epoch) ?? defaultEpoch(uri);
   const imageSizeMiB = int('image-size', values['image-size']);
 

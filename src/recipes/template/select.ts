@@ -9,8 +9,12 @@ import { EnvironmentRecordSchema, type InstalledPackage } from '../../record/ind
 import { TemplateError } from './errors.js';
 import { LOCK_FORMAT, normalizeLock, type Archive, type LockedPackage, type TemplateLock } from './lock.js';
 
-/** The packages the builder needs on top of Debian's essential set (what qubes-detbuild-vm depends on). */
-export const BUILDER_ROOTS = ['nodejs', 'bubblewrap', 'libseccomp2', 'dbus', 'fuse3', 'mmdebstrap', 'fakechroot', 'fakeroot', 'e2fsprogs', 'dpkg-dev'];
+/**
+ * The packages a builder needs on top of Debian's essential set: what
+ * qubes-detbuild-vm depends on (packaging/debian/control.in), and the tools of
+ * the template recipe, so that a builder can regenerate its own next image.
+ */
+export const BUILDER_ROOTS = ['nodejs', 'libc6', 'libseccomp2', 'bubblewrap', 'dbus', 'passwd', 'mmdebstrap', 'fakechroot', 'fakeroot', 'e2fsprogs', 'dpkg-dev'];
 
 /** Reads an environment record (the JSON `detbuild info --json` / `+info` prints) and returns its packages. */
 export async function packagesFromRecordFile(file: string): Promise<{ packages: InstalledPackage[]; architecture: string; codename: string | null }> {
