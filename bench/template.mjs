@@ -59,13 +59,15 @@ function build(mode, i) {
   const args = [cli, 'build', src, '--out', out, '--quiet', ...(mode === 'plain' ? ['--plain'] : [])];
   const env = { ...process.env };
   delete env.SOURCE_DATE_EPOCH;
+  const load0 = os.loadavg()[0];
   const t = performance.now();
   const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${mode} run failed (${r.status}): ${r.stderr.split('\n').slice(-5).join('\n')}`);
   const manifest = JSON.parse(execFileSync('cat', [path.join(out, 'manifest.json')], { encoding: 'utf8' }));
   const art = Object.fromEntries(manifest.artifacts.map((a) => [a.path, a]));
-  return { ms, tar: art['root.tar'], img: art['root.img'] };
+  // the machine's 1-minute load average before and after: others' work skews the times
+  return { ms, tar: art['root.tar'], img: art['root.img'], load: [load0, os.loadavg()[0]] };
 }
 
 const engineRuns = [];
@@ -96,10 +98,10 @@ Phase 1 (apt-get update + download of ${mib(debBytes)} of .debs into the cache, 
 Phase 2 is \`detbuild build\` of the fetched source directory: mmdebstrap (fakechroot mode) into a
 root tarball, the installed-set check, \`mkfs.ext4 -d\` and the inode-time fix.
 
-| run | time | root.tar | root.img (apparent / allocated) |
-|---|---|---|---|
-${engineRuns.map((r, i) => `| engine ${i + 1} | ${(r.ms / 1000).toFixed(1)} s | ${mib(r.tar.size)} \`${r.tar.sha256.slice(0, 12)}\` | ${mib(r.img.size)} \`${r.img.sha256.slice(0, 12)}\` |`).join('\n')}
-| plain (no engine, no SOURCE_DATE_EPOCH) | ${(plainRun.ms / 1000).toFixed(1)} s | ${mib(plainRun.tar.size)} \`${plainRun.tar.sha256.slice(0, 12)}\` | ${mib(plainRun.img.size)} \`${plainRun.img.sha256.slice(0, 12)}\` |
+| run | time | load avg (before / after) | root.tar | root.img |
+|---|---|---|---|---|
+${engineRuns.map((r, i) => `| engine ${i + 1} | ${(r.ms / 1000).toFixed(1)} s | ${r.load.map((l) => l.toFixed(1)).join(' / ')} | ${mib(r.tar.size)} \`${r.tar.sha256.slice(0, 12)}\` | ${mib(r.img.size)} \`${r.img.sha256.slice(0, 12)}\` |`).join('\n')}
+| plain (no engine, no SOURCE_DATE_EPOCH) | ${(plainRun.ms / 1000).toFixed(1)} s | ${plainRun.load.map((l) => l.toFixed(1)).join(' / ')} | ${mib(plainRun.tar.size)} \`${plainRun.tar.sha256.slice(0, 12)}\` | ${mib(plainRun.img.size)} \`${plainRun.img.sha256.slice(0, 12)}\` |
 
 Engine / plain: **${(engineMs / plainRun.ms).toFixed(2)}x** (lower median of ${N} engine run${N > 1 ? "s" : ""} over one plain run).
 The engine runs ${identical ? 'gave identical' : 'did NOT give identical'} tarballs and images${N > 1 ? '' : ' (one run only)'}; the plain run's differ from them.

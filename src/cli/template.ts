@@ -1,5 +1,5 @@
 /** `detbuild template lock|fetch|build`: argv in, recipe call, one-line errors out. */
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -109,14 +109,19 @@ async function lockCommand(argv: string[]): Promise<number> {
   if (values.resolve !== undefined) {
     // the current versions in the archive: a lock made without a running builder
     architecture = fromRecord?.architecture ?? 'amd64';
-    const apt = await createAptEnv(path.join(tmpdir(), `detbuild-lock-${process.pid}`), archives, architecture);
-    await aptUpdate(apt);
-    let names = list(values.resolve);
-    if (names.includes('essential')) {
-      const essential = (await availablePackages(apt)).filter((p) => p.essential).map((p) => p.name);
-      names = [...new Set([...names.filter((n) => n !== 'essential'), ...essential])];
+    const scratch = await mkdtemp(path.join(tmpdir(), 'detbuild-lock-'));
+    try {
+      const apt = await createAptEnv(scratch, archives, architecture);
+      await aptUpdate(apt);
+      let names = list(values.resolve);
+      if (names.includes('essential')) {
+        const essential = (await availablePackages(apt)).filter((p) => p.essential).map((p) => p.name);
+        names = [...new Set([...names.filter((n) => n !== 'essential'), ...essential])];
+      }
+      packages = await resolveClosure(apt, names);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
-    packages = await resolveClosure(apt, names);
   } else if (fromRecord) {
     architecture = fromRecord.architecture;
     const roots = list(values.roots);
@@ -150,12 +155,18 @@ async function fetchCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1 || typeof values.out !== 'string') throw new UsageError(`expected LOCK and -o SRC_DIR\n${TEMPLATE_USAGE}`);
   const lock = await readLock(positionals[0]!);
   const src = path.resolve(values.out);
-  const r = await fetchTemplateSources(lock, {
-    sourceDir: src,
-    workDir: path.join(tmpdir(), `detbuild-fetch-${process.pid}`),
-    ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
-    log: (m) => process.stderr.write(`detbuild: ${m}\n`),
-  });
+  const work = await mkdtemp(path.join(tmpdir(), 'detbuild-fetch-'));
+  let r;
+  try {
+    r = await fetchTemplateSources(lock, {
+      sourceDir: src,
+      workDir: work,
+      ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
+      log: (m) => process.stderr.write(`detbuild: ${m}\n`),
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
   process.stdout.write(`${r.lockSha256}  lock\n${src}\n`);
   return EXIT.ok;
 }
@@ -175,10 +186,12 @@ async function buildCommand(argv: string[]): Promise<number> {
   const onSignal = (): void => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // a scratch directory of our own is removed afterwards; one given with --work is kept
+  const work = typeof values.work === 'string' ? path.resolve(values.work) : await mkdtemp(path.join(tmpdir(), 'detbuild-template-'));
   try {
     const r = await regenerateTemplate(lock, {
       outDir: path.resolve(values.out),
-      workDir: path.resolve(typeof values.work === 'string' ? values.work : path.join(tmpdir(), `detbuild-template-${process.pid}`)),
+      workDir: work,
       ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
       mode: values.plain ? 'plain' : 'deterministic',
       signal: controller.signal,
@@ -205,6 +218,7 @@ async function buildCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    if (typeof values.work !== 'string') await rm(work, { recursive: true, force: true });
   }
 }
 

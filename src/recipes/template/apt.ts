@@ -5,7 +5,7 @@
  * network): phase 1 of a regeneration.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -83,9 +83,10 @@ export interface AvailablePackage extends LockedPackage {
 
 /** Every (name, version, arch) the fetched indices offer. */
 export async function availablePackages(env: AptEnv): Promise<AvailablePackage[]> {
-  const lists = await apt(env, 'sh', ['-c', 'ls "$1"/lists/*_Packages 2>/dev/null || true', 'sh', env.dir]);
+  const listsDir = path.join(env.dir, 'lists');
+  const lists = (await readdir(listsDir)).filter((f) => f.endsWith('_Packages')).sort();
   const out: AvailablePackage[] = [];
-  for (const file of lists.split('\n').filter(Boolean)) {
+  for (const file of lists.map((f) => path.join(listsDir, f))) {
     let cur: Partial<AvailablePackage> = {};
     const flush = () => {
       if (cur.name && cur.version && cur.arch) out.push({ name: cur.name, version: cur.version, arch: cur.arch, essential: cur.essential ?? false });

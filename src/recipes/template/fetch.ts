@@ -53,7 +53,9 @@ export async function readDebFields(dir: string): Promise<Map<string, LockedPack
   return out;
 }
 
+/** Hard-links `from` to `to` (replacing `to`), copying where a link is impossible (another file system). */
 async function placeFile(from: string, to: string): Promise<void> {
+  await rm(to, { force: true });
   try {
     await link(from, to);
   } catch {
@@ -94,7 +96,7 @@ export async function fetchTemplateSources(lock: TemplateLock, opts: FetchOption
     await rm(incoming, { recursive: true, force: true });
     await downloadPackages(apt, needed, incoming);
     for (const [file, p] of await readDebFields(incoming)) {
-      await placeFile(path.join(incoming, file), path.join(cache, file)).catch(() => undefined);
+      await placeFile(path.join(incoming, file), path.join(cache, file));
       cached.set(key(p), file);
       downloaded++;
     }
