@@ -6,9 +6,10 @@
  * (/etc/apt), never a host name written here. Downloaded .debs are kept in
  * $DETBUILD_CACHE/template-debs between runs.
  */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import {
   aptUpdate,
   availablePackages,
@@ -42,4 +43,31 @@ export async function minimalLock(scratch: string): Promise<MinimalLock> {
   const packages = await resolveClosure(apt, [...new Set(essential), 'usr-is-merged']);
   await mkdir(cacheDir(), { recursive: true });
   return { lock: makeLock(packages, { suite: SUITE, architecture: 'amd64', archives, epoch: EPOCH }), apt };
+}
+
+/** The probe package: its postinst records the time and randomness it sees. */
+export const PROBE = { name: 'detbuild-probe', version: '1.0', arch: 'all' } as const;
+
+/**
+ * Builds detbuild-probe_1.0_all.deb into `dir` (the .deb cache: a pinned
+ * package found there by its fields needs no archive). Its postinst writes
+ * /var/lib/detbuild-probe/state: the wall clock in nanoseconds, 16 bytes of
+ * /dev/urandom and a kernel UUID, what a careless maintainer script embeds.
+ */
+export async function buildProbeDeb(dir: string, scratch: string): Promise<void> {
+  const root = path.join(scratch, 'probe-pkg');
+  await mkdir(path.join(root, 'DEBIAN'), { recursive: true });
+  await writeFile(
+    path.join(root, 'DEBIAN', 'control'),
+    `Package: ${PROBE.name}\nVersion: ${PROBE.version}\nArchitecture: ${PROBE.arch}\nMaintainer: detbuild tests <tests@detbuild.invalid>\nDescription: records time and randomness at installation\n`,
+  );
+  await writeFile(
+    path.join(root, 'DEBIAN', 'postinst'),
+    '#!/bin/sh\nset -e\nmkdir -p /var/lib/detbuild-probe\n{ date +%s.%N; od -An -tx1 -N16 /dev/urandom; cat /proc/sys/kernel/random/uuid; } > /var/lib/detbuild-probe/state\n',
+    { mode: 0o755 },
+  );
+  await chmod(path.join(root, 'DEBIAN', 'postinst'), 0o755);
+  await execa('dpkg-deb', ['--root-owner-group', '--build', root, path.join(dir, `${PROBE.name}_${PROBE.version}_${PROBE.arch}.deb`)], {
+    env: { SOURCE_DATE_EPOCH: String(EPOCH) },
+  });
 }

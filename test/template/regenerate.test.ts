@@ -2,10 +2,11 @@
  * The builder template regenerated from one lock file, for real: mmdebstrap
  * under the engine, twice, under different real conditions of the caller
  * (another CPU, load, TZ/locale/umask, a later wall clock): the root tarball
- * and the ext4 image must be byte-identical. The control (the same sources
- * run plainly: no engine, no SOURCE_DATE_EPOCH) must differ, a changed lock
- * must change the image, and a version the archive does not serve must be a
- * clear error naming the package.
+ * and the ext4 image must be byte-identical. The lock is Debian's essential
+ * set plus a probe package whose postinst embeds the time and randomness it
+ * sees. The controls (the same sources run plainly: without SOURCE_DATE_EPOCH,
+ * and with it) must differ, a changed lock must change the image, and a
+ * version the archive does not serve must be a clear error naming the package.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,7 +23,7 @@ import {
 } from '../../src/recipes/template/index.js';
 import { HOSTILE, NORMAL, cliPath, describeRun, requireCli, runPair, runUnder, type RunRecord } from '../helpers/conditions.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
-import { cacheDir, minimalLock, type MinimalLock } from './minimal-lock.js';
+import { PROBE, buildProbeDeb, cacheDir, minimalLock, type MinimalLock } from './minimal-lock.js';
 
 interface Manifest {
   artifacts: { path: string; sha256: string; size: number }[];
@@ -48,6 +49,9 @@ describe('builder template regeneration (minimal lock: the essential set)', () =
     requireCli();
     root = await freshDir('template');
     minimal = await minimalLock(root);
+    // the essential set plus a package whose postinst embeds time and randomness
+    await buildProbeDeb(cacheDir(), root);
+    minimal.lock = makeLock([...minimal.lock.packages, PROBE], minimal.lock);
     src = await fetchInto(root, 'minimal', minimal.lock);
   });
 
@@ -65,6 +69,8 @@ describe('builder template regeneration (minimal lock: the essential set)', () =
     expect(a['root.img']).toMatch(/^[0-9a-f]{64}$/);
     expect(b).toEqual(a);
     engineA = a;
+    const probe = await execa('tar', ['-xOf', path.join(pair.a.outDir, 'artifacts', 'root.tar'), './var/lib/detbuild-probe/state']);
+    expect(probe.stdout.split('\n')).toHaveLength(3);
     // the image really is the lock's package set, and a sound ext4 file system
     const installed = await readFile(path.join(pair.a.outDir, 'artifacts', 'packages.txt'), 'utf8');
     expect(installed.trim().split('\n')).toHaveLength(minimal.lock.packages.length);
@@ -93,6 +99,28 @@ describe('builder template regeneration (minimal lock: the essential set)', () =
       await removeUnlessKept(pair.root);
     } finally {
       if (saved !== undefined) process.env.SOURCE_DATE_EPOCH = saved;
+    }
+  });
+
+  it('maintainer scripts: SOURCE_DATE_EPOCH alone does not make the probe\'s postinst reproducible, the engine does', async () => {
+    expect(engineA, 'the determinism test ran first').toBeDefined();
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = String(minimal.lock.epoch);
+    try {
+      const pair = await runPair({ runner: 'plain', sourceDir: src }, { a: NORMAL, b: NORMAL, gapMs: 1_000 });
+      expect(pair.a.exitCode, describeRun(pair.a)).toBe(0);
+      expect(pair.b.exitCode, describeRun(pair.b)).toBe(0);
+      const state = async (run: RunRecord) => {
+        const r = await execa('tar', ['-xOf', path.join(run.outDir, 'artifacts', 'root.tar'), './var/lib/detbuild-probe/state']);
+        return r.stdout;
+      };
+      const [a, b] = [await state(pair.a), await state(pair.b)];
+      expect(a).not.toBe(b);
+      expect((await hashes(pair.a))['root.tar']).not.toBe((await hashes(pair.b))['root.tar']);
+      await removeUnlessKept(pair.root);
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
     }
   });
 
