@@ -129,17 +129,22 @@ describe('qubes-detbuild-vm .rpm', () => {
 });
 
 describe('qubes-detbuild-dom0 .rpm', () => {
-  it('lists exactly the policy, the salt formula, the .deb and the docs', () => {
+  it('lists exactly the policy, the salt formula (with the template regeneration), the .deb and the docs', () => {
     const rpm = rpmEntries(a.dom0Rpm);
     expect(rpm.map((e) => `${e.perms} ${e.owner}:${e.group} ${e.path}`)).toEqual([
       '-rw-rw-r-- root:qubes /etc/qubes/policy.d/30-detbuild.policy',
       'drwxr-x--- root:root /srv/salt/detbuild',
       'drwxr-xr-x root:root /srv/salt/detbuild/files',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy.jinja',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen.service',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen.timer',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/qubes-detbuild-vm.deb',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/template-regen.conf.jinja',
       '-rw-r--r-- root:root /srv/salt/detbuild/init.sls',
       '-rw-r--r-- root:root /srv/salt/detbuild/init.top',
       '-rw-r--r-- root:root /srv/salt/detbuild/map.jinja',
+      '-rw-r--r-- root:root /srv/salt/detbuild/template-regen.sls',
       '-rw-r--r-- root:root /srv/salt/detbuild/template.sls',
       'drwxr-xr-x root:root /usr/share/doc/qubes-detbuild-dom0',
       '-rw-r--r-- root:root /usr/share/doc/qubes-detbuild-dom0/ADMIN.md',
