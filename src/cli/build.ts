@@ -17,7 +17,7 @@ function parseNumber(name: string, value: string | undefined, opts: { integer: b
   return n;
 }
 
-const STATUS_EXIT: Record<BuildStatus, number> = {
+export const STATUS_EXIT: Record<BuildStatus, number> = {
   success: EXIT.ok,
   failed: EXIT.buildFailed,
   timeout: EXIT.timeout,

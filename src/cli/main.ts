@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `detbuild`: the command-line front end.  Parses argv, calls the core, prints; nothing else. */
 import { runBuildCommand, BUILD_USAGE } from './build.js';
+import { runDebCommand, DEB_USAGE } from './deb.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { runTemplateCommand } from './template.js';
 
@@ -9,10 +10,12 @@ const USAGE = `usage: detbuild <command> [options]
 commands:
   build SRC_DIR --out OUT_DIR    build locally under the determinism engine
   remote SRC_DIR --out OUT_DIR   build in a Qubes builder qube through qubes.DetBuild
+  deb FILE.dsc --out OUT_DIR     build a Debian source package (dpkg-buildpackage -b) under the engine
   info                           print this machine's build environment record
   template lock|fetch|build      lock a builder's package set; regenerate its template image from a lock
 
-${BUILD_USAGE}`;
+${BUILD_USAGE}
+${DEB_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -21,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return runBuildCommand(rest);
     case 'template':
       return runTemplateCommand(rest);
+    case 'deb':
+      return runDebCommand(rest);
     case 'remote':
     case 'info': {
       const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)

@@ -1,0 +1,181 @@
+/**
+ * The dpkg recipe: a Debian source package (.dsc and the files it lists, as
+ * `apt-get source --download-only` leaves them) -> a BuildSpec that unpacks
+ * it with `dpkg-source -x` and builds it with `dpkg-buildpackage -us -uc -b`
+ * inside the sandbox, so the unpacking is under the engine too.  Artifacts:
+ * the .debs (and .udebs), the .buildinfo and the .changes; the log is the
+ * result's build.log.
+ *
+ * Build dependencies are the builder's installed packages: checked before the
+ * build with dpkg-checkbuilddeps, an unmet one is a MissingBuildDepsError.
+ * The build sees the builder's dpkg database (dpkg-checkbuilddeps,
+ * dpkg-shlibdeps and dpkg-genbuildinfo read it) as a copy at
+ * /build/src/dpkg-admin, named by DPKG_ADMINDIR: the sandbox shows /usr and
+ * /etc of the host but not /var.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { dir as tmpDir } from 'tmp-promise';
+import type { Logger } from 'winston';
+import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
+import { hashTree, walkTree, MIN_EPOCH } from '../engine/sources.js';
+import { MissingBuildDepsError, RecipeError } from './errors.js';
+import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
+import { shellQuote } from './shell.js';
+
+/** Where the copy of the builder's dpkg database goes, in the staged sources. */
+export const ADMIN_DIR_NAME = 'dpkg-admin';
+const HOST_ADMIN_DIR = '/var/lib/dpkg';
+/** What of /var/lib/dpkg the dpkg tools read (no locks, no backups). */
+const ADMIN_ENTRIES = ['status', 'arch', 'diversions', 'statoverride', 'info', 'triggers', 'updates'];
+
+export interface DpkgChoices {
+  mode?: EngineMode;
+  /** default: the date of the newest debian/changelog entry (what dpkg-buildpackage uses) */
+  epoch?: number;
+  /** default: the first 32 hex digits of the hash of the .dsc and its files */
+  seed?: string;
+  timeStepNs?: bigint;
+  limits?: Partial<BuildLimits>;
+  /** add `nocheck` to DEB_BUILD_OPTIONS (skip the package's test suite) */
+  nocheck?: boolean;
+  /** run dpkg-checkbuilddeps first (default true) */
+  checkBuildDeps?: boolean;
+  logger?: Logger;
+}
+
+export interface DpkgBuild {
+  spec: BuildSpec;
+  /** sha256 over the staged .dsc and its files (the seed's origin) */
+  sourceHash: string;
+  dsc: Dsc;
+  /** removes the staged sources; call it after runBuild */
+  cleanup(): Promise<void>;
+}
+
+async function requireTool(tool: string): Promise<void> {
+  const r = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
+  if (r.exitCode !== 0) {
+    throw new RecipeError('DPKG_TOOL_MISSING', `${tool} is not installed on the builder (apt-get install dpkg-dev fakeroot)`, { badInput: false });
+  }
+}
+
+function tail(text: string, lines = 5): string {
+  return text.trim().split('\n').slice(-lines).join(' / ');
+}
+
+/** Splits dpkg-checkbuilddeps' list (`a (>= 1) b | c [amd64]`) into its dependencies. */
+export function splitDependencies(list: string): string[] {
+  const one = String.raw`[^\s|()\[\]<>]+(?:\s*\([^)]*\))?(?:\s*\[[^\]]*\])?(?:\s*<[^>]*>)*`;
+  const re = new RegExp(`${one}(?:\\s*\\|\\s*${one})*`, 'g');
+  return [...list.matchAll(re)].map((m) => m[0].replace(/\s+/g, ' ').trim());
+}
+
+/** Runs dpkg-checkbuilddeps in an unpacked source tree; throws MissingBuildDepsError naming what is unmet. */
+export async function checkBuildDeps(unpacked: string, source: string): Promise<void> {
+  const r = await execa('dpkg-checkbuilddeps', [], { cwd: unpacked, reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  if (r.exitCode === 0) return;
+  const text = `${r.stdout}\n${r.stderr}`;
+  const unmet = /Unmet build dependencies:\s*(.*)$/m.exec(text);
+  const conflicts = /Build conflicts:\s*(.*)$/m.exec(text);
+  if (!unmet && !conflicts) {
+    throw new RecipeError('BUILD_DEPS_CHECK_FAILED', `dpkg-checkbuilddeps failed for ${source}: ${tail(text)}`, { badInput: false });
+  }
+  throw new MissingBuildDepsError(source, unmet ? splitDependencies(unmet[1]!) : [], conflicts ? splitDependencies(conflicts[1]!) : []);
+}
+
+/** The sandbox command: unpack, build, copy the results to $DETBUILD_OUT. */
+export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string {
+  const dir = `${dsc.source}-${dsc.upstreamVersion}`;
+  return [
+    'set -e',
+    `export DPKG_ADMINDIR=${shellQuote(`${SANDBOX.src}/${ADMIN_DIR_NAME}`)}`,
+    ...(opts.nocheck ? ['DEB_BUILD_OPTIONS="nocheck${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"; export DEB_BUILD_OPTIONS'] : []),
+    `dpkg-source --no-check -x ${shellQuote(path.basename(dsc.path))} ${shellQuote(dir)}`,
+    `cd ${shellQuote(dir)}`,
+    `dpkg-buildpackage --admindir=${shellQuote(`${SANDBOX.src}/${ADMIN_DIR_NAME}`)} -us -uc -b`,
+    'cd ..',
+    'for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do if [ -e "$f" ]; then cp -- "$f" "$DETBUILD_OUT/"; fi; done',
+  ].join('\n');
+}
+
+async function unpack(dsc: Dsc, into: string): Promise<void> {
+  const r = await execa('dpkg-source', ['--no-check', '-x', dsc.path, into], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  if (r.exitCode !== 0) {
+    throw new RecipeError('DSC_UNPACK_FAILED', `dpkg-source -x ${path.basename(dsc.path)} failed: ${tail(`${r.stdout}\n${r.stderr}`)}`);
+  }
+}
+
+async function changelogTimestamp(unpacked: string): Promise<number> {
+  const r = await execa('dpkg-parsechangelog', ['-STimestamp'], { cwd: unpacked, reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  const t = Number(r.stdout.trim());
+  if (r.exitCode !== 0 || !Number.isSafeInteger(t)) {
+    throw new RecipeError('DSC_NO_CHANGELOG', `cannot read the date of debian/changelog: ${tail(r.stderr || r.stdout)}`);
+  }
+  return Math.max(t, MIN_EPOCH);
+}
+
+async function copyAdminDir(to: string): Promise<void> {
+  await fs.mkdir(to);
+  for (const name of ADMIN_ENTRIES) {
+    const from = path.join(HOST_ADMIN_DIR, name);
+    try {
+      await fs.cp(from, path.join(to, name), { recursive: true, preserveTimestamps: false });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && name !== 'status') continue;
+      throw new RecipeError('DPKG_DB_UNREADABLE', `cannot copy the builder's dpkg database (${from})`, { cause: err, badInput: false });
+    }
+  }
+}
+
+/**
+ * Checks a .dsc and what it needs, stages it, and returns the build spec.
+ * Throws RecipeError (bad .dsc, missing files, unpack failure) or
+ * MissingBuildDepsError before anything is built.
+ */
+export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {}): Promise<DpkgBuild> {
+  const log = choices.logger;
+  const dsc = await readDsc(dscPath);
+  await verifyDscFiles(dsc);
+  for (const tool of ['dpkg-source', 'dpkg-buildpackage', 'dpkg-checkbuilddeps', 'dpkg-parsechangelog']) await requireTool(tool);
+  log?.info('dpkg recipe: source package checked', { source: dsc.source, version: dsc.version, files: dsc.files.length });
+
+  const tmp = await tmpDir({ prefix: 'detbuild-dpkg-', unsafeCleanup: true });
+  const cleanup = async (): Promise<void> => {
+    await tmp.cleanup().catch(() => undefined);
+  };
+  try {
+    const stage = path.join(tmp.path, 'src');
+    await fs.mkdir(stage);
+    for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
+      if (name === ADMIN_DIR_NAME) throw new RecipeError('DSC_MALFORMED', `a file of the source package is named ${ADMIN_DIR_NAME}`);
+      await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
+    }
+    const sourceHash = await hashTree(stage, await walkTree(stage));
+
+    const inspect = path.join(tmp.path, 'inspect');
+    await unpack(dsc, inspect);
+    const epoch = choices.epoch ?? (await changelogTimestamp(inspect));
+    if (choices.checkBuildDeps !== false) await checkBuildDeps(inspect, dsc.source);
+    await fs.rm(inspect, { recursive: true, force: true });
+
+    await copyAdminDir(path.join(stage, ADMIN_DIR_NAME));
+    const spec: BuildSpec = {
+      sourceDir: stage,
+      command: dpkgCommand(dsc, { nocheck: choices.nocheck }),
+      epoch,
+      seed: choices.seed ?? sourceHash.slice(0, 32),
+      timeStepNs: choices.timeStepNs ?? DEFAULT_TIME_STEP_NS,
+      env: {},
+      limits: { ...DEFAULT_LIMITS, ...choices.limits },
+      mode: choices.mode ?? 'deterministic',
+    };
+    validateSpec(spec);
+    log?.info('dpkg recipe: spec ready', { source: dsc.source, epoch: spec.epoch, seed: spec.seed, mode: spec.mode });
+    return { spec, sourceHash, dsc, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

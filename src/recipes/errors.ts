@@ -1,0 +1,36 @@
+import { DetbuildError } from '../errors.js';
+
+/**
+ * Errors of the recipes: an input that cannot be turned into a build spec.
+ * `badInput` is true when the request itself is wrong (missing or malformed
+ * .dsc, missing or corrupt files) and false when the builder lacks something
+ * (a tool, a build dependency).
+ */
+export class RecipeError extends DetbuildError {
+  readonly badInput: boolean;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; badInput?: boolean }) {
+    super(code, message, options);
+    this.badInput = options?.badInput ?? true;
+  }
+}
+
+/** The builder lacks build dependencies of the source package (`dpkg-checkbuilddeps` said so). */
+export class MissingBuildDepsError extends RecipeError {
+  /** the unmet build dependencies, as dpkg-checkbuilddeps names them (e.g. `debhelper-compat (= 13)`) */
+  readonly missing: string[];
+  /** installed packages the source declares Build-Conflicts with */
+  readonly conflicts: string[];
+
+  constructor(source: string, missing: string[], conflicts: string[], options?: { cause?: unknown }) {
+    const parts = [];
+    if (missing.length) parts.push(`missing build dependencies: ${missing.join(', ')}`);
+    if (conflicts.length) parts.push(`conflicting packages installed: ${conflicts.join(', ')}`);
+    super('BUILD_DEPS_UNMET', `${source}: ${parts.join('; ')} (install them in the builder, e.g. apt-get build-dep ${source})`, {
+      ...options,
+      badInput: false,
+    });
+    this.missing = missing;
+    this.conflicts = conflicts;
+  }
+}
