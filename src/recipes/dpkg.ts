@@ -12,6 +12,9 @@
  * dpkg-shlibdeps and dpkg-genbuildinfo read it) as a copy at
  * /build/src/dpkg-admin, named by DPKG_ADMINDIR: the sandbox shows /usr and
  * /etc of the host but not /var.
+ *
+ * Rules-Requires-Root: binary-targets (the default) runs `fakeroot
+ * debian/rules binary`, as dpkg-buildpackage does when not root.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -91,6 +94,10 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string 
   return [
     'set -e',
     `export DPKG_ADMINDIR=${shellQuote(`${SANDBOX.src}/${ADMIN_DIR_NAME}`)}`,
+    // the sandbox's user namespace maps only the build user: a real chown to
+    // root fails with EINVAL, which fakeroot does not ignore (only EPERM);
+    // fakeroot records the ownership either way
+    'export FAKEROOTDONTTRYCHOWN=1',
     ...(opts.nocheck ? ['DEB_BUILD_OPTIONS="nocheck${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"; export DEB_BUILD_OPTIONS'] : []),
     `dpkg-source --no-check -x ${shellQuote(path.basename(dsc.path))} ${shellQuote(dir)}`,
     `cd ${shellQuote(dir)}`,

@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+/**
+ * npm run corpus — real Debian source packages (test/corpus/corpus.json),
+ * each built twice plainly and twice under the engine with `detbuild deb`,
+ * the second run of each pair under other real conditions (later wall clock,
+ * other CPU, background load, TZ, locale, umask, HOME, USER, -j; see
+ * CONDITIONS in bench/lib/corpus.mjs).  A package is reproducible when both
+ * runs give the same .debs; diffoscope explains what differs.
+ *
+ *   node bench/corpus.mjs [--only PKG,PKG] [--fresh] [--render]
+ *
+ *   --only     just these packages (results of the others are kept)
+ *   --fresh    rebuild even when a run's result is cached
+ *   --render   only re-render bench/RESULTS.md from bench/corpus-results.json
+ *
+ * Needs the sources and build dependencies: `sudo sh test/corpus/fetch.sh`
+ * (all) first.  Runs are cached under ${DETBUILD_CACHE:-~/.cache/detbuild}/corpus.
+ * Writes bench/corpus-results.json and the corpus block of bench/RESULTS.md
+ * (between <!-- corpus:start --> and <!-- corpus:end -->).
+ */
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CONDITIONS, buildOnce, cacheRoot, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
+  loadCorpus, qubesDsc, repoDir, sameArtifacts, sleep, unmetBuildDeps,
+} from './lib/corpus.mjs';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const resultsFile = path.join(benchDir, 'corpus-results.json');
+const GAP_MS = 3000;
+
+function log(msg) {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+}
+
+async function cachedRun(dir, fresh, fn) {
+  const file = path.join(dir, 'run.json');
+  if (!fresh && existsSync(file)) {
+    const r = JSON.parse(await fs.readFile(file, 'utf8'));
+    if (r.ok && existsSync(r.outDir)) return { ...r, cached: true };
+  }
+  const r = await fn();
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(file, `${JSON.stringify({ ...r, at: new Date().toISOString() }, null, 2)}\n`);
+  return r;
+}
+
+/** Two runs of one mode, A then (GAP_MS after A ended) B. */
+async function pair(entry, dsc, mode, base, fresh) {
+  const runs = {};
+  for (const which of ['A', 'B']) {
+    const cond = CONDITIONS[which];
+    const dir = path.join(base, `${mode}-${which}`);
+    runs[which] = await cachedRun(dir, fresh, async () => {
+      if (which === 'B') await sleep(GAP_MS);
+      log(`  ${entry.package}: ${mode} run ${which} (${conditionSummary(cond)})`);
+      return buildOnce(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true });
+    });
+    const r = runs[which];
+    log(`  ${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : `FAILED (${r.message})`} ${(r.ms / 1000).toFixed(1)} s${r.cached ? ' (cached)' : ''}`);
+    if (!r.ok) break;
+  }
+  return runs;
+}
+
+async function explain(a, b, base, mode) {
+  const diff = differingDebs(a, b);
+  if (diff.length === 0) return null;
+  const lines = [];
+  for (const name of diff.slice(0, 2)) {
+    lines.push(await diffoscopeSummary(a, b, name, path.join(base, `diffoscope-${mode}-${name}.txt`)));
+  }
+  if (diff.length > 2) lines.push(`(+${diff.length - 2} more .debs)`);
+  return lines.join('; ');
+}
+
+async function one(entry, fresh) {
+  const rec = { package: entry.package, version: entry.version ?? null, role: entry.role, expectedCause: entry.expectedCause ?? null, notes: entry.notes ?? null };
+  let dsc;
+  if (entry.mirror) {
+    const q = await qubesDsc(entry);
+    if (!q.dsc) return { ...rec, status: 'skipped', message: q.reason };
+    dsc = q.dsc;
+    rec.commit = q.commit;
+    rec.version = path.basename(dsc, '.dsc').split('_')[1];
+  } else {
+    dsc = await cachedDsc(entry);
+    if (!dsc) return { ...rec, status: 'skipped', message: `source not downloaded: sudo sh test/corpus/fetch.sh ${entry.package}` };
+  }
+  const unmet = await unmetBuildDeps(dsc);
+  if (unmet) return { ...rec, status: 'skipped', message: `build dependencies not installed: ${unmet}` };
+  const base = path.join(cacheRoot(), 'corpus', path.basename(dsc, '.dsc'));
+  const plain = await pair(entry, dsc, 'plain', base, fresh);
+  const engine = await pair(entry, dsc, 'deterministic', base, fresh);
+  const runs = { plainA: plain.A, plainB: plain.B, engineA: engine.A, engineB: engine.B };
+  const failed = Object.entries(runs).filter(([, r]) => r && !r.ok);
+  rec.times = Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r ? r.ms : null]));
+  if (failed.length) return { ...rec, status: 'build-failed', message: failed.map(([k, r]) => `${k}: ${r.message}`).join('; '), logTail: failed[0][1].logTail };
+  rec.status = 'built';
+  rec.plainReproducible = differingDebs(plain.A, plain.B).length === 0;
+  rec.engineReproducible = differingDebs(engine.A, engine.B).length === 0;
+  rec.engineAllArtifacts = sameArtifacts(engine.A, engine.B);
+  rec.plainCause = await explain(plain.A, plain.B, base, 'plain');
+  rec.engineCause = await explain(engine.A, engine.B, base, 'engine');
+  rec.debs = Object.keys(engine.A.debs);
+  rec.ratio = plain.A.ms ? engine.A.ms / plain.A.ms : null;
+  return rec;
+}
+
+const yesNo = (v) => (v === true ? 'yes' : v === false ? '**no**' : '–');
+const secs = (ms) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(0)} s` : '–');
+const cell = (s) => (s ? String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ') : '');
+
+export function renderCorpus(data) {
+  const built = data.results.filter((r) => r.status === 'built');
+  const unrepro = built.filter((r) => r.role !== 'control' && !r.plainReproducible);
+  const fixed = unrepro.filter((r) => r.engineReproducible);
+  const lines = [
+    '## Corpus: real Debian packages (`npm run corpus`)',
+    '',
+    `Run ${data.date} on ${data.machine}; engine ${data.engineVersion}. Each package built with \`detbuild deb\` twice plainly (\`--plain\`) and twice under the engine; run B of each pair starts ${GAP_MS / 1000} s after run A ended.`,
+    `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}, HOME and USER differ too.`,
+    'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts").',
+    'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
+    '',
+    `**${unrepro.length} packages not reproducible plainly, ${fixed.length} of them reproducible under the engine; strip-nondeterminism used by the recipe: 0.**`,
+    '',
+    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | plain time | engine time | ratio | why plain builds differ (diffoscope, measured here) | still different under the engine |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of data.results) {
+    if (r.status !== 'built') continue;
+    lines.push(
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ?? '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : '')} |`,
+    );
+  }
+  const other = data.results.filter((r) => r.status !== 'built');
+  if (other.length) {
+    lines.push('', 'Not built in this run:', '');
+    for (const r of other) lines.push(`- ${r.package}${r.version ? ` ${r.version}` : ''}: ${r.status} — ${cell(r.message)}`);
+  }
+  return lines.join('\n');
+}
+
+async function writeResultsMd(data) {
+  const file = path.join(benchDir, 'RESULTS.md');
+  let text = existsSync(file) ? await fs.readFile(file, 'utf8') : '';
+  const block = `<!-- corpus:start -->\n${renderCorpus(data)}\n<!-- corpus:end -->`;
+  const re = /<!-- corpus:start -->[\s\S]*?<!-- corpus:end -->/;
+  text = re.test(text) ? text.replace(re, block) : `${text.trimEnd()}\n\n${block}\n`;
+  await fs.writeFile(file, text);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*?/, '').replace(/^ \* ?/gm, ''));
+    return 0;
+  }
+  if (args.includes('--render')) {
+    await writeResultsMd(JSON.parse(await fs.readFile(resultsFile, 'utf8')));
+    log('re-rendered bench/RESULTS.md');
+    return 0;
+  }
+  const fresh = args.includes('--fresh');
+  const onlyIdx = args.indexOf('--only');
+  const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',').filter(Boolean)) : null;
+  if (!existsSync(path.join(repoDir, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
+  const corpus = loadCorpus();
+  const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : { results: [] };
+  const byName = new Map(previous.results.map((r) => [r.package, r]));
+  const { ENGINE_VERSION } = await import(path.join(repoDir, 'dist', 'engine', 'version.js'));
+  for (const entry of corpus.packages) {
+    if (only && !only.has(entry.package)) continue;
+    log(`${entry.package} (${entry.role})`);
+    let rec;
+    try {
+      rec = await one(entry, fresh);
+    } catch (err) {
+      rec = { package: entry.package, role: entry.role, status: 'error', message: err instanceof Error ? err.message : String(err) };
+    }
+    if (entry.engineNote) rec.engineNote = entry.engineNote;
+    byName.set(entry.package, rec);
+    log(`${entry.package}: ${rec.status}${rec.status === 'built' ? ` plain ${rec.plainReproducible ? 'reproducible' : 'DIFFERS'}, engine ${rec.engineReproducible ? 'reproducible' : 'DIFFERS'}` : ` (${rec.message})`}`);
+    // write after each package: a long run that is stopped keeps what it measured
+    const data = {
+      date: new Date().toISOString().slice(0, 10),
+      machine: `${(await import('node:os')).cpus().length} CPUs, kernel ${(await import('node:os')).release()}`,
+      engineVersion: ENGINE_VERSION,
+      results: corpus.packages.map((e) => byName.get(e.package)).filter(Boolean),
+    };
+    await fs.writeFile(resultsFile, `${JSON.stringify(data, null, 2)}\n`);
+    await writeResultsMd(data);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`corpus: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
