@@ -110,7 +110,7 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
 
   let resolved: ResolvedSpec;
   try {
-    resolved = await specFromRecipe(recipe, srcDir, config);
+    resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
     return statusFromError(err);

@@ -2,7 +2,11 @@
  * Recipe -> BuildSpec, through the engine's own defaultSpecFor: a remote build resolves
  * its defaults exactly like `detbuild build` does. The daemon only adds its limits.
  */
+import { dirname, join } from 'node:path';
+import type { Logger } from 'winston';
 import { defaultSpecFor, type ResolvedSpec } from '../engine/index.js';
+import { prepareDpkgBuild } from '../recipes/dpkg.js';
+import { MissingBuildDepsError, RecipeError } from '../recipes/errors.js';
 import type { BuildLimits } from '../engine/types.js';
 import type { Recipe } from '../protocol/messages.js';
 import type { DaemonConfig } from './config.js';
@@ -25,8 +29,36 @@ export function effectiveLimits(recipe: Recipe, config: DaemonConfig): BuildLimi
   return limits;
 }
 
-export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: DaemonConfig): Promise<ResolvedSpec> {
+/**
+ * kind 'dpkg': the same recipe module as `detbuild deb`. The source package is
+ * staged beside the received sources (in the job's workspace, removed with it).
+ */
+async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, logger?: Logger): Promise<ResolvedSpec> {
+  if (!recipe.dsc) throw new DaemonError('REQUEST_RECIPE', "a 'dpkg' recipe names its .dsc (field dsc)");
+  if (recipe.command !== undefined || recipe.env !== undefined) throw new DaemonError('REQUEST_RECIPE', "a 'dpkg' recipe takes no command and no env");
+  try {
+    const prepared = await prepareDpkgBuild(join(sourceDir, recipe.dsc), {
+      stageDir: join(dirname(sourceDir), 'dpkg-src'),
+      epoch: recipe.epoch,
+      seed: recipe.seed,
+      timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
+      limits,
+      mode: recipe.mode,
+      nocheck: recipe.nocheck,
+      logger,
+    });
+    return { spec: prepared.spec, sourceHash: prepared.sourceHash };
+  } catch (err) {
+    if (err instanceof MissingBuildDepsError) throw new DaemonError('REQUEST_BUILD_DEPS', `this builder cannot build it: ${err.message}`, { cause: err });
+    if (err instanceof RecipeError && err.badInput) throw new DaemonError('REQUEST_RECIPE', err.message, { cause: err });
+    throw err;
+  }
+}
+
+export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: DaemonConfig, logger?: Logger): Promise<ResolvedSpec> {
   const limits = effectiveLimits(recipe, config);
+  if (recipe.kind === 'dpkg') return dpkgSpec(recipe, sourceDir, limits, logger);
+  if (recipe.dsc !== undefined || recipe.nocheck !== undefined) throw new DaemonError('REQUEST_RECIPE', "dsc and nocheck belong to a 'dpkg' recipe (kind: 'dpkg')");
   return defaultSpecFor(sourceDir, {
     command: recipe.command,
     epoch: recipe.epoch,

@@ -50,6 +50,16 @@ export const RecipeSchema = z
     limits: RecipeLimitsSchema.optional(),
     /** 'plain' runs without the determinism engine: the control run */
     mode: z.enum(['deterministic', 'plain']).optional(),
+    /**
+     * What the sources are. 'command' (the default): run `command`. 'dpkg': a Debian source
+     * package, `dsc` and the files it lists at the top of the sources, built with
+     * `dpkg-buildpackage -us -uc -b` (src/recipes/dpkg.ts); `command` and `env` are not allowed.
+     */
+    kind: z.enum(['command', 'dpkg']).optional(),
+    /** for kind 'dpkg': the .dsc's file name (top level of the sources) */
+    dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/, 'a .dsc file name').optional(),
+    /** for kind 'dpkg': DEB_BUILD_OPTIONS=nocheck */
+    nocheck: z.boolean().optional(),
   })
   .strict();
 export type Recipe = z.infer<typeof RecipeSchema>;

@@ -45,6 +45,8 @@ export interface DpkgChoices {
   nocheck?: boolean;
   /** run dpkg-checkbuilddeps first (default true) */
   checkBuildDeps?: boolean;
+  /** stage the source package here (must not exist; the caller removes it) instead of a temporary directory */
+  stageDir?: string;
   logger?: Logger;
 }
 
@@ -148,12 +150,23 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
   for (const tool of ['dpkg-source', 'dpkg-buildpackage', 'dpkg-checkbuilddeps', 'dpkg-parsechangelog']) await requireTool(tool);
   log?.info('dpkg recipe: source package checked', { source: dsc.source, version: dsc.version, files: dsc.files.length });
 
-  const tmp = await tmpDir({ prefix: 'detbuild-dpkg-', unsafeCleanup: true });
-  const cleanup = async (): Promise<void> => {
-    await tmp.cleanup().catch(() => undefined);
-  };
+  let root: string;
+  let cleanup: () => Promise<void>;
+  if (choices.stageDir) {
+    root = choices.stageDir;
+    await fs.mkdir(root, { recursive: false });
+    cleanup = async () => {
+      await fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
+    };
+  } else {
+    const tmp = await tmpDir({ prefix: 'detbuild-dpkg-', unsafeCleanup: true });
+    root = tmp.path;
+    cleanup = async () => {
+      await tmp.cleanup().catch(() => undefined);
+    };
+  }
   try {
-    const stage = path.join(tmp.path, 'src');
+    const stage = path.join(root, 'src');
     await fs.mkdir(stage);
     for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
       if (name === ADMIN_DIR_NAME) throw new RecipeError('DSC_MALFORMED', `a file of the source package is named ${ADMIN_DIR_NAME}`);
@@ -161,7 +174,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
     }
     const sourceHash = await hashTree(stage, await walkTree(stage));
 
-    const inspect = path.join(tmp.path, 'inspect');
+    const inspect = path.join(root, 'inspect');
     await unpack(dsc, inspect);
     const epoch = choices.epoch ?? (await changelogTimestamp(inspect));
     if (choices.checkBuildDeps !== false) await checkBuildDeps(inspect, dsc.source);
