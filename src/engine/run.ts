@@ -126,7 +126,8 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       viewFiles,
       supervisor: supervisorPath(),
       rootSymlinks: roots.symlinks,
-      rootDirs: roots.dirs,
+      // the spec's extra read-only host directories (those that exist here)
+      rootDirs: [...roots.dirs, ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))],
       cpu: await firstAllowedCpu(),
       tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
       fuse: await fuseUsable(),

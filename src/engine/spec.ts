@@ -18,6 +18,9 @@ export const DEFAULT_LIMITS: BuildLimits = {
 
 export const DEFAULT_TIME_STEP_NS = 1_000_000_000n;
 
+/** Top-level directories the sandbox lays out itself: a spec's hostDirs may not reach into them. */
+const RESERVED_TOP = new Set(['usr', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run', 'build', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']);
+
 export interface SpecChoices {
   command?: string;
   epoch?: number;
@@ -52,6 +55,12 @@ export function validateSpec(spec: BuildSpec): void {
   for (const name of Object.keys(spec.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SpecError('SPEC_INVALID', `not a valid environment variable name: ${name}`);
     if (name in fixed && !OVERRIDABLE.has(name)) throw new SpecError('SPEC_INVALID', `environment variable ${name} is fixed by the engine`);
+  }
+  for (const dir of spec.hostDirs ?? []) {
+    const parts = dir.split('/');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*(\/[A-Za-z0-9][A-Za-z0-9._+-]*)*$/.test(dir) || parts.includes('..') || RESERVED_TOP.has(parts[0]!)) {
+      throw new SpecError('SPEC_INVALID', `not a host directory a build may see: ${dir} (a path relative to /, outside ${[...RESERVED_TOP].join(', ')})`);
+    }
   }
   const l = spec.limits;
   for (const [k, v] of Object.entries(l)) {

@@ -38,6 +38,12 @@ export interface BuildSpec {
   env: Record<string, string>;
   limits: BuildLimits;
   mode: EngineMode;
+  /**
+   * host directories the build also sees read-only, at the same place, as paths
+   * relative to / (e.g. `var/lib/ghc`): state of the installed toolchains that
+   * lives outside /usr and /etc. Set by recipes, never by a remote caller.
+   */
+  hostDirs?: string[];
 }
 
 /** Where a finished build put its results. */
