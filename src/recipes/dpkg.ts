@@ -8,10 +8,11 @@
  *
  * Build dependencies are the builder's installed packages: checked before the
  * build with dpkg-checkbuilddeps, an unmet one is a MissingBuildDepsError.
- * The build sees the builder's dpkg database (dpkg-checkbuilddeps,
- * dpkg-shlibdeps and dpkg-genbuildinfo read it) as a copy at
- * /build/src/dpkg-admin, named by DPKG_ADMINDIR: the sandbox shows /usr and
- * /etc of the host but not /var.
+ * The sandbox shows /usr and /etc of the host; the recipe adds, read-only, the
+ * state of installed packages that lives under /var/lib (HOST_STATE_DIRS):
+ * the dpkg database (dpkg-checkbuilddeps, dpkg-shlibdeps and
+ * dpkg-genbuildinfo read it), ghc's package database, TeX's formats, the XML
+ * and SGML catalogs.
  *
  * Rules-Requires-Root: binary-targets (the default) runs `fakeroot
  * debian/rules binary`, as dpkg-buildpackage does when not root.
@@ -21,17 +22,14 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
-import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
+import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
 import { hashTree, walkTree, MIN_EPOCH } from '../engine/sources.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
 
-/** Where the copy of the builder's dpkg database goes, in the staged sources. */
-export const ADMIN_DIR_NAME = 'dpkg-admin';
-const HOST_ADMIN_DIR = '/var/lib/dpkg';
-/** What of /var/lib/dpkg the dpkg tools read (no locks, no backups). */
-const ADMIN_ENTRIES = ['status', 'arch', 'diversions', 'statoverride', 'info', 'triggers', 'updates'];
+/** State of installed packages outside /usr and /etc that builds read (bound read-only where present). */
+export const HOST_STATE_DIRS = ['var/lib/dpkg', 'var/lib/ghc', 'var/lib/texmf', 'var/lib/sgml-base', 'var/lib/xml-core', 'var/lib/libxml-sax-perl'];
 
 export interface DpkgChoices {
   mode?: EngineMode;
@@ -95,7 +93,6 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string 
   const dir = `${dsc.source}-${dsc.upstreamVersion}`;
   return [
     'set -e',
-    `export DPKG_ADMINDIR=${shellQuote(`${SANDBOX.src}/${ADMIN_DIR_NAME}`)}`,
     // the sandbox's user namespace maps only the build user: a real chown to
     // root fails with EINVAL, which fakeroot does not ignore (only EPERM);
     // fakeroot records the ownership either way
@@ -103,7 +100,7 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string 
     ...(opts.nocheck ? ['DEB_BUILD_OPTIONS="nocheck${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"; export DEB_BUILD_OPTIONS'] : []),
     `dpkg-source --no-check -x ${shellQuote(path.basename(dsc.path))} ${shellQuote(dir)}`,
     `cd ${shellQuote(dir)}`,
-    `dpkg-buildpackage --admindir=${shellQuote(`${SANDBOX.src}/${ADMIN_DIR_NAME}`)} -us -uc -b`,
+    'dpkg-buildpackage -us -uc -b',
     'cd ..',
     'for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do if [ -e "$f" ]; then cp -- "$f" "$DETBUILD_OUT/"; fi; done',
   ].join('\n');
@@ -123,19 +120,6 @@ async function changelogTimestamp(unpacked: string): Promise<number> {
     throw new RecipeError('DSC_NO_CHANGELOG', `cannot read the date of debian/changelog: ${tail(r.stderr || r.stdout)}`);
   }
   return Math.max(t, MIN_EPOCH);
-}
-
-async function copyAdminDir(to: string): Promise<void> {
-  await fs.mkdir(to);
-  for (const name of ADMIN_ENTRIES) {
-    const from = path.join(HOST_ADMIN_DIR, name);
-    try {
-      await fs.cp(from, path.join(to, name), { recursive: true, preserveTimestamps: false });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && name !== 'status') continue;
-      throw new RecipeError('DPKG_DB_UNREADABLE', `cannot copy the builder's dpkg database (${from})`, { cause: err, badInput: false });
-    }
-  }
 }
 
 /**
@@ -169,7 +153,6 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
     const stage = path.join(root, 'src');
     await fs.mkdir(stage);
     for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
-      if (name === ADMIN_DIR_NAME) throw new RecipeError('DSC_MALFORMED', `a file of the source package is named ${ADMIN_DIR_NAME}`);
       await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
     }
     const sourceHash = await hashTree(stage, await walkTree(stage));
@@ -180,7 +163,6 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
     if (choices.checkBuildDeps !== false) await checkBuildDeps(inspect, dsc.source);
     await fs.rm(inspect, { recursive: true, force: true });
 
-    await copyAdminDir(path.join(stage, ADMIN_DIR_NAME));
     const spec: BuildSpec = {
       sourceDir: stage,
       command: dpkgCommand(dsc, { nocheck: choices.nocheck }),
@@ -190,6 +172,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
+      hostDirs: HOST_STATE_DIRS,
     };
     validateSpec(spec);
     log?.info('dpkg recipe: spec ready', { source: dsc.source, epoch: spec.epoch, seed: spec.seed, mode: spec.mode });

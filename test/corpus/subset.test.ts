@@ -1,0 +1,89 @@
+/**
+ * The CI subset of the corpus (test/corpus/corpus.json, "subset": true): real
+ * Debian bookworm source packages built with `detbuild deb` twice plainly and
+ * twice under the engine, run B under other real conditions than run A (later
+ * wall clock, other CPU, load, TZ, locale, umask, -j). A package that is not
+ * reproducible plainly must differ plainly (else it proves nothing any more)
+ * and be identical under the engine; a control is identical either way.
+ *
+ * Sources and build dependencies: `sudo sh test/corpus/fetch.sh --subset`
+ * (.ci/run does it). The full corpus is `npm run corpus`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain JavaScript module shared with the corpus benchmark
+import { CONDITIONS, buildOnce, cachedDsc, differingDebs, loadCorpus, sameArtifacts, sleep } from '../../bench/lib/corpus.mjs';
+import { freshDir, removeUnlessKept } from '../helpers/trees.js';
+import path from 'node:path';
+
+interface Entry {
+  package: string;
+  version: string;
+  role: 'unreproducible' | 'control' | 'qubes';
+  expectedCause?: string;
+  subset?: boolean;
+  nocheck?: boolean;
+  mirror?: string;
+}
+interface Run {
+  ok: boolean;
+  ms: number;
+  message: string;
+  logTail?: string;
+  outDir: string;
+  debs: Record<string, string>;
+  others: Record<string, string>;
+}
+
+const subset = (loadCorpus().packages as Entry[]).filter((e) => e.subset && !e.mirror);
+
+it('the subset has a time-caused, a randomness-caused and a control package', () => {
+  const causes = subset.map((e) => `${e.role}: ${e.expectedCause ?? ''}`).join('\n');
+  expect(subset.some((e) => e.role === 'control'), causes).toBe(true);
+  expect(subset.some((e) => e.role === 'unreproducible' && /time/i.test(e.expectedCause ?? '')), causes).toBe(true);
+  expect(subset.some((e) => e.role === 'unreproducible' && /random/i.test(e.expectedCause ?? '')), causes).toBe(true);
+});
+
+describe.each(subset)('$package $version ($role)', (entry) => {
+  let root: string;
+  const runs: Record<string, Run> = {};
+
+  beforeAll(async () => {
+    const dsc = (await cachedDsc(entry)) as string | null;
+    if (!dsc) throw new Error(`the source of ${entry.package} ${entry.version} is not downloaded: run sudo sh test/corpus/fetch.sh --subset`);
+    root = await freshDir(`corpus-${entry.package}`);
+    for (const mode of ['plain', 'deterministic'] as const) {
+      for (const which of ['A', 'B'] as const) {
+        if (which === 'B') await sleep(2000);
+        const r = (await buildOnce(dsc, mode, CONDITIONS[which], path.join(root, `${mode}-${which}`), { nocheck: entry.nocheck === true })) as Run;
+        console.info(`${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : 'FAILED'} in ${(r.ms / 1000).toFixed(1)} s`);
+        runs[`${mode}-${which}`] = r;
+      }
+    }
+  });
+  afterAll(async () => {
+    if (root) await removeUnlessKept(root);
+  });
+
+  it('all four builds succeed', () => {
+    for (const [name, r] of Object.entries(runs)) expect(r.ok, `${name}: ${r.message}\n${r.logTail ?? ''}`).toBe(true);
+    expect(Object.keys(runs)).toHaveLength(4);
+  });
+
+  it('under the engine the .debs, .buildinfo and .changes are identical', () => {
+    const a = runs['deterministic-A']!;
+    const b = runs['deterministic-B']!;
+    expect(Object.keys(a.debs).length).toBeGreaterThan(0);
+    expect(differingDebs(a, b)).toEqual([]);
+    expect(sameArtifacts(a, b)).toBe(true);
+  });
+
+  if (entry.role === 'control') {
+    it('plainly the .debs are identical too (a control)', () => {
+      expect(differingDebs(runs['plain-A']!, runs['plain-B']!)).toEqual([]);
+    });
+  } else {
+    it(`plainly the .debs differ (${entry.expectedCause})`, () => {
+      expect(differingDebs(runs['plain-A']!, runs['plain-B']!).length).toBeGreaterThan(0);
+    });
+  }
+});
