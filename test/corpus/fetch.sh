@@ -36,9 +36,11 @@ if ! has_deb_src; then
 fi
 apt-get update -qq
 
+# in /etc/locale.gen too, so that a later locale-gen (locales' triggers) keeps it
 if ! locale -a 2>/dev/null | grep -qx 'et_EE.utf8'; then
-	command -v localedef >/dev/null || apt-get install -y -qq --no-install-recommends locales
-	localedef -i et_EE -c -f UTF-8 et_EE.UTF-8
+	command -v locale-gen >/dev/null || apt-get install -y -qq --no-install-recommends locales
+	grep -qs '^et_EE.UTF-8 UTF-8' /etc/locale.gen || echo 'et_EE.UTF-8 UTF-8' >>/etc/locale.gen
+	locale-gen >/dev/null
 fi
 
 if [ "${1:-}" = "--subset" ]; then
@@ -60,7 +62,19 @@ for spec in $pkgs; do
 	dsc=""
 	[ -n "$ver" ] && [ -f "$dir/${pkg}_${ver#*:}.dsc" ] && dsc="$dir/${pkg}_${ver#*:}.dsc"
 	if [ -z "$dsc" ]; then
-		if ! (cd "$dir" && apt-get source --download-only -qq "$spec" >/dev/null 2>"$dir/fetch.err"); then
+		# a caching mirror may answer 404 for a file it does not hold yet and
+		# fetch it meanwhile: a second try a little later often succeeds
+		tries=0
+		got=no
+		while [ $tries -lt 4 ]; do
+			if (cd "$dir" && apt-get source --download-only -qq "$spec" >/dev/null 2>"$dir/fetch.err"); then
+				got=yes
+				break
+			fi
+			tries=$((tries + 1))
+			[ $tries -lt 4 ] && sleep 20
+		done
+		if [ $got = no ]; then
 			echo "fetch.sh: $spec: source not downloadable: $(tail -n 1 "$dir/fetch.err")" >&2
 			failed="$failed $pkg"
 			continue
