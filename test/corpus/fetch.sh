@@ -62,8 +62,7 @@ for spec in $pkgs; do
 	dsc=""
 	[ -n "$ver" ] && [ -f "$dir/${pkg}_${ver#*:}.dsc" ] && dsc="$dir/${pkg}_${ver#*:}.dsc"
 	if [ -z "$dsc" ]; then
-		# a caching mirror may answer 404 for a file it does not hold yet and
-		# fetch it meanwhile: a second try a little later often succeeds
+		# a few tries: a transient network error should not fail CI
 		tries=0
 		got=no
 		while [ $tries -lt 4 ]; do
