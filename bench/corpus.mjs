@@ -12,6 +12,7 @@
  *   --only     just these packages (results of the others are kept)
  *   --fresh    rebuild even when a run's result is cached
  *   --render   only re-render bench/RESULTS.md from bench/corpus-results.json
+ *   --plain-only  only the plain pairs (a quick screen: which packages differ plainly)
  *
  * Needs the sources and build dependencies: `sudo sh test/corpus/fetch.sh`
  * (all) first.  Runs are cached under ${DETBUILD_CACHE:-~/.cache/detbuild}/corpus.
@@ -29,6 +30,7 @@ import {
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(benchDir, 'corpus-results.json');
 const GAP_MS = 3000;
+let plainOnly = false;
 
 function log(msg) {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
@@ -92,6 +94,10 @@ async function one(entry, fresh) {
   if (unmet) return { ...rec, status: 'skipped', message: `build dependencies not installed: ${unmet}` };
   const base = path.join(cacheRoot(), 'corpus', path.basename(dsc, '.dsc'));
   const plain = await pair(entry, dsc, 'plain', base, fresh);
+  if (plainOnly) {
+    const ok = plain.A?.ok && plain.B?.ok;
+    return { ...rec, status: ok ? 'plain-only' : 'build-failed', plainReproducible: ok ? differingDebs(plain.A, plain.B).length === 0 : null, plainCause: ok ? await explain(plain.A, plain.B, base, 'plain') : null, times: { plainA: plain.A?.ms ?? null, plainB: plain.B?.ms ?? null }, message: ok ? 'plain runs only (--plain-only)' : `${plain.A?.ok ? 'B' : 'A'}: ${(plain.A?.ok ? plain.B : plain.A)?.message}`, logTail: (plain.A?.ok ? plain.B : plain.A)?.logTail };
+  }
   const engine = await pair(entry, dsc, 'deterministic', base, fresh);
   const runs = { plainA: plain.A, plainB: plain.B, engineA: engine.A, engineB: engine.B };
   const failed = Object.entries(runs).filter(([, r]) => r && !r.ok);
@@ -130,12 +136,12 @@ export function renderCorpus(data) {
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of data.results) {
-    if (r.status !== 'built') continue;
+    if (r.status !== 'built' && r.status !== 'plain-only') continue;
     lines.push(
       `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ?? '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : '')} |`,
     );
   }
-  const other = data.results.filter((r) => r.status !== 'built');
+  const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
   if (other.length) {
     lines.push('', 'Not built in this run:', '');
     for (const r of other) lines.push(`- ${r.package}${r.version ? ` ${r.version}` : ''}: ${r.status} — ${cell(r.message)}`);
@@ -164,6 +170,7 @@ async function main() {
     return 0;
   }
   const fresh = args.includes('--fresh');
+  plainOnly = args.includes('--plain-only');
   const onlyIdx = args.indexOf('--only');
   const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',').filter(Boolean)) : null;
   if (!existsSync(path.join(repoDir, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
@@ -181,6 +188,10 @@ async function main() {
       rec = { package: entry.package, role: entry.role, status: 'error', message: err instanceof Error ? err.message : String(err) };
     }
     if (entry.engineNote) rec.engineNote = entry.engineNote;
+    // other runner processes (--only) may have written meanwhile: merge with the file's latest
+    if (existsSync(resultsFile)) {
+      for (const r of JSON.parse(await fs.readFile(resultsFile, 'utf8')).results) if (r.package !== entry.package) byName.set(r.package, r);
+    }
     byName.set(entry.package, rec);
     log(`${entry.package}: ${rec.status}${rec.status === 'built' ? ` plain ${rec.plainReproducible ? 'reproducible' : 'DIFFERS'}, engine ${rec.engineReproducible ? 'reproducible' : 'DIFFERS'}` : ` (${rec.message})`}`);
     // write after each package: a long run that is stopped keeps what it measured

@@ -122,11 +122,13 @@ export const CONDITIONS = {
     load: 1,
     env: { TZ: 'Etc/GMT-14', LANG: 'et_EE.UTF-8', LC_ALL: 'et_EE.UTF-8', LANGUAGE: 'et_EE:et', HOME: '/nonexistent/second-build', USER: 'builder2', DEB_BUILD_OPTIONS: 'parallel=4', CAPTURE_ENVIRONMENT: 'I capture the environment' },
     unset: ['MAKEFLAGS'],
+    // the workspace on tmpfs instead of the disk: directories list in another order (tmpfs: newest first)
+    tmpdir: '/dev/shm/detbuild-corpus',
   },
 };
 
 export function conditionSummary(c) {
-  return `cpu ${c.cpu}, umask ${c.umask}, load ${c.load}, TZ=${c.env.TZ}, LANG=${c.env.LANG}${c.env.DEB_BUILD_OPTIONS ? `, DEB_BUILD_OPTIONS=${c.env.DEB_BUILD_OPTIONS}` : ''}`;
+  return `cpu ${c.cpu}, umask ${c.umask}, load ${c.load}, TZ=${c.env.TZ}, LANG=${c.env.LANG}${c.env.DEB_BUILD_OPTIONS ? `, DEB_BUILD_OPTIONS=${c.env.DEB_BUILD_OPTIONS}` : ''}, workspace on ${c.tmpdir ? 'tmpfs' : 'the disk'}`;
 }
 
 function startLoad(n) {
@@ -153,6 +155,10 @@ export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, time
   await fs.mkdir(path.dirname(outDir), { recursive: true });
   const env = { ...process.env, ...cond.env };
   for (const k of cond.unset ?? []) delete env[k];
+  if (cond.tmpdir) {
+    await fs.mkdir(cond.tmpdir, { recursive: true });
+    env.TMPDIR = cond.tmpdir;
+  }
   const cli = process.env.DETBUILD_CLI || path.join(repoDir, 'dist', 'cli', 'main.js');
   const args = ['deb', dsc, '--out', outDir, '--quiet', '--timeout', String(timeoutS), ...(mode === 'plain' ? ['--plain'] : []), ...(nocheck ? ['--nocheck'] : [])];
   const stop = startLoad(cond.load ?? 0);
@@ -211,11 +217,13 @@ export async function diffoscopeSummary(a, b, name, reportFile) {
     const m = /^[│ ]*[├└]── (\.\/\S+|[^\s]+\.(?:gz|xz|zst|tar))$/.exec(line);
     if (m && !/^(data|control)\.tar/.test(m[1]) && !members.includes(m[1])) members.push(m[1]);
   }
-  const leaf = members.filter((m) => !members.some((o) => o !== m && o.startsWith(`${m}`) && o.length > m.length && o.includes('/')));
+  // md5sums differs whenever a file does: name the files themselves
+  const leaf = members.filter((m) => m !== './md5sums' && !members.some((o) => o !== m && o.startsWith(`${m}`) && o.length > m.length && o.includes('/')));
   let firstChange = '';
   for (const line of text.split('\n')) {
     const m = /^[│ ]*[-+](?![-+])\s?(.*)$/.exec(line);
-    if (m && m[1].trim() && !/^@@/.test(m[1])) {
+    // skip file-list lines (ls -l style) and hexdump offsets: show the first changed content
+    if (m && m[1].trim() && !/^@@/.test(m[1]) && !/^[-dlrwxs]{10}\s/.test(m[1].trim()) && !/^[0-9a-f]{8}: /.test(m[1].trim())) {
       firstChange = m[1].trim().slice(0, 100);
       break;
     }
