@@ -57,7 +57,7 @@ async function pair(entry, dsc, mode, base, fresh) {
     runs[which] = await cachedRun(dir, fresh, async () => {
       if (which === 'B') await sleep(GAP_MS);
       log(`  ${entry.package}: ${mode} run ${which} (${conditionSummary(cond)})`);
-      return buildOnce(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true });
+      return buildOnce(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null });
     });
     const r = runs[which];
     log(`  ${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : `FAILED (${r.message})`} ${(r.ms / 1000).toFixed(1)} s${r.cached ? ' (cached)' : ''}`);
@@ -138,7 +138,7 @@ export function renderCorpus(data) {
   for (const r of data.results) {
     if (r.status !== 'built' && r.status !== 'plain-only') continue;
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ?? '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : '')} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ?? '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');

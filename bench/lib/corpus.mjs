@@ -149,7 +149,7 @@ async function sha256(file) {
  * One `detbuild deb` run under conditions `cond`, results in `outDir` (removed first).
  * Returns { ok, ms, exit, debs: {name: sha256}, others: {name: sha256}, outDir, logTail }.
  */
-export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800 } = {}) {
+export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800, timeStep = null } = {}) {
   await fs.rm(outDir, { recursive: true, force: true });
   await fs.rm(`${outDir}.failed.log`, { force: true });
   await fs.mkdir(path.dirname(outDir), { recursive: true });
@@ -160,7 +160,7 @@ export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, time
     env.TMPDIR = cond.tmpdir;
   }
   const cli = process.env.DETBUILD_CLI || path.join(repoDir, 'dist', 'cli', 'main.js');
-  const args = ['deb', dsc, '--out', outDir, '--quiet', '--timeout', String(timeoutS), ...(mode === 'plain' ? ['--plain'] : []), ...(nocheck ? ['--nocheck'] : [])];
+  const args = ['deb', dsc, '--out', outDir, '--quiet', '--timeout', String(timeoutS), ...(mode === 'plain' ? ['--plain'] : []), ...(nocheck ? ['--nocheck'] : []), ...(timeStep !== null && mode !== 'plain' ? ['--time-step', String(timeStep)] : [])];
   const stop = startLoad(cond.load ?? 0);
   let r;
   try {
@@ -223,7 +223,7 @@ export async function diffoscopeSummary(a, b, name, reportFile) {
   for (const line of text.split('\n')) {
     const m = /^[│ ]*[-+](?![-+])\s?(.*)$/.exec(line);
     // skip file-list lines (ls -l style) and hexdump offsets: show the first changed content
-    if (m && m[1].trim() && !/^@@/.test(m[1]) && !/^[-dlrwxs]{10}\s/.test(m[1].trim()) && !/^[0-9a-f]{8}: /.test(m[1].trim())) {
+    if (m && m[1].trim() && !/^@@/.test(m[1]) && !/^[-dlrwxst]{9,10}\s/.test(m[1].trim()) && !/^[0-9a-f]{8}: /.test(m[1].trim())) {
       firstChange = m[1].trim().slice(0, 100);
       break;
     }
