@@ -129,6 +129,7 @@ export function renderCorpus(data) {
     `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}, HOME and USER differ too.`,
     'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts").',
     'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
+    'These runs were made with several corpus runners and other builds on the machine at once: the times and ratios are indicative only (the engine benchmark above has controlled ratios).',
     '',
     `**${unrepro.length} packages not reproducible plainly, ${fixed.length} of them reproducible under the engine; strip-nondeterminism used by the recipe: 0.**`,
     '',
@@ -138,13 +139,13 @@ export function renderCorpus(data) {
   for (const r of data.results) {
     if (r.status !== 'built' && r.status !== 'plain-only') continue;
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ?? '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ? `${r.expectedCause ? `${r.expectedCause}. diffoscope: ` : ''}${r.plainCause}` : '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
   if (other.length) {
     lines.push('', 'Not built in this run:', '');
-    for (const r of other) lines.push(`- ${r.package}${r.version ? ` ${r.version}` : ''}: ${r.status} — ${cell(r.message)}`);
+    for (const r of other) lines.push(`- ${r.package}${r.version ? ` ${r.version}` : ''}: ${r.status} — ${cell(String(r.message ?? '').replace(/\(log: [^)]*\)/g, '').slice(0, 300))}${r.notes ? ` (${cell(r.notes)})` : ''}`);
   }
   return lines.join('\n');
 }
@@ -199,7 +200,13 @@ async function main() {
       date: new Date().toISOString().slice(0, 10),
       machine: `${(await import('node:os')).cpus().length} CPUs, kernel ${(await import('node:os')).release()}`,
       engineVersion: ENGINE_VERSION,
-      results: corpus.packages.map((e) => byName.get(e.package)).filter(Boolean),
+      // role, expected cause and notes as the corpus list says now (measurements stay as measured)
+      results: corpus.packages
+        .map((e) => {
+          const r = byName.get(e.package);
+          return r && { ...r, role: e.role, expectedCause: e.expectedCause ?? null, notes: e.notes ?? null, engineNote: e.engineNote ?? null };
+        })
+        .filter(Boolean),
     };
     await fs.writeFile(resultsFile, `${JSON.stringify(data, null, 2)}\n`);
     await writeResultsMd(data);
