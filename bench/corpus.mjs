@@ -131,7 +131,11 @@ export function renderCorpus(data) {
     'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
     'These runs were made with several corpus runners and other builds on the machine at once: the times and ratios are indicative only (the engine benchmark above has controlled ratios).',
     '',
-    `**${unrepro.length} packages not reproducible plainly, ${fixed.length} of them reproducible under the engine; strip-nondeterminism used by the recipe: 0.**`,
+    `**Not reproducible plainly: ${unrepro.length} package${unrepro.length === 1 ? '' : 's'}; reproducible under the engine: ${fixed.length} of ${unrepro.length}; strip-nondeterminism used by the recipe: 0.**`,
+    ...(() => {
+      const unmeasured = loadCorpus().packages.filter((e) => !data.results.some((r) => r.package === e.package)).map((e) => e.package);
+      return unmeasured.length ? ['', `In the list but not measured in this run: ${unmeasured.join(', ')}.`] : [];
+    })(),
     '',
     '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | plain time | engine time | ratio | why plain builds differ (diffoscope, measured here) | still different under the engine |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
