@@ -24,6 +24,8 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
                   disposable per build (default: builder)
   --verify        build twice there under different conditions; keep the artifacts
                   only if both builds are identical
+  --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
+                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -153,6 +155,8 @@ async function remote(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
+        dsc: { type: 'string' },
+        nocheck: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -189,6 +193,14 @@ async function remote(argv: string[]): Promise<number> {
   const timeout = parseSeconds('timeout', values.timeout);
   if (timeout !== undefined) recipe.limits = { timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
   if (values.plain) recipe.mode = 'plain';
+  if (values.dsc !== undefined) {
+    if (values.command !== undefined) throw new Usage('--dsc and --command exclude each other');
+    recipe.kind = 'dpkg';
+    recipe.dsc = values.dsc;
+    if (values.nocheck) recipe.nocheck = true;
+  } else if (values.nocheck) {
+    throw new Usage('--nocheck belongs to --dsc');
+  }
 
   const quiet = Boolean(values.quiet) || Boolean(values.json);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);
