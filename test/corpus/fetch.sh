@@ -71,7 +71,7 @@ for spec in $pkgs; do
 				break
 			fi
 			tries=$((tries + 1))
-			[ $tries -lt 4 ] && sleep 20
+			[ $tries -lt 4 ] && sleep 10
 		done
 		if [ $got = no ]; then
 			echo "fetch.sh: $spec: source not downloadable: $(tail -n 1 "$dir/fetch.err")" >&2
