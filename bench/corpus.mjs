@@ -129,7 +129,7 @@ export function renderCorpus(data) {
     `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}, HOME and USER differ too.`,
     'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts").',
     'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
-    'These runs were made with several corpus runners and other builds on the machine at once: the times and ratios are indicative only (the engine benchmark above has controlled ratios).',
+    'Most of these runs were made with several corpus runners and other builds on the machine at once, so times and ratios are indicative only (the engine benchmark above has controlled ratios). The rows of xa, lzip, gperf, ent, sl, notify-sharp-3.0, tcltk-defaults, ocaml-sexplib0, qubes-core-vchan-xen and qubes-gui-common were measured again alone (`--fresh`); for builds of 5 to 25 s the fixed costs (copying, dpkg-source, fakeroot) and noise dominate either way.',
     '',
     `**Not reproducible plainly: ${unrepro.length} package${unrepro.length === 1 ? '' : 's'}; reproducible under the engine: ${fixed.length} of ${unrepro.length}; strip-nondeterminism used by the recipe: 0.**`,
     ...(() => {
