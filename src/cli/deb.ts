@@ -1,13 +1,11 @@
 /** `detbuild deb FILE.dsc --out OUT_DIR [...]`: a Debian source package through the dpkg recipe. */
 import path from 'node:path';
-import { runBuild } from '../engine/index.js';
 import { prepareDpkgBuild } from '../recipes/dpkg.js';
 import { RecipeError } from '../recipes/errors.js';
 import { describeError } from '../errors.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { STATUS_EXIT } from './build.js';
-import { formatEvent } from './format.js';
 import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
+import { runLocally } from './run-local.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
@@ -26,36 +24,15 @@ export async function runDebCommand(argv: string[]): Promise<number> {
     if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
     throw err;
   }
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   try {
-    const result = await runBuild(prepared.spec, {
+    return await runLocally(prepared.spec, {
       outDir: values.out,
-      signal: controller.signal,
-      onEvent: values.quiet
-        ? undefined
-        : (e) => {
-            const line = formatEvent(e);
-            if (line !== null) process.stderr.write(`${line}\n`);
-          },
+      quiet: values.quiet,
+      json: values.json,
+      jsonExtra: { source: prepared.dsc.source, version: prepared.dsc.version },
+      label: `${prepared.dsc.source} ${prepared.dsc.version}`,
     });
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, source: prepared.dsc.source, version: prepared.dsc.version }, null, 2)}\n`);
-    } else if (result.ok && result.manifest) {
-      for (const a of result.manifest.artifacts) process.stdout.write(`${a.sha256}  ${a.path}\n`);
-      process.stdout.write(`${path.join(result.outDir!, 'manifest.json')}\n`);
-    }
-    if (!result.ok) {
-      const where = result.logPath ? ` (log: ${result.logPath})` : '';
-      process.stderr.write(`detbuild: ${prepared.dsc.source} ${prepared.dsc.version}: ${result.message}${where}\n`);
-      if (result.status === 'error' && result.badInput) return EXIT.badInput;
-    }
-    return STATUS_EXIT[result.status];
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await prepared.cleanup();
   }
 }

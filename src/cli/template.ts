@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeError } from '../errors.js';
-import type { BuildStatus } from '../engine/index.js';
 import { readOsRelease } from '../record/index.js';
+import { STATUS_EXIT } from './run-local.js';
 import {
   BUILDER_ROOTS,
   TemplateError,
@@ -31,14 +31,6 @@ export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record
        detbuild template fetch LOCK -o SRC_DIR [--cache DIR]
        detbuild template build LOCK -o OUT_DIR [--cache DIR] [--work DIR] [--plain] [--json] [--quiet]`;
 
-const STATUS_EXIT: Record<BuildStatus, number> = {
-  success: EXIT.ok,
-  failed: EXIT.buildFailed,
-  timeout: EXIT.timeout,
-  'output-limit': EXIT.outputLimit,
-  cancelled: EXIT.cancelled,
-  error: EXIT.engine,
-};
 
 /** Lock, record and archive problems are bad input; anything else is the machinery's. */
 const BAD_INPUT = new Set(['TEMPLATE_LOCK_INVALID', 'TEMPLATE_LOCK_MISSING', 'TEMPLATE_RECORD_INVALID', 'TEMPLATE_VERSION_UNAVAILABLE', 'TEMPLATE_OUT_NOT_EMPTY', 'TEMPLATE_SELECT']);

@@ -1,0 +1,62 @@
+/**
+ * Running one build spec locally for a CLI command: Ctrl-C cancels it, the
+ * engine's events go to stderr (unless quiet), the result to stdout (hashes or
+ * JSON), a failure is one `detbuild:` line, and the exit status says how it ended.
+ */
+import path from 'node:path';
+import { runBuild, type BuildSpec, type BuildStatus } from '../engine/index.js';
+import { EXIT } from './exit-codes.js';
+import { formatEvent } from './format.js';
+
+export const STATUS_EXIT: Record<BuildStatus, number> = {
+  success: EXIT.ok,
+  failed: EXIT.buildFailed,
+  timeout: EXIT.timeout,
+  'output-limit': EXIT.outputLimit,
+  cancelled: EXIT.cancelled,
+  error: EXIT.engine,
+};
+
+export interface LocalRunOptions {
+  outDir: string;
+  quiet?: boolean;
+  json?: boolean;
+  /** extra fields of the --json summary */
+  jsonExtra?: Record<string, unknown>;
+  /** what the failure line names before the message (e.g. the source package) */
+  label?: string;
+}
+
+export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await runBuild(spec, {
+      outDir: opts.outDir,
+      signal: controller.signal,
+      onEvent: opts.quiet
+        ? undefined
+        : (e) => {
+            const line = formatEvent(e);
+            if (line !== null) process.stderr.write(`${line}\n`);
+          },
+    });
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, ...opts.jsonExtra }, null, 2)}\n`);
+    } else if (result.ok && result.manifest) {
+      for (const a of result.manifest.artifacts) process.stdout.write(`${a.sha256}  ${a.path}\n`);
+      process.stdout.write(`${path.join(result.outDir!, 'manifest.json')}\n`);
+    }
+    if (!result.ok) {
+      const where = result.logPath ? ` (log: ${result.logPath})` : '';
+      process.stderr.write(`detbuild: ${opts.label ? `${opts.label}: ` : ''}${result.message}${where}\n`);
+      if (result.status === 'error' && result.badInput) return EXIT.badInput;
+    }
+    return STATUS_EXIT[result.status];
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
