@@ -1,26 +1,32 @@
 /**
- * A parser and evaluator for Qubes' qrexec policy format version 5 (the files
- * of /etc/qubes/policy.d), written from the format's definition so that the
- * tests can check policy/30-detbuild.policy without Qubes' own code.
+ * Qubes' own qrexec policy parser and evaluator (qubes-core-qrexec's
+ * `qrexec.policy.parser`, from the snapshot in ../shared/upstream/), driven
+ * through test/dom0/qrexec_upstream.py, so that the tests check
+ * policy/30-detbuild.policy with the code dom0 runs, not a reimplementation.
  *
- * Grammar, per non-empty line that is not a comment (first non-blank char '#'):
- *   SERVICE ARGUMENT SOURCE TARGET ACTION [PARAM=VALUE ...]   (whitespace-separated)
- *   !include PATH | !include-dir PATH | !include-service SERVICE ARGUMENT PATH | !compat-4.0
- * SERVICE is '*' or [A-Za-z0-9._-]+; ARGUMENT is '*' or '+' followed by
- * [A-Za-z0-9+._-]* ('+' alone = no argument); '*' service needs '*' argument.
- * There are no inline comments: a '#' after a rule is a (bad) field.
- * Which @tokens each column accepts, and which parameters each action takes,
- * are in the tables below. Evaluation: the first rule matching
- * (service, argument, source, target) decides; no match means deny.
+ * parsePolicy() gives the rules as Qubes parsed them; evaluate() answers a
+ * request against the files those rules came from, in the order given (as
+ * /etc/qubes/policy.d is read): the first matching rule decides.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { unpackUpstream, upstreamMissing } from '../helpers/upstream.js';
+
+const REPO = 'qubes-core-qrexec';
+const DRIVER = fileURLToPath(new URL('./qrexec_upstream.py', import.meta.url));
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** Why the policy tests cannot run here (no snapshot), or null. */
+export const qrexecMissing: string | null = upstreamMissing(REPO);
 
 export class PolicySyntaxError extends Error {
   constructor(
     readonly file: string,
     readonly line: number,
-    readonly reason: string,
+    message: string,
   ) {
-    super(`${file}:${line}: ${reason}`);
+    super(`${file}:${line}: ${message}`);
     this.name = 'PolicySyntaxError';
   }
 }
@@ -30,9 +36,9 @@ export type Action = 'allow' | 'deny' | 'ask';
 export interface Rule {
   file: string;
   line: number;
-  /** null for '*' */
+  /** null: '*' */
   service: string | null;
-  /** null for '*'; otherwise starts with '+' */
+  /** null: '*'; '+' is "no argument" */
   argument: string | null;
   source: string;
   target: string;
@@ -40,149 +46,9 @@ export interface Rule {
   params: Record<string, string>;
 }
 
-export interface Directive {
-  file: string;
-  line: number;
-  name: '!include' | '!include-dir' | '!include-service' | '!compat-4.0';
-  args: string[];
-}
-
 export interface ParsedPolicy {
   rules: Rule[];
-  directives: Directive[];
 }
-
-const SERVICE_RE = /^[A-Za-z0-9._-]+$/;
-const ARGUMENT_RE = /^\+[A-Za-z0-9+._-]*$/;
-/** Qubes qube names (qubes.vm.validate_name): a letter, then letters, digits, _.- ; at most 31. */
-const QUBE_NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,30}$/;
-const UUID_RE = /^uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-type Column = 'source' | 'target' | 'redirect';
-
-/** Exact keywords and the columns that accept them. */
-const EXACT_TOKENS: Record<string, Column[]> = {
-  '*': ['source', 'target'],
-  '@anyvm': ['source', 'target'],
-  '@adminvm': ['source', 'target', 'redirect'],
-  '@default': ['target'],
-  '@dispvm': ['target', 'redirect'],
-};
-
-/** Prefixed keywords (value must be non-empty and not start with '@'), longest first. */
-const PREFIX_TOKENS: Array<[string, Column[]]> = [
-  ['@dispvm:@tag:', ['source', 'target']],
-  ['@dispvm:', ['source', 'target', 'redirect']],
-  ['@tag:', ['source', 'target']],
-  ['@type:', ['source', 'target']],
-];
-
-/** Parameters each action accepts; booleans take yes|no. */
-const ACTION_PARAMS: Record<Action, string[]> = {
-  allow: ['target', 'user', 'notify', 'autostart'],
-  deny: ['notify'],
-  ask: ['target', 'default_target', 'user', 'notify', 'autostart'],
-};
-const BOOLEAN_PARAMS = new Set(['notify', 'autostart']);
-
-function checkToken(token: string, column: Column, file: string, line: number): void {
-  const fail = (why: string): never => {
-    throw new PolicySyntaxError(file, line, `invalid ${column} token ${JSON.stringify(token)}: ${why}`);
-  };
-  if (token in EXACT_TOKENS) {
-    if (!EXACT_TOKENS[token]!.includes(column)) fail(`not allowed as ${column}`);
-    return;
-  }
-  for (const [prefix, columns] of PREFIX_TOKENS) {
-    if (!token.startsWith(prefix)) continue;
-    const value = token.slice(prefix.length);
-    if (value.startsWith('@')) continue; // a longer prefix, or nothing
-    if (value === '') fail(`empty ${prefix} value`);
-    if (!columns.includes(column)) fail(`${prefix} not allowed as ${column}`);
-    return;
-  }
-  if (token.startsWith('@')) fail('unknown keyword');
-  if (!QUBE_NAME_RE.test(token) && !UUID_RE.test(token)) fail('not a qube name');
-}
-
-export function parsePolicy(text: string, file = '<string>'): ParsedPolicy {
-  const rules: Rule[] = [];
-  const directives: Directive[] = [];
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  lines.forEach((raw, index) => {
-    const line = index + 1;
-    const stripped = raw.trim();
-    if (stripped === '' || stripped.startsWith('#')) return;
-    const fields = stripped.split(/\s+/);
-    if (stripped.startsWith('!')) {
-      const [name, ...args] = fields as [string, ...string[]];
-      const arity: Record<string, number> = {
-        '!include': 1,
-        '!include-dir': 1,
-        '!include-service': 3,
-        '!compat-4.0': 0,
-      };
-      if (!(name in arity)) throw new PolicySyntaxError(file, line, `invalid directive ${name}`);
-      if (args.length !== arity[name]) throw new PolicySyntaxError(file, line, 'invalid number of params');
-      directives.push({ file, line, name: name as Directive['name'], args });
-      return;
-    }
-    if (fields.length < 5) throw new PolicySyntaxError(file, line, 'wrong number of fields');
-    const [service, argument, source, target, action, ...params] = fields as [
-      string, string, string, string, string, ...string[],
-    ];
-    if (service !== '*' && !SERVICE_RE.test(service)) {
-      throw new PolicySyntaxError(file, line, `service ${JSON.stringify(service)} contains invalid characters`);
-    }
-    if (argument !== '*') {
-      if (!argument.startsWith('+')) {
-        throw new PolicySyntaxError(file, line, `argument ${JSON.stringify(argument)} does not start with +`);
-      }
-      if (!ARGUMENT_RE.test(argument)) {
-        throw new PolicySyntaxError(file, line, `argument ${JSON.stringify(argument)} contains invalid characters`);
-      }
-      if (service === '*') throw new PolicySyntaxError(file, line, 'only * argument allowed for * service');
-    }
-    checkToken(source, 'source', file, line);
-    checkToken(target, 'target', file, line);
-    if (action !== 'allow' && action !== 'deny' && action !== 'ask') {
-      throw new PolicySyntaxError(file, line, `invalid action: ${action}`);
-    }
-    const parsedParams: Record<string, string> = {};
-    for (const param of params) {
-      const eq = param.indexOf('=');
-      if (eq <= 0) throw new PolicySyntaxError(file, line, `invalid action parameter syntax: ${JSON.stringify(param)}`);
-      const key = param.slice(0, eq);
-      const value = param.slice(eq + 1);
-      if (key in parsedParams) throw new PolicySyntaxError(file, line, `parameter given twice: ${key}`);
-      if (!ACTION_PARAMS[action].includes(key)) {
-        throw new PolicySyntaxError(file, line, `invalid parameter ${key} for action ${action}`);
-      }
-      if (BOOLEAN_PARAMS.has(key) && value !== 'yes' && value !== 'no') {
-        throw new PolicySyntaxError(file, line, `${key} is ${JSON.stringify(value)}, but can be only 'yes' or 'no'`);
-      }
-      if (key === 'target' || key === 'default_target') checkToken(value, 'redirect', file, line);
-      parsedParams[key] = value;
-    }
-    if (target === '@default' && action === 'allow' && !('target' in parsedParams)) {
-      throw new PolicySyntaxError(file, line, 'allow action for @default rule must specify target= option');
-    }
-    rules.push({
-      file,
-      line,
-      service: service === '*' ? null : service,
-      argument: argument === '*' ? null : argument,
-      source,
-      target,
-      action,
-      params: parsedParams,
-    });
-  });
-  return { rules, directives };
-}
-
-/* ------------------------------------------------------------------ evaluation */
 
 export interface Qube {
   type: 'AdminVM' | 'AppVM' | 'TemplateVM' | 'StandaloneVM' | 'DispVM';
@@ -212,78 +78,69 @@ export interface Decision {
   reason?: string;
 }
 
-const isDom0 = (name: string): boolean => name === 'dom0' || name === '@adminvm';
-
-/** The target after qrexec's own checks (IntendedTarget.verify), or a refusal. */
-function normalizeTarget(request: Request, system: System): string | { refused: string } {
-  const t = request.target === '' ? '@default' : request.target;
-  if (isDom0(t) || t === '@default' || t === '@dispvm') return t;
-  if (t.startsWith('@dispvm:')) {
-    const base = system[t.slice('@dispvm:'.length)];
-    if (!base?.templateForDispvms) return { refused: `not a template for dispvm: ${t}` };
-    return t;
-  }
-  if (t.startsWith('@') || t === '*') return { refused: `invalid target ${t}` };
-  return t in system ? t : '@default';
+interface PolicyFile {
+  name: string;
+  text: string;
 }
 
-/** @dispvm resolved through the caller's default_dispvm, as qrexec does. */
-function dispvmOf(source: string, system: System): string | null {
-  const dd = system[source]?.defaultDispvm;
-  return dd ? `@dispvm:${dd}` : null;
+/** Each parsed rule remembers the file it came from, so evaluate() can hand Qubes the files themselves. */
+const origin = new WeakMap<Rule, PolicyFile>();
+
+function run<T>(job: object): T {
+  const pythonPath = unpackUpstream(REPO);
+  const r = spawnSync(PYTHON, [DRIVER], {
+    input: JSON.stringify(job),
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`qrexec policy driver failed (${r.status}): ${r.stderr.trim()}`);
+  const answer = JSON.parse(r.stdout) as T & { error?: { file: string; line: number; message: string } };
+  if (answer.error) throw new PolicySyntaxError(answer.error.file, answer.error.line, answer.error.message);
+  return answer;
 }
 
-function matchSource(token: string, source: string, system: System): boolean {
-  const qube = system[source];
-  if (token === '*') return true;
-  if (token === '@adminvm') return isDom0(source);
-  if (token === '@anyvm') return !isDom0(source);
-  if (token.startsWith('@type:')) return qube?.type === token.slice(6);
-  if (token.startsWith('@tag:')) return qube?.tags.includes(token.slice(5)) ?? false;
-  // @dispvm:NAME and @dispvm:@tag:T never match a running caller's name.
-  if (token.startsWith('@dispvm:')) return false;
-  if (isDom0(token)) return isDom0(source);
-  return token === source;
-}
-
-function matchTarget(token: string, target: string, source: string, system: System): boolean {
-  const qube = system[target];
-  if (token === '*') return true;
-  if (token === '@adminvm') return isDom0(target);
-  if (token === '@anyvm') return !isDom0(target);
-  if (token === '@default') return target === '@default';
-  if (token === '@dispvm') return target === '@dispvm';
-  if (token.startsWith('@type:')) return qube?.type === token.slice(6);
-  if (token.startsWith('@tag:')) return qube?.tags.includes(token.slice(5)) ?? false;
-  const asDispvm = target === '@dispvm' ? dispvmOf(source, system) : target;
-  if (token.startsWith('@dispvm:@tag:')) {
-    if (!asDispvm?.startsWith('@dispvm:')) return false;
-    const base = system[asDispvm.slice(8)];
-    return Boolean(base?.templateForDispvms && base.tags.includes(token.slice(13)));
-  }
-  if (token.startsWith('@dispvm:')) return asDispvm === token;
-  if (isDom0(token)) return isDom0(target);
-  return token === target;
+export function parsePolicy(text: string, file = 'string.policy'): ParsedPolicy {
+  const source: PolicyFile = { name: file, text };
+  const { rules } = run<{ rules: Rule[] }>({ op: 'parse', files: [source] });
+  for (const rule of rules) origin.set(rule, source);
+  return { rules };
 }
 
 export function evaluate(rules: readonly Rule[], system: System, request: Request): Decision {
-  const target = normalizeTarget(request, system);
-  if (typeof target !== 'string') return { action: 'deny', rule: null, reason: target.refused };
+  return evaluateAll(rules, system, [request])[0]!;
+}
+
+/** Many requests in one run of Qubes' evaluator. */
+export function evaluateAll(rules: readonly Rule[], system: System, requests: readonly Request[]): Decision[] {
+  const files: PolicyFile[] = [];
   for (const rule of rules) {
-    if (rule.service !== null && rule.service !== request.service) continue;
-    if (rule.argument !== null && rule.argument !== request.argument) continue;
-    if (!matchSource(rule.source, request.source, system)) continue;
-    if (!matchTarget(rule.target, target, request.source, system)) continue;
-    if (rule.action !== 'allow') return { action: rule.action, rule };
-    let actual = rule.params['target'] ?? target;
-    if (actual === '@default') return { action: 'deny', rule, reason: 'allow without a target' };
-    if (actual === '@dispvm') {
-      const resolved = dispvmOf(request.source, system);
-      if (!resolved) return { action: 'deny', rule, reason: 'no default_dispvm' };
-      actual = resolved;
-    }
-    if (actual === '@adminvm') actual = 'dom0';
-    return { action: 'allow', rule, target: actual };
+    const f = origin.get(rule);
+    if (!f) throw new Error('evaluate() takes rules returned by parsePolicy()');
+    if (!files.includes(f)) files.push(f);
   }
-  return { action: 'deny', rule: null, reason: 'no matching rule' };
+  const counted = files.reduce((n, f) => n + rules.filter((r) => origin.get(r) === f).length, 0);
+  if (counted !== rules.length || files.some((f, i) => files.indexOf(f) !== i)) throw new Error('evaluate() takes whole parsed files');
+  const byPlace = new Map(rules.map((r) => [`${r.file}:${r.line}`, r]));
+  const { decisions } = run<{ decisions: Array<{ action: Action; file: string | null; line: number | null; target?: string; reason?: string }> }>({
+    op: 'evaluate',
+    files,
+    system,
+    requests,
+  });
+  return decisions.map((d) => ({
+    action: d.action,
+    rule: d.file === null ? null : (byPlace.get(`${d.file}:${d.line}`) ?? null),
+    ...(d.target !== undefined ? { target: d.target } : {}),
+    ...(d.reason !== undefined ? { reason: d.reason } : {}),
+  }));
+}
+
+/** Runs Qubes' linter (`qubes-policy-lint`) on policy files; returns its exit status and output. */
+export function lintPolicy(paths: string[]): { status: number; output: string } {
+  const r = spawnSync(PYTHON, ['-m', 'qrexec.tools.qubes_policy_lint', ...paths], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: unpackUpstream(REPO), PYTHONDONTWRITEBYTECODE: '1' },
+  });
+  return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}`.trim() };
 }

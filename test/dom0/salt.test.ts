@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { cases, LATER_POLICY, type Names, system } from './policy-cases.js';
-import { evaluate, parsePolicy } from './qrexec-policy.js';
+import { evaluateAll, parsePolicy, qrexecMissing } from './qrexec-policy.js';
 import { arg, listToObject, render, type State, states } from './salt-render.js';
 
 /*
@@ -223,13 +223,15 @@ describe.each([
     }
   });
 
-  it('renders a policy that is valid v5 and keeps the builders closed under these names', () => {
+  it.skipIf(qrexecMissing)('renders a policy that is valid v5 and keeps the builders closed under these names', () => {
     const text = render('detbuild/files/30-detbuild.policy.jinja', { pillar, yaml: false }).text;
     const names: Names = { clientTag: p.client_tag, builderTag: p.builder_tag, dvm: p.dvm, builder: p.builder };
     const rules = [...parsePolicy(text, '30-detbuild.policy').rules, ...parsePolicy(LATER_POLICY, '90-later.policy').rules];
     const machine = system(names);
-    for (const c of cases(names)) {
-      const d = evaluate(rules, machine, c.request);
+    const all = cases(names);
+    const decisions = evaluateAll(rules, machine, all.map((c) => c.request));
+    for (const [i, c] of all.entries()) {
+      const d = decisions[i]!;
       expect(d.action, c.why).toBe(c.expect);
       if (c.expect === 'allow') expect(d.target, c.why).toBe(c.target);
     }
