@@ -61,6 +61,9 @@ function summarizeRuns(runs) {
       engineVsPlainWallPaired: median(paired),
       engineVsPlainCpu: ratio('engine', 'plain', 'cpuMs'),
       engineVsOutsideWall: ratio('engine', 'outside', 'wallMs'),
+      engineVsOutsideCpu: ratio('engine', 'outside', 'cpuMs'),
+      engineTotalVsOutside: ratio('engine', 'outside', 'totalMs'),
+      plainTotalVsOutside: ratio('plain', 'outside', 'totalMs'),
       engineVsNoFsWall: ratio('engine', 'engine-nofs', 'wallMs'),
       engineVsNoFsCpu: ratio('engine', 'engine-nofs', 'cpuMs'),
       plainVsOutsideWall: ratio('plain', 'outside', 'wallMs'),
@@ -466,4 +469,101 @@ export async function census(ctx) {
     rows.push({ name: w.name, plain, engine: eng });
   }
   return { family: 'census', date: new Date().toISOString(), trapped: TRAPPED.map(([n, d]) => [n, d]), context: CONTEXT, rows };
+}
+
+// ------------------------------------------------------------- (e) Python
+
+/**
+ * A Python-heavy build, the kind dh_python, Sphinx and test suites make:
+ * byte-compiling the installed pure-Python modules (read from /usr, written
+ * into the build tree, as dh_python3 does for a package), thirty import-heavy
+ * interpreter starts, and a real Sphinx HTML build of a generated project.
+ * Debian's /usr/bin/python3 in every mode (the host's PATH may hold others).
+ */
+const PY_COMPILE = `
+import pathlib, py_compile, sys
+roots = [pathlib.Path('/usr/lib/python3/dist-packages'), pathlib.Path('/usr/lib/python3.11')]
+files = sorted(p for r in roots if r.is_dir() for p in r.rglob('*.py') if 'test' not in p.parts and 'tests' not in p.parts)
+limit = int(sys.argv[1])
+out = pathlib.Path('pyc')
+n = 0
+for f in files[:limit]:
+    try:
+        py_compile.compile(str(f), cfile=str(out / (str(f).lstrip('/') + 'c')), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        n += 1
+    except (py_compile.PyCompileError, OSError, ValueError):
+        pass
+print('MODULES=%d' % n)
+`;
+
+const PY_IMPORTS = 'import argparse, asyncio, decimal, email.mime.multipart, http.client, json, logging.handlers, sqlite3, unittest, urllib.request, xml.dom.minidom, zipfile';
+
+function sphinxProject(pages) {
+  const files = {
+    'conf.py': "project = 'bench'\nextensions = ['sphinx.ext.autodoc', 'sphinx.ext.todo']\nhtml_theme = 'alabaster'\n",
+    'index.rst': `Bench\n=====\n\n.. toctree::\n   :maxdepth: 2\n\n${Array.from({ length: pages }, (_, i) => `   page${i}`).join('\n')}\n`,
+  };
+  for (let i = 0; i < pages; i++) {
+    const sections = Array.from({ length: 6 }, (_, s) => `Section ${s}\n${'-'.repeat(`Section ${s}`.length)}\n\nSome *text* with \`\`code\`\` and a reference to :ref:\`label-${i}-${s}\`.\n\n.. _label-${i}-${s}:\n\n.. code-block:: python\n\n   def f${s}(x):\n       return x * ${s}\n\n.. note::\n   A note on page ${i}.\n`).join('\n');
+    files[`page${i}.rst`] = `Page ${i}\n${'='.repeat(`Page ${i}`.length)}\n\n${sections}`;
+  }
+  return files;
+}
+
+async function preparePython(ctx) {
+  const dir = path.join(ctx.workDir, 'python-src');
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(path.join(dir, 'docs'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'compile.py'), PY_COMPILE);
+  for (const [name, text] of Object.entries(sphinxProject(ctx.quick ? 10 : 40))) await fs.writeFile(path.join(dir, 'docs', name), text);
+  const modules = ctx.quick ? 300 : 1500;
+  const starts = ctx.quick ? 10 : 30;
+  const sphinx = existsSync('/usr/bin/sphinx-build');
+  const command =
+    `${PREAMBLE} export PYTHONDONTWRITEBYTECODE=1; rm -rf pyc _html; ` +
+    `/usr/bin/python3 compile.py ${modules} || exit 1; ` +
+    `i=0; while [ $i -lt ${starts} ]; do /usr/bin/python3 -c ${shq(PY_IMPORTS)} || exit 1; i=$((i+1)); done; echo STARTS=${starts}; ` +
+    (sphinx ? `/usr/bin/python3 -m sphinx -q -b html -d _doctrees docs _html || exit 1; echo PAGES=$(ls _html/page*.html | wc -l); ` : 'echo PAGES=0; ') +
+    `tar -C _html -cf "$DETBUILD_OUT/html.tar" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner . 2>/dev/null || true`;
+  return { dir, command, modules, starts, sphinx };
+}
+
+export async function python(ctx) {
+  const { dir, command, modules, starts, sphinx } = await preparePython(ctx);
+  if (!sphinx) ctx.log('python: sphinx-build is not installed (apt-get install python3-sphinx): the Sphinx step is left out');
+  const outsideDir = ctx.outside ? path.join(ctx.workDir, 'python-outside') : null;
+  const fresh = outsideDir
+    ? async () => {
+        await fs.rm(outsideDir, { recursive: true, force: true });
+        await runOk('cp', ['-a', '--', dir, outsideDir]);
+      }
+    : null;
+  if (!ctx.quick) await warmUp(ctx, dir, command, 'python');
+  const s = await rounds(ctx, { label: 'python', srcDir: dir, command, outsideDir, freshOutside: fresh, n: ctx.n, outsideRounds: ctx.outside ? ctx.n : 0, nofs: true });
+  return {
+    family: 'python',
+    date: new Date().toISOString(),
+    name: `Python: byte-compile up to ${modules} installed modules, ${starts} import-heavy starts${sphinx ? ', Sphinx HTML' : ''}`,
+    command,
+    ...s,
+  };
+}
+
+// --------------------------------------------------------- (f) fixed cost
+
+/**
+ * What a build costs before and after its command: sandbox set-up, source
+ * copy, supervisor and FUSE start, publishing. The command is `true` on a
+ * ten-file tree, so the whole runBuild() ("with copy-in/publish") is the
+ * fixed cost; outside, it is a `sh -c true`.
+ */
+export async function fixed(ctx) {
+  const dir = path.join(ctx.workDir, 'fixed-src');
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  for (let i = 0; i < 10; i++) await fs.writeFile(path.join(dir, `f${i}.txt`), `file ${i}\n`);
+  const command = 'echo ok > "$DETBUILD_OUT/ok"';
+  const n = ctx.quick ? 3 : Math.max(5, ctx.n * 3);
+  const s = await rounds(ctx, { label: 'fixed', srcDir: dir, command, outsideDir: ctx.outside ? dir : null, n, outsideRounds: ctx.outside ? n : 0 });
+  return { family: 'fixed', date: new Date().toISOString(), name: 'fixed cost of one build (a command that writes one file)', command, ...s };
 }

@@ -48,7 +48,7 @@ function ratioLines(s) {
     `- engine / plain, wall, ratio of medians: **${fmtRatio(r.engineVsPlainWall)}** (target < ${TARGET_BUILD}x: ${verdict(r.engineVsPlainWall)}); median of the per-round ratios: ${fmtRatio(r.engineVsPlainWallPaired)}`,
     `- engine / plain, CPU time of the build tree (supervisor included): ${fmtRatio(r.engineVsPlainCpu)}`,
     r.engineVsNoFsWall ? `- what the filesystem view costs, engine / engine without it: wall ${fmtRatio(r.engineVsNoFsWall)}, CPU ${fmtRatio(r.engineVsNoFsCpu)}` : null,
-    r.engineVsOutsideWall ? `- engine / outside any sandbox, wall: ${fmtRatio(r.engineVsOutsideWall)} (plain sandbox / outside: ${fmtRatio(r.plainVsOutsideWall)})` : null,
+    r.engineVsOutsideWall ? `- engine / outside any sandbox (the bare host, \`taskset -c 0\`): wall **${fmtRatio(r.engineVsOutsideWall)}** (target < ${TARGET_BUILD}x: ${verdict(r.engineVsOutsideWall)}), CPU ${fmtRatio(r.engineVsOutsideCpu)}; the whole build with copy-in/publish ${fmtRatio(r.engineTotalVsOutside)} (plain sandbox / outside: wall ${fmtRatio(r.plainVsOutsideWall)}, whole ${fmtRatio(r.plainTotalVsOutside)})` : null,
     s.engineArtifactsIdentical === null ? null : `- engine runs produced identical artifacts: ${s.engineArtifactsIdentical ? 'yes' : '**no**'} (${s.engineArtifacts?.count ?? 0} files${s.engineArtifacts?.count === 1 ? `, \`${s.engineArtifacts.first[0].path}\` sha256 ${s.engineArtifacts.first[0].sha256.slice(0, 16)}…` : `, digest of their sha256s ${s.engineArtifacts?.digest?.slice(0, 16)}…`})`,
   ]
     .filter(Boolean)
@@ -86,17 +86,20 @@ function buildSection(title, rec, extra = []) {
 }
 
 function summaryRows(data) {
-  const rows = ['| benchmark | engine / plain (wall) | per-round median | CPU ratio | engine / outside | of which the filesystem view (CPU) | target | verdict (wall / CPU) |', '|---|---|---|---|---|---|---|---|'];
+  const rows = ['| benchmark | engine / plain (wall) | per-round median | CPU ratio | engine / bare host (wall) | engine / bare host (CPU) | of which the filesystem view (CPU) | target | verdict vs plain (wall / CPU) | verdict vs bare host (wall / CPU) |', '|---|---|---|---|---|---|---|---|---|---|'];
   const add = (name, s) => {
     if (!s) return;
     const r = s.ratios ?? {};
     const failed = s.failures?.length ? ` (${s.failures.length} failed run(s))` : '';
-    rows.push(`| ${name} | ${fmtRatio(r.engineVsPlainWall)}${loadNote(s.modes?.engine)} | ${fmtRatio(r.engineVsPlainWallPaired)} | ${fmtRatio(r.engineVsPlainCpu)} | ${fmtRatio(r.engineVsOutsideWall)} | ${fmtRatio(r.engineVsNoFsCpu)} | < ${TARGET_BUILD}x | ${verdict(r.engineVsPlainWall)} / ${verdict(r.engineVsPlainCpu)}${failed} |`);
+    rows.push(`| ${name} | ${fmtRatio(r.engineVsPlainWall)}${loadNote(s.modes?.engine)} | ${fmtRatio(r.engineVsPlainWallPaired)} | ${fmtRatio(r.engineVsPlainCpu)} | ${fmtRatio(r.engineVsOutsideWall)} | ${fmtRatio(r.engineVsOutsideCpu)} | ${fmtRatio(r.engineVsNoFsCpu)} | < ${TARGET_BUILD}x | ${verdict(r.engineVsPlainWall)} / ${verdict(r.engineVsPlainCpu)}${failed} | ${verdict(r.engineVsOutsideWall)} / ${verdict(r.engineVsOutsideCpu)} |`);
   };
   for (const p of data.compile?.projects ?? []) add(`(a) compile: ${p.name}, make -j1${p.values?.TUS ? `, ${p.values.TUS} TUs` : ''}`, p);
   add(`(b) ${data.go?.name ?? 'go'}${data.go?.values?.PKGS ? `, ${data.go.values.PKGS} packages` : ''}`, data.go);
   add(`(c) ${data.java?.name ?? 'javac'}${data.java?.values?.CLASSES ? `, ${data.java.values.CLASSES} classes` : ''}`, data.java);
+  add(`(e) ${data.python?.name ?? 'python'}${data.python?.values?.MODULES ? ` (${data.python.values.MODULES} modules compiled)` : ''}`, data.python);
   if (data.configure) add(`configure of ${data.configure.name} (not a target; fork/exec-heavy)`, data.configure);
+  const f = data.fixed?.modes;
+  if (f?.engine && f.outside) rows.push(`| (f) fixed cost of one build (sandbox, copy-in, supervisor, publish) | whole runBuild: engine ${fmtMs(f.engine.totalMs)}, plain ${fmtMs(f.plain?.totalMs)}; bare \`sh -c\` ${fmtMs(f.outside.totalMs)} | | | | | | reported | |  |`);
   const micro = data.micro?.results ?? [];
   const get = (op) => micro.find((r) => r.op === op);
   const tr = (op, label, target, pass) => {
@@ -203,6 +206,8 @@ export function render(data) {
   if (data.configure) parts.push(buildSection(`Configure: \`${data.configure.command}\` of ${data.configure.name}`, data.configure, ['', 'Reported separately from the compile: a shell script of thousands of short processes, each one an exec the supervisor sets up and a wait4 it stops on.']), '');
   if (data.go) parts.push(buildSection('(b) Go toolchain: `go build -a`', data.go, ['', `Debian's golang-go, offline, fresh GOCACHE inside the build directory each run: \`${data.go.command.replace(/\|/g, '\\|')}\`.`]), '');
   if (data.java) parts.push(buildSection('(c) Java: `javac` of generated classes', data.java, ['', `OpenJDK 17; ${data.java.sourceFiles} generated sources (bench/lib/javagen.mjs: classes in 8 packages calling each other, a record, lambdas and a switch expression each).`]), '');
+  if (data.python) parts.push(buildSection('(e) Python: byte-compiling, interpreter starts, Sphinx', data.python, ['', "Debian's /usr/bin/python3: `py_compile` of installed pure-Python modules (read from /usr, written into the build tree, as dh_python3 does), import-heavy interpreter starts, and `sphinx -b html` of a generated project (bench/lib/families.mjs)."]), '');
+  if (data.fixed) parts.push(buildSection('(f) The fixed cost of a build', data.fixed, ['', 'A command that writes one file, on a ten-file tree: "with copy-in/publish" is the whole `runBuild()` (sandbox set-up, source copy and hash, supervisor and FUSE start, publishing), against a bare `sh -c` of the same command.']), '');
   if (data.micro) parts.push(microSection(data.micro), '');
   if (data.census) parts.push(censusSection(data.census), '');
   if (data.notes?.length) parts.push('### Observations', '', ...data.notes.map((n) => `- ${n}`), '');
