@@ -3,7 +3,7 @@
  * npm run bench — the determinism engine's overhead, measured as ratios of
  * runs made in the same bench run (see bench/README.md).
  *
- *   node bench/run.mjs [PART...]     PART: compile configure go java python fixed micro census (default: all)
+ *   node bench/run.mjs [PART...]     PART: compile configure go java python deb fixed micro census (default: all)
  *   node bench/run.mjs --render      only re-render RESULTS.md from results.json
  *
  * Environment:
@@ -31,7 +31,7 @@ import { fmtMs, machineInfo, nowMs, run, setupCpuAccounting, teardownCpuAccounti
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoDir = path.dirname(benchDir);
-const ALL = ['compile', 'configure', 'go', 'java', 'python', 'fixed', 'micro', 'census'];
+const ALL = ['compile', 'configure', 'go', 'java', 'python', 'deb', 'fixed', 'micro', 'census'];
 
 /** Short sha256 of the supervisor binary: others rebuild it while the bench runs, and each part records which one it measured. */
 function supervisorId() {

@@ -567,3 +567,70 @@ export async function fixed(ctx) {
   const s = await rounds(ctx, { label: 'fixed', srcDir: dir, command, outsideDir: ctx.outside ? dir : null, n, outsideRounds: ctx.outside ? n : 0 });
   return { family: 'fixed', date: new Date().toISOString(), name: 'fixed cost of one build (a command that writes one file)', command, ...s };
 }
+
+// --------------------------------------------------- (g) Debian packages
+
+/**
+ * `detbuild deb X.dsc` end to end (unpacking, dpkg-buildpackage -b under the
+ * engine, publishing) against the same source package built on the bare host
+ * (`dpkg-source -x`, then `dpkg-buildpackage -us -uc -b` under `taskset -c 0`
+ * with DEB_BUILD_OPTIONS=parallel=1) and against `detbuild deb --plain`.
+ * Packages: the corpus' CI subset, fetched by `sh test/corpus/fetch.sh --subset`.
+ */
+export async function deb(ctx) {
+  const { cachedDsc, loadCorpus } = await import('./corpus.mjs');
+  const corpus = loadCorpus();
+  const entries = corpus.packages.filter((e) => e.subset).slice(0, ctx.quick ? 1 : 2);
+  const out = { family: 'deb', date: new Date().toISOString(), projects: [] };
+  for (const entry of entries) {
+    const name = entry.package;
+    const dsc = await cachedDsc(entry);
+    if (!dsc) {
+      ctx.log(`deb: ${name} is not downloaded (sudo sh test/corpus/fetch.sh --subset): left out`);
+      continue;
+    }
+    const runs = [];
+    const n = ctx.n;
+    for (let r = 0; r < n; r++) {
+      const modes = r % 2 === 0 ? ['plain', 'engine'] : ['engine', 'plain'];
+      if (ctx.outside) modes.push('outside');
+      for (const mode of modes) {
+        await ctx.quiet();
+        const res = await debRun(ctx, dsc, mode, `${name}-${mode}-${r}`, entry.timeStep);
+        res.round = r;
+        ctx.log(`deb ${name} [${r + 1}/${n}] ${mode.padEnd(8)} ${res.ok ? 'ok  ' : 'FAILED'} wall ${fmtMs(res.wallMs)}, cpu ${fmtMs(res.cpuMs)}, other load ${(res.foreignLoad ?? 0).toFixed(2)} CPUs${res.ok ? '' : ` — ${res.message}`}`);
+        runs.push(res);
+      }
+    }
+    out.projects.push({ name: path.basename(dsc, '.dsc'), pkg: name, command: `detbuild deb ${path.basename(dsc)} / dpkg-buildpackage -us -uc -b`, ...summarizeRuns(runs) });
+  }
+  return out;
+}
+
+async function debRun(ctx, dsc, mode, label, timeStep) {
+  const { ForeignLoad, childCpuMs, nowMs } = await import('./util.mjs');
+  const work = path.join(ctx.workDir, 'deb', label);
+  await fs.rm(work, { recursive: true, force: true });
+  await fs.mkdir(work, { recursive: true });
+  const cli = path.join(benchDir, '..', 'dist', 'cli', 'main.js');
+  const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1' };
+  delete env.MAKEFLAGS;
+  const cmd =
+    mode === 'outside'
+      ? ['sh', ['-c', `cd "$1" && dpkg-source -x "$2" src >/dev/null && cd src && exec taskset -c 0 dpkg-buildpackage -us -uc -b >../build.log 2>&1`, 'sh', work, dsc]]
+      : [process.execPath, [cli, 'deb', dsc, '--out', path.join(work, 'out'), '--quiet', ...(mode === 'plain' ? ['--plain'] : []), ...(mode === 'engine' && timeStep ? ['--time-step', String(timeStep)] : [])]];
+  const load = new ForeignLoad();
+  const c0 = childCpuMs();
+  const t0 = nowMs();
+  const r = await run(cmd[0], cmd[1], { env });
+  const wallMs = nowMs() - t0;
+  const cpuMs = childCpuMs() - c0;
+  const ok = r.code === 0;
+  const artifacts = [];
+  if (ok && mode !== 'outside') {
+    const manifest = JSON.parse(await fs.readFile(path.join(work, 'out', 'manifest.json'), 'utf8'));
+    for (const a of manifest.artifacts ?? []) artifacts.push({ path: a.path, sha256: a.sha256 });
+  }
+  await fs.rm(work, { recursive: true, force: true });
+  return { mode, ok, status: ok ? 'success' : 'failed', message: ok ? 'ok' : `exit ${r.code}: ${`${r.stderr}`.trim().split('\n').slice(-1)[0]}`, wallMs, cpuMs, totalMs: wallMs, foreignLoad: load.cpus(), stats: null, values: {}, artifacts, logTail: r.stderr.slice(-2000), engineLines: [], failedLog: null };
+}

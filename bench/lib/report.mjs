@@ -96,6 +96,7 @@ function summaryRows(data) {
   for (const p of data.compile?.projects ?? []) add(`(a) compile: ${p.name}, make -j1${p.values?.TUS ? `, ${p.values.TUS} TUs` : ''}`, p);
   add(`(b) ${data.go?.name ?? 'go'}${data.go?.values?.PKGS ? `, ${data.go.values.PKGS} packages` : ''}`, data.go);
   add(`(c) ${data.java?.name ?? 'javac'}${data.java?.values?.CLASSES ? `, ${data.java.values.CLASSES} classes` : ''}`, data.java);
+  for (const p of data.deb?.projects ?? []) add(`(g) Debian package ${p.name}: detbuild deb vs dpkg-buildpackage`, p);
   add(`(e) ${data.python?.name ?? 'python'}${data.python?.values?.MODULES ? ` (${data.python.values.MODULES} modules compiled)` : ''}`, data.python);
   if (data.configure) add(`configure of ${data.configure.name} (not a target; fork/exec-heavy)`, data.configure);
   const f = data.fixed?.modes;
@@ -207,6 +208,7 @@ export function render(data) {
   if (data.go) parts.push(buildSection('(b) Go toolchain: `go build -a`', data.go, ['', `Debian's golang-go, offline, fresh GOCACHE inside the build directory each run: \`${data.go.command.replace(/\|/g, '\\|')}\`.`]), '');
   if (data.java) parts.push(buildSection('(c) Java: `javac` of generated classes', data.java, ['', `OpenJDK 17; ${data.java.sourceFiles} generated sources (bench/lib/javagen.mjs: classes in 8 packages calling each other, a record, lambdas and a switch expression each).`]), '');
   if (data.python) parts.push(buildSection('(e) Python: byte-compiling, interpreter starts, Sphinx', data.python, ['', "Debian's /usr/bin/python3: `py_compile` of installed pure-Python modules (read from /usr, written into the build tree, as dh_python3 does), import-heavy interpreter starts, and `sphinx -b html` of a generated project (bench/lib/families.mjs)."]), '');
+  for (const p of data.deb?.projects ?? []) parts.push(buildSection(`(g) Debian package ${p.name}: \`detbuild deb\` end to end`, { ...p, date: data.deb.date, quick: data.deb.quick, supervisor: data.deb.supervisor }, ['', 'The whole `detbuild deb` (unpacking, `dpkg-buildpackage -us -uc -b`, publishing) against the same package built on the bare host (`dpkg-source -x`, then `taskset -c 0 dpkg-buildpackage -us -uc -b`, `DEB_BUILD_OPTIONS=parallel=1`). Wall and CPU time are of the whole command in every mode.']), '');
   if (data.fixed) parts.push(buildSection('(f) The fixed cost of a build', data.fixed, ['', 'A command that writes one file, on a ten-file tree: "with copy-in/publish" is the whole `runBuild()` (sandbox set-up, source copy and hash, supervisor and FUSE start, publishing), against a bare `sh -c` of the same command.']), '');
   if (data.micro) parts.push(microSection(data.micro), '');
   if (data.census) parts.push(censusSection(data.census), '');
