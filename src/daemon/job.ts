@@ -129,6 +129,7 @@ function buildParameters(spec: BuildSpec, sourceHash: string): BuildParameters {
     seed: spec.seed,
     timeStepNs: spec.timeStepNs.toString(),
     sourceHash,
+    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
   };
 }
 
