@@ -6,7 +6,8 @@
  *
  *   1. an explicit epoch (--epoch, a recipe's `epoch`)
  *   2. `epoch` of detbuild.json (the project chose it)
- *   3. the committer date of HEAD, when SRC_DIR is the top of a git work tree
+ *   3. the committer date of HEAD, when SRC_DIR is a git work tree, or a
+ *      directory of its HEAD's tree (a project in a subdirectory of a repository)
  *   4. the date of the newest debian/changelog entry (what dpkg uses)
  *   5. the date of the newest %changelog entry of an RPM spec (rpm_spec/*.spec,
  *      rpm_spec/*.spec.in, or *.spec / *.spec.in at the top), at 12:00 UTC
