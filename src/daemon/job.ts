@@ -17,7 +17,7 @@ import { makeRecord } from '../record/collect.js';
 import { diffArtifacts } from '../record/manifest.js';
 import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
-import { diffoscopeReport } from './diffoscope.js';
+import { diffoscopeReport } from '../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
