@@ -26,7 +26,7 @@ export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
 }
 
-async function assertOutDirUsable(outDir: string): Promise<void> {
+export async function assertOutDirUsable(outDir: string): Promise<void> {
   let entries: string[];
   try {
     entries = await fs.readdir(outDir);
