@@ -8,9 +8,10 @@
 # checkout. Then once plainly, to show what the engine fixes.
 #
 # Run as root (sudo), it first installs what the project needs and what
-# `npm test` needs: the Debian packages of .ci/packages.txt and the corpus
-# subset's sources and build dependencies (test/corpus/fetch.sh --subset, into
-# the cache of the user who ran sudo).
+# `npm test` needs, as .ci/run does: the Debian packages of .ci/packages.txt,
+# GNU hello's sources (test/fixtures/fetch-hello.sh) and the corpus subset's
+# sources and build dependencies (test/corpus/fetch.sh --subset), the last two
+# into the cache of the user who ran sudo.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -21,14 +22,17 @@ if [ "$(id -u)" = 0 ]; then
 		DETBUILD_CACHE="$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cache/detbuild"
 		export DETBUILD_CACHE
 	fi
-	echo "== what npm test needs: the corpus subset (sh test/corpus/fetch.sh --subset)"
+	echo "== what npm test needs: GNU hello's sources and the corpus subset (as .ci/run does)"
+	if ! sh test/fixtures/fetch-hello.sh >/dev/null; then
+		echo "example.sh: warning: test/fixtures/fetch-hello.sh failed; test/engine/hello.test.ts needs it" >&2
+	fi
 	if ! sh test/corpus/fetch.sh --subset; then
 		echo "example.sh: warning: test/corpus/fetch.sh --subset failed; the corpus tests of npm test need it" >&2
 	fi
 	# what this script made belongs to the user who ran sudo, so that npm test runs as them
 	if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
 		chown -R "$SUDO_USER:" node_modules dist native
-		[ -d "${DETBUILD_CACHE:-/nonexistent}" ] && chown -R "$SUDO_USER:" "$DETBUILD_CACHE"
+		if [ -d "${DETBUILD_CACHE:-/nonexistent}" ]; then chown -R "$SUDO_USER:" "$DETBUILD_CACHE"; fi
 	fi
 else
 	[ -d node_modules ] || npm ci --no-audit --no-fund
