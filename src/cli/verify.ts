@@ -55,8 +55,9 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // on(), not once(): execa's exit handler re-raises a signal nobody else listens to
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let result: VerifyResult;
   try {
     result = await verifyBuild(resolved.spec, {

@@ -109,6 +109,11 @@ export async function verifyBuild(spec: BuildSpec, opts: VerifyOptions = {}): Pr
         stage(`run ${cond.name} starts in ${cond.startDelayMs / 1000} s`, cond.name);
         await sleep(cond.startDelayMs, opts.signal);
       }
+      if (opts.signal?.aborted) {
+        const cancelled: BuildResult = { ok: false, status: 'cancelled', message: 'cancelled before it started', exitCode: null, signal: null, outDir: null, manifest: null, logPath: null, durationMs: 0 };
+        runs.push({ name: cond.name, conditions: cond, result: cancelled });
+        return await failed(runs, cond.name, cancelled, plan.variations, outDir);
+      }
       stage(`run ${cond.name}: building in ${paths.src}`, cond.name);
       const result = await runOne(spec, cond, paths, {
         childScript,

@@ -166,6 +166,28 @@ describe('detbuild verify: failures and bad input', () => {
     expect(await readFile(`${out}.failed.log`, 'utf8')).toContain('about to fail');
   });
 
+  it('Ctrl-C cancels: exit 8, no OUT_DIR, its working directory removed, no build process left', async () => {
+    const out = path.join(root, 'cancelled');
+    const child = execa(process.execPath, [requireCli(), 'verify', clone, '--out', out, '--command', 'sleep 300'], { reject: false, stdin: 'ignore' });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (/\[run\] running: sleep 300/.test(stderr)) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, r.stderr).toBe(8);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^detbuild: run a: the build was cancelled/);
+    const work = /building in (\S+)\/a\/sources/.exec(stderr)?.[1];
+    expect(work).toBeDefined();
+    expect(existsSync(work!)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    const left = await execa('pgrep', ['-f', '^sleep 300$'], { reject: false });
+    expect(left.stdout.trim()).toBe('');
+  });
+
   it('a missing source directory is bad input (3), no SRC_DIR a usage error (2)', async () => {
     const missing = await detbuild(['verify', path.join(root, 'nope')]);
     expect(missing.exitCode).toBe(EXIT.badInput);
