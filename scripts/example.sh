@@ -59,7 +59,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	# another user clones: git needs to be told the repository of root is safe to read
 	printf '[safe]\n\tdirectory = *\n' >"$out/gitconfig"
 	chown nobody "$out/elsewhere/second"
-	who="setpriv --reuid=nobody --regid=$(id -gn nobody) --clear-groups env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_GLOBAL=$out/gitconfig"
+	who="setpriv --reuid=nobody --regid=$(id -gn nobody) --clear-groups env HOME=$out/elsewhere/second XDG_CONFIG_HOME=$out/elsewhere/second GIT_CONFIG_GLOBAL=$out/gitconfig"
 fi
 echo "== clone 2: 2 s later, another path, umask 077, other file times${who:+, by nobody}; built on CPU $(($(nproc) - 1)), TZ=Asia/Tokyo, LANG=de_DE.UTF-8, MAKEFLAGS=-j8, no flags"
 (umask 077; $who git clone -q "$out/repo" "$out/elsewhere/second/clone2")

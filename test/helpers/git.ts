@@ -17,6 +17,9 @@ export async function git(args: string[], opts: { cwd?: string; env?: Record<str
     const cfg = path.join(opts.cwd ?? tmpdir(), 'nobody.gitconfig');
     await writeFile(cfg, '[safe]\n\tdirectory = *\n', { mode: 0o644 });
     env.GIT_CONFIG_GLOBAL = cfg;
+    // a home of its own, where git finds no configuration and may look without a permission error
+    env.HOME = opts.cwd ?? tmpdir();
+    env.XDG_CONFIG_HOME = env.HOME;
     argv = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv];
   }
   if (opts.umask) argv = ['sh', '-c', `umask ${opts.umask} && exec "$@"`, 'sh', ...argv];
