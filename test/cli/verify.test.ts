@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VARIATIONS } from '../../src/verify/variations.js';
 import type { VerifyResult } from '../../src/verify/verify.js';
-import { requireCli } from '../helpers/conditions.js';
+import { requireCli, runCli } from '../helpers/cli.js';
 import { COMMIT_EPOCH, cloneAs, repositoryOf } from '../helpers/git.js';
 import { freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 
@@ -62,9 +62,7 @@ head -c 16 /dev/urandom | od -An -tx1 >"$o/random"
 let root: string;
 let clone: string;
 
-async function detbuild(args: string[]) {
-  return execa(process.execPath, [requireCli(), ...args], { reject: false, stdin: 'ignore', timeout: 600_000 });
-}
+const detbuild = (args: string[]) => runCli(args, { timeout: 600_000 });
 
 beforeAll(async () => {
   root = await freshDir('verify');
