@@ -77,13 +77,10 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** The system's rpm database holds packages (an RPM-based builder). */
+/** The system's rpm database lists installed packages (an RPM-based builder; Debian's rpm has an empty one per user). */
 async function systemRpmDb(): Promise<boolean> {
-  const r = await execa('rpm', ['--eval', '%{_dbpath}'], { reject: false, env: { LC_ALL: 'C' } });
-  const dir = r.stdout.trim();
-  if (r.exitCode !== 0 || !dir.startsWith('/')) return false;
-  for (const f of ['rpmdb.sqlite', 'Packages', 'Packages.db']) if (await exists(path.join(dir, f))) return true;
-  return false;
+  const r = await execa('rpm', ['-qa', '--qf', '%{NAME}\\n'], { reject: false, env: { LC_ALL: 'C' } });
+  return r.exitCode === 0 && r.stdout.trim() !== '';
 }
 
 /** Decides what BuildRequires are checked against on this builder. */
@@ -175,7 +172,6 @@ async function pkgConfigHas(d: RpmDependency): Promise<boolean> {
 async function checkDebian(checker: Extract<DepChecker, { kind: 'debian' }>, srpm: Srpm, features: Map<string, string>): Promise<Verdict> {
   const installed = new Map<string, string>();
   for (const p of (await listInstalledPackages()).packages) installed.set(p.name, p.version);
-  const mapName = checker.mapFile ?? `${DEFAULT_DEP_MAP} (absent)`;
   /** the first mapped Debian package installed in a satisfying version, or why none is */
   const viaMap = (d: RpmDependency, debs: string[]): { ok: boolean; why: string } => {
     const seen: string[] = [];
@@ -207,7 +203,7 @@ async function checkDebian(checker: Extract<DepChecker, { kind: 'debian' }>, srp
     } else if (d.name.startsWith('/')) {
       if (!(await exists(d.name))) unmet.push(`${d.name} (no such file on this builder)`);
     } else {
-      unmet.push(`${describeDep(d)} (no Debian package mapped in ${mapName})`);
+      unmet.push(`${describeDep(d)} (no Debian package mapped)`);
     }
   }
   for (const d of srpm.conflicts) {
@@ -231,7 +227,7 @@ export async function checkBuildRequires(srpm: Srpm, opts: DepCheckOptions = {})
     const hint =
       checker.kind === 'rpmdb'
         ? `install them in the builder, e.g. dnf builddep ${path.basename(srpm.path)}`
-        : `install the Debian packages, or map the names in ${checker.mapFile ?? DEFAULT_DEP_MAP}`;
+        : `map Fedora names to Debian packages in ${checker.mapFile ?? `${DEFAULT_DEP_MAP} (absent)`} and install those`;
     throw new MissingBuildDepsError(srpm.name, v.unmet, v.conflicts, { hint, labels: { missing: 'unmet BuildRequires', conflicts: 'BuildConflicts installed' } });
   }
   return checker;
