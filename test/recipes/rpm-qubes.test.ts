@@ -10,7 +10,7 @@
  * with only SOURCE_DATE_EPOCH exported (still different: what, is printed).
  * Skipped with one line when the snapshots are absent.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript module shared with the corpus benchmark
@@ -62,7 +62,7 @@ for (const c of COMPONENTS) {
       if (!a.ok) return;
       // the controls rebuild the very .src.rpm the engine made, without detbuild
       const srpm = path.join(a.artifacts, Object.keys(a.rpms).find((n) => n.endsWith('.src.rpm'))!);
-      sde = Number(/SOURCE_DATE_EPOCH="(\d+)"/.exec(await import('node:fs/promises').then((f) => f.readFile(path.join(a.artifacts, Object.keys(a.others)[0]!), 'utf8')))![1]);
+      sde = Number(/SOURCE_DATE_EPOCH="(\d+)"/.exec(await readFile(path.join(a.artifacts, Object.keys(a.others)[0]!), 'utf8'))![1]);
       for (const [label, env] of [['raw', null], ['sde', sde]] as const) {
         for (const which of ['A', 'B'] as const) {
           if (which === 'B') await new Promise((r) => setTimeout(r, 1100));
