@@ -6,10 +6,12 @@
  * or without SOURCE_DATE_EPOCH exported), and what differs between two RPMs
  * (the header tags rpm lists in `rpm -qp --xml`, and `rpm -qp --dump` lines).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { repoDir, run, startLoad } from './corpus.mjs';
+import { CONDITIONS, cacheRoot, conditionSummary, repoDir, run, sleep, startLoad } from './corpus.mjs';
 
 async function sha256(file) {
   const h = createHash('sha256');
@@ -157,4 +159,147 @@ export async function explainRpms(a, b, max = 2) {
   }
   if (diff.length > max) parts.push(`(+${diff.length - max} more)`);
   return parts.join('; ');
+}
+
+/* ---------------------------------------------------------------------------
+ * `npm run corpus`, RPM rows (test/corpus/rpm.json): results in
+ * bench/corpus-rpm-results.json and the block corpus-rpm of bench/RESULTS.md.
+ */
+
+export const rpmCorpusFile = path.join(repoDir, 'test', 'corpus', 'rpm.json');
+const upstreamDir = path.resolve(repoDir, '..', 'shared', 'upstream');
+
+/** The unpacked snapshot of REPO (once, under the cache), or null with the reason. */
+function upstreamTree(repo) {
+  if (!existsSync(upstreamDir)) return { tree: null, reason: `no ${upstreamDir}` };
+  const name = spawnSync('sh', ['-c', `ls "$1" | grep -E "^$2-[0-9a-f]+\\.tar\\.gz$" | head -n 1`, 'sh', upstreamDir, repo], { encoding: 'utf8' }).stdout.trim();
+  if (!name) return { tree: null, reason: `no ${repo} snapshot in ${upstreamDir}` };
+  const dest = path.join(cacheRoot(), 'rpm-upstream', name.replace(/\.tar\.gz$/, ''));
+  if (!existsSync(path.join(dest, repo))) {
+    spawnSync('mkdir', ['-p', dest]);
+    const r = spawnSync('tar', ['-xzf', path.join(upstreamDir, name), '-C', dest], { encoding: 'utf8' });
+    if (r.status !== 0) return { tree: null, reason: `cannot unpack ${name}: ${r.stderr.trim()}` };
+  }
+  return { tree: path.join(dest, repo), reason: null, snapshot: name };
+}
+
+const GAP_MS = 3000;
+
+async function pairOf(label, fn) {
+  const a = await fn('A');
+  if (!a.ok) return { A: a, B: null };
+  await sleep(GAP_MS);
+  return { A: a, B: await fn('B') };
+}
+
+/** One RPM corpus row: four pairs, and what differs in each. */
+export async function rpmCorpusRow(entry, log = () => {}) {
+  const rec = { name: entry.name, role: entry.role, spec: entry.spec, source: entry.tree ?? entry.repo, notes: entry.notes ?? null, depMap: entry.depMap ?? null };
+  let tree;
+  if (entry.tree) tree = path.join(repoDir, entry.tree);
+  else {
+    const u = upstreamTree(entry.repo);
+    if (!u.tree) return { ...rec, status: 'skipped', message: u.reason };
+    tree = u.tree;
+    rec.snapshot = u.snapshot;
+  }
+  const base = path.join(cacheRoot(), 'corpus-rpm', entry.name);
+  await fs.rm(base, { recursive: true, force: true });
+  await fs.mkdir(base, { recursive: true });
+  let depMap = null;
+  if (entry.depMap) {
+    depMap = path.join(base, 'deps.map');
+    await fs.writeFile(depMap, Object.entries(entry.depMap).map(([k, v]) => `${k} ${v}\n`).join(''));
+  }
+  const target = { spec: entry.spec, dir: tree };
+  const engine = await pairOf('engine', (w) => {
+    log(`  ${entry.name}: engine run ${w}`);
+    return rpmBuildOnce(target, 'deterministic', CONDITIONS[w], path.join(base, `engine-${w}`), { depMap });
+  });
+  if (!engine.A.ok) return { ...rec, status: engine.A.exit === 7 || engine.A.exit === 3 ? 'refused' : 'build-failed', exit: engine.A.exit, message: engine.A.message.replace(/^detbuild: /, ''), logTail: engine.A.logTail };
+  const plain = await pairOf('plain', (w) => {
+    log(`  ${entry.name}: --plain run ${w}`);
+    return rpmBuildOnce(target, 'plain', CONDITIONS[w], path.join(base, `plain-${w}`), { depMap });
+  });
+  const srpm = path.join(engine.A.artifacts, Object.keys(engine.A.rpms).find((n) => n.endsWith('.src.rpm')));
+  const sde = Number(/SOURCE_DATE_EPOCH="(\d+)"/.exec(await fs.readFile(path.join(engine.A.artifacts, Object.keys(engine.A.others)[0]), 'utf8'))[1]);
+  const raw = await pairOf('raw', (w) => {
+    log(`  ${entry.name}: plain rpmbuild run ${w}`);
+    return rawRpmbuildOnce(srpm, CONDITIONS[w], path.join(base, `raw-${w}`), { hostname: w === 'B' ? 'detbuild-control-b' : null });
+  });
+  const withSde = await pairOf('sde', (w) => {
+    log(`  ${entry.name}: plain rpmbuild with SOURCE_DATE_EPOCH run ${w}`);
+    return rawRpmbuildOnce(srpm, CONDITIONS[w], path.join(base, `sde-${w}`), { sde, hostname: w === 'B' ? 'detbuild-control-b' : null });
+  });
+  const pairs = { engine, plain, raw, sde: withSde };
+  const failed = Object.entries(pairs).filter(([, p]) => !p.A.ok || !p.B?.ok);
+  rec.times = { engineA: engine.A.ms, plainA: plain.A.ms, rawA: raw.A.ms };
+  rec.rpms = Object.keys(engine.A.rpms);
+  if (failed.length) return { ...rec, status: 'build-failed', message: failed.map(([k, p]) => `${k}: ${(p.B && !p.B.ok ? p.B : p.A).message}`).join('; ') };
+  rec.status = 'built';
+  for (const [k, p] of Object.entries(pairs)) {
+    rec[`${k}Reproducible`] = differingRpms(p.A, p.B).length === 0 && (k !== 'engine' || JSON.stringify(p.A.others) === JSON.stringify(p.B.others));
+    rec[`${k}Cause`] = await explainRpms(p.A, p.B, 3);
+  }
+  return rec;
+}
+
+const yesNo = (v) => (v === true ? 'yes' : v === false ? '**no**' : '–');
+const cell = (s) => (s ? String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ') : '');
+const secs = (ms) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : '–');
+
+export function renderRpmCorpus(data) {
+  const lines = [
+    '## Corpus: RPM specs (`npm run corpus`, RPM rows)',
+    '',
+    `Run ${data.date} on ${data.machine} with Debian's rpm ${data.rpmVersion}; engine ${data.engineVersion}. Each spec (test/corpus/rpm.json) built with \`detbuild rpm --spec\` twice under the engine and twice with \`--plain\` (the recipe's macros and SOURCE_DATE_EPOCH, no engine); its .src.rpm (the engine's) rebuilt with plain \`rpmbuild -ra --nodeps\` on the host twice, and twice with only \`SOURCE_DATE_EPOCH\` exported. Run B of each pair starts ${GAP_MS / 1000} s after A ended.`,
+    `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}; the plain rpmbuild runs B also under another host name, and every plain rpmbuild run has its own %{_topdir}.`,
+    'Reproducible = the same .rpm files (binary and rebuilt source package); for the engine the .buildinfo too. "What differs" lists the header tags whose values differ (`rpm -qp --xml`) and the number of differing `rpm -qp --dump` lines.',
+    '',
+    '| package | source | engine | --plain (macros only) | plain rpmbuild | + SOURCE_DATE_EPOCH | engine time | --plain time | what differs with --plain | plain rpmbuild | + SOURCE_DATE_EPOCH |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of data.results.filter((x) => x.status === 'built')) {
+    lines.push(`| ${r.name} | ${cell(r.source)} ${r.spec} | ${yesNo(r.engineReproducible)} | ${yesNo(r.plainReproducible)} | ${yesNo(r.rawReproducible)} | ${yesNo(r.sdeReproducible)} | ${secs(r.times.engineA)} | ${secs(r.times.plainA)} | ${cell(r.plainCause)} | ${cell(r.rawCause)} | ${cell(r.sdeCause)} |`);
+  }
+  const other = data.results.filter((x) => x.status !== 'built');
+  if (other.length) {
+    lines.push('', 'Not built:', '');
+    for (const r of other) lines.push(`- ${r.name} (${r.source} ${r.spec ?? ''}): ${r.status}${r.exit ? ` (exit ${r.exit})` : ''} — ${cell(String(r.message ?? '').replace(/\(log: [^)]*\)/g, '').slice(0, 400))}${r.notes ? ` (${cell(r.notes)})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+/** Runs the RPM rows (all, or those named in `only`) and writes their results. */
+export async function runRpmCorpus({ only = null, log = () => {}, resultsFile, resultsMd }) {
+  const corpus = JSON.parse(await fs.readFile(rpmCorpusFile, 'utf8'));
+  const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : { results: [] };
+  const byName = new Map(previous.results.map((r) => [r.name, r]));
+  for (const entry of corpus.packages) {
+    if (only && !only.has(entry.name)) continue;
+    log(`${entry.name} (rpm, ${entry.role})`);
+    let rec;
+    try {
+      rec = await rpmCorpusRow(entry, log);
+    } catch (err) {
+      rec = { name: entry.name, role: entry.role, source: entry.tree ?? entry.repo, spec: entry.spec, status: 'error', message: err instanceof Error ? err.message : String(err) };
+    }
+    log(`${entry.name}: ${rec.status}${rec.status === 'built' ? ` engine ${rec.engineReproducible ? 'reproducible' : 'DIFFERS'}, --plain ${rec.plainReproducible ? 'reproducible' : 'differs'}, plain rpmbuild ${rec.rawReproducible ? 'reproducible' : 'differs'}` : ` (${rec.message})`}`);
+    byName.set(entry.name, rec);
+  }
+  const { ENGINE_VERSION } = await import(path.join(repoDir, 'dist', 'engine', 'version.js'));
+  const data = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${os.cpus().length} CPUs, kernel ${os.release()}`,
+    rpmVersion: spawnSync('rpm', ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^RPM version /, ''),
+    engineVersion: ENGINE_VERSION,
+    results: corpus.packages.map((e) => byName.get(e.name)).filter(Boolean),
+  };
+  await fs.writeFile(resultsFile, `${JSON.stringify(data, null, 2)}\n`);
+  let text = existsSync(resultsMd) ? await fs.readFile(resultsMd, 'utf8') : '';
+  const block = `<!-- corpus-rpm:start -->\n${renderRpmCorpus(data)}\n<!-- corpus-rpm:end -->`;
+  const re = /<!-- corpus-rpm:start -->[\s\S]*?<!-- corpus-rpm:end -->/;
+  text = re.test(text) ? text.replace(re, block) : `${text.trimEnd()}\n\n${block}\n`;
+  await fs.writeFile(resultsMd, text);
+  return data;
 }
