@@ -142,7 +142,10 @@ export async function rpmDifferences(fileA, fileB) {
   return { tags, dumpLines };
 }
 
-/** One line: `NAME: tags Buildtime, Filemtimes; 3 --dump lines` for the first differing packages. */
+/** Tags that change whenever anything else does (digests and signature sizes): left out of explanations. */
+export const DIGEST_TAGS = new Set(['Sha1header', 'Sha256header', 'Sigmd5', 'Sigsize', 'Payloaddigest', 'Payloaddigestalt', 'Longsigsize']);
+
+/** One line: `NAME: Buildtime, Filemtimes; 3 --dump lines` for the first differing packages (digest tags left out). */
 export async function explainRpms(a, b, max = 2) {
   const diff = differingRpms(a, b);
   if (diff.length === 0) return null;
@@ -155,7 +158,8 @@ export async function explainRpms(a, b, max = 2) {
       continue;
     }
     const d = await rpmDifferences(fa, fb);
-    parts.push(`${name}: ${d.tags.length ? `tags ${d.tags.join(', ')}` : 'no header tag (payload only)'}; ${d.dumpLines} --dump line${d.dumpLines === 1 ? '' : 's'}`);
+    const tags = d.tags.filter((t) => !DIGEST_TAGS.has(t));
+    parts.push(`${name}: ${tags.length ? tags.join(', ') : 'digests only'}; ${d.dumpLines} --dump line${d.dumpLines === 1 ? '' : 's'}`);
   }
   if (diff.length > max) parts.push(`(+${diff.length - max} more)`);
   return parts.join('; ');
@@ -254,7 +258,7 @@ export function renderRpmCorpus(data) {
     '',
     `Run ${data.date} on ${data.machine} with Debian's rpm ${data.rpmVersion}; engine ${data.engineVersion}. Each spec (test/corpus/rpm.json) built with \`detbuild rpm --spec\` twice under the engine and twice with \`--plain\` (the recipe's macros and SOURCE_DATE_EPOCH, no engine); its .src.rpm (the engine's) rebuilt with plain \`rpmbuild -ra --nodeps\` on the host twice, and twice with only \`SOURCE_DATE_EPOCH\` exported. Run B of each pair starts ${GAP_MS / 1000} s after A ended.`,
     `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}; the plain rpmbuild runs B also under another host name, and every plain rpmbuild run has its own %{_topdir}.`,
-    'Reproducible = the same .rpm files (binary and rebuilt source package); for the engine the .buildinfo too. "What differs" lists the header tags whose values differ (`rpm -qp --xml`) and the number of differing `rpm -qp --dump` lines.',
+    'Reproducible = the same .rpm files (binary and rebuilt source package); for the engine the .buildinfo too. "What differs" lists the header tags whose values differ (`rpm -qp --xml`; the digest and signature-size tags, which differ whenever anything does, left out) and the number of differing `rpm -qp --dump` lines.',
     '',
     '| package | source | engine | --plain (macros only) | plain rpmbuild | + SOURCE_DATE_EPOCH | engine time | --plain time | what differs with --plain | plain rpmbuild | + SOURCE_DATE_EPOCH |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
