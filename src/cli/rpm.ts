@@ -41,17 +41,33 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
     if (values.spec === undefined) {
       prepared = await prepareRpmBuild(path.resolve(positionals[0]!), choices);
     } else {
-      prepared = await prepareRpmSpecBuild(values.spec, path.resolve(positionals[0]!), choices, (spec, phaseOut) =>
-        runBuild(spec, {
-          outDir: phaseOut,
-          onEvent: values.quiet
-            ? undefined
-            : (e) => {
-                const line = formatEvent(e);
-                if (line !== null) process.stderr.write(`${line}\n`);
-              },
-        }),
-      { failedLog: `${outDir}.failed.log` });
+      // the first phase (the .src.rpm) runs here; Ctrl-C cancels it as runLocally does the rebuild
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        prepared = await prepareRpmSpecBuild(
+          values.spec,
+          path.resolve(positionals[0]!),
+          choices,
+          (spec, phaseOut) =>
+            runBuild(spec, {
+              outDir: phaseOut,
+              signal: controller.signal,
+              onEvent: values.quiet
+                ? undefined
+                : (e) => {
+                    const line = formatEvent(e);
+                    if (line !== null) process.stderr.write(`${line}\n`);
+                  },
+            }),
+          { failedLog: `${outDir}.failed.log` },
+        );
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     }
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);

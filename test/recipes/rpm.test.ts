@@ -289,6 +289,30 @@ describe('rpm recipe: the probe package twice in different conditions', () => {
     expect(header.stdout.trim().split(/\s+/)).toEqual([String(epoch), 'detbuild', ...Array(7).fill(String(epoch))]);
   });
 
+  it('the engine alone, without any of the macros: plain rpmbuild -ra of the .src.rpm under `detbuild build` twice, identical', async () => {
+    // the package the engine rebuilt, alone in a directory: rpmbuild as a packager would run it, no --define but _topdir
+    const src = path.join(dir, 'bare');
+    await mkdir(src);
+    const srpm = `${PROBE_NAME}-1.0-1.src.rpm`;
+    await writeFile(path.join(src, srpm), await readFile(path.join(runs['deterministic-A']!.artifacts, srpm)));
+    const command = `rpmbuild -ra --nodeps --define "_topdir $PWD/rb" ${srpm} && cp rb/RPMS/*/*.rpm "$DETBUILD_OUT/"`;
+    const [a, b] = (await Promise.all(
+      (['A', 'B'] as const).map(async (w) => {
+        if (w === 'B') await new Promise((r) => setTimeout(r, 1500));
+        const out = path.join(dir, `bare-${w}`);
+        const cond = CONDITIONS[w];
+        const r = await execa('sh', ['-c', `umask ${cond.umask} && exec taskset -c ${cond.cpu} "$@"`, 'sh', process.execPath, requireCli(), 'build', src, '--command', command, '--out', out, '--quiet'], { reject: false, env: { ...process.env, ...cond.env } });
+        expect(r.exitCode, r.stderr).toBe(0);
+        return path.join(out, 'artifacts', `${PROBE_NAME}-1.0-1.noarch.rpm`);
+      }),
+    )) as [string, string];
+    expect(await readFile(b)).toEqual(await readFile(a));
+    // not the epoch: the logical clock's time when rpm read it
+    const [buildTime, host] = (await execa('rpm', ['-qp', '--qf', '%{BUILDTIME} %{BUILDHOST}', a])).stdout.split(' ');
+    expect(Number(buildTime)).toBeGreaterThan(Date.UTC(2023, 10, 14, 12) / 1000);
+    expect(host).toBe('detbuild');
+  });
+
   it('the .buildinfo is mock\'s rpmbuildinfo format and lists the packages with their checksums', async () => {
     const r = runs['deterministic-A']!;
     const text = await readFile(path.join(r.artifacts, `${PROBE_NAME}-1.0-1.x86_64.buildinfo`), 'utf8');
