@@ -127,11 +127,11 @@ describe('rpm recipe: bad input', () => {
   });
 
   it('a spec rpm cannot parse: one line naming the line, exit 3', async () => {
-    const tree = await probeTree(path.join(dir, 'unparsable'), { buildRequires: ['%{lua: error("no")'] });
+    const tree = await probeTree(path.join(dir, 'unparsable'));
     const specFile = path.join(tree, PROBE_SPEC);
     await writeFile(specFile, (await readFile(specFile, 'utf8')).replace(/^Version:.*$/m, 'Version: 1.0 and more'));
     const out = path.join(dir, 'out-unparsable');
-    expectRefused(await cli(['--spec', PROBE_SPEC, tree, '--out', out]), 3, out, /^detbuild: rpm_spec\/detbuild-rpm-probe\.spec\.in: line \d+: /);
+    expectRefused(await cli(['--spec', PROBE_SPEC, tree, '--out', out]), 3, out, /^detbuild: rpm_spec\/detbuild-rpm-probe\.spec\.in: line 5: Tag takes single token only: Version: 1\.0 and more$/);
   });
 
   it('@REL@ without a rel file, and a spec outside the tree, are refused before anything runs', async () => {
