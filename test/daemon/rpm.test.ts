@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecipeSchema } from '../../src/protocol/messages.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbeSrpm, PROBE_NAME, PROBE_SPEC, probeTree } from '../recipes/rpm-probe.js';
-import { decodeResponse, distDir, finalStatusOf, repoRoot, requestBytes, runService, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from './harness.js';
+import { decodeResponse, distDir, finalStatusOf, requestBytes, runService, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
 
 const MiB = 1024 * 1024;
 let bus: Bus;

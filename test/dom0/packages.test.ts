@@ -136,6 +136,7 @@ describe('qubes-detbuild-dom0 .rpm', () => {
       'drwxr-x--- root:root /srv/salt/detbuild',
       '-rw-r--r-- root:root /srv/salt/detbuild/fedora.sls',
       'drwxr-xr-x root:root /srv/salt/detbuild/files',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy.jinja',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen.service',

@@ -22,7 +22,7 @@ import { SENSE } from '../../src/recipes/rpm-version.js';
 import { CONDITIONS } from '../../bench/lib/corpus.mjs';
 // @ts-expect-error plain JavaScript module shared with the corpus benchmark
 import { differingRpms, explainRpms, rpmBuildOnce, rpmDump } from '../../bench/lib/rpm-corpus.mjs';
-import { requireCli } from '../helpers/conditions.js';
+import { requireCli, runCli } from '../helpers/cli.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { makeProbeSrpm, PROBE_NAME, PROBE_SPEC, probeTree } from './rpm-probe.js';
 
@@ -53,8 +53,7 @@ async function expectRecipeError(p: Promise<unknown>, code: string): Promise<Rec
 }
 
 async function cli(args: string[]): Promise<{ exitCode: number; stderr: string; stdout: string }> {
-  const r = await execa(process.execPath, [requireCli(), 'rpm', ...args, '--quiet'], { reject: false });
-  return { exitCode: r.exitCode ?? -1, stderr: r.stderr, stdout: r.stdout };
+  return runCli(['rpm', ...args, '--quiet']);
 }
 
 /** One line on stderr, the given status, no result directory. */
@@ -105,7 +104,7 @@ describe('rpm recipe: bad input', () => {
     const alt = path.join(dir, 'alt', path.basename(good.srpm));
     await mkdir(path.dirname(alt));
     const bytes = await readFile(good.srpm);
-    bytes[bytes.length - 100] ^= 0x01;
+    bytes[bytes.length - 100]! ^= 0x01;
     await writeFile(alt, bytes);
     const e = await expectRecipeError(readSrpm(alt), 'RPM_SRPM_CORRUPT');
     expect(e.message).toMatch(/Payload SHA256 digest: BAD/);
