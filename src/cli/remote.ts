@@ -26,6 +26,9 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
                   only if both builds are identical
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
                   dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
+  --srpm NAME.src.rpm  SRC_DIR holds a source RPM: rebuild it with rpmbuild -ra there
+  --spec SPEC     SRC_DIR is a source tree with SPEC (e.g. rpm_spec/NAME.spec.in):
+                  make the .src.rpm there, then rebuild it (the rpm recipe; --nocheck too)
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -164,6 +167,8 @@ async function remote(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         dsc: { type: 'string' },
+        srpm: { type: 'string' },
+        spec: { type: 'string' },
         nocheck: { type: 'boolean' },
       },
     });
@@ -201,14 +206,19 @@ async function remote(argv: string[]): Promise<number> {
   const timeout = parseSeconds('timeout', values.timeout);
   if (timeout !== undefined) recipe.limits = { timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
   if (values.plain) recipe.mode = 'plain';
+  const kinds = [values.dsc, values.srpm, values.spec, values.command].filter((v) => v !== undefined).length;
+  if (kinds > 1) throw new Usage('--dsc, --srpm, --spec and --command exclude each other');
   if (values.dsc !== undefined) {
-    if (values.command !== undefined) throw new Usage('--dsc and --command exclude each other');
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
-    if (values.nocheck) recipe.nocheck = true;
+  } else if (values.srpm !== undefined || values.spec !== undefined) {
+    recipe.kind = 'rpm';
+    if (values.srpm !== undefined) recipe.srpm = values.srpm;
+    if (values.spec !== undefined) recipe.spec = values.spec;
   } else if (values.nocheck) {
-    throw new Usage('--nocheck belongs to --dsc');
+    throw new Usage('--nocheck belongs to --dsc, --srpm or --spec');
   }
+  if (values.nocheck) recipe.nocheck = true;
 
   const quiet = Boolean(values.quiet) || Boolean(values.json);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);

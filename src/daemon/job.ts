@@ -24,6 +24,7 @@ import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
 import { sendResults } from './respond.js';
 import { specFromRecipe } from './spec.js';
+import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
 import { withIdleTimeout } from './stall.js';
 
 export interface JobDeps {
@@ -110,9 +111,11 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
 
   let resolved: ResolvedSpec;
   try {
-    resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
+    resolved = await specFromRecipe(recipe, srcDir, config, job.logger, { runBuild: deps.runBuild, onEvent: log.onEvent, signal });
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
+    // the first phase of a two-phase recipe (rpm from a spec) ran and failed: its own status
+    if (err instanceof RpmSourceBuildError) return { ...statusFromResult(job.id, err.result), message: err.message };
     return statusFromError(err);
   }
   job.logger.info(`building (${job.mode}, ${resolved.spec.mode}): ${resolved.spec.command}`);
