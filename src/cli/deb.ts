@@ -31,6 +31,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
       json: values.json,
       jsonExtra: { source: prepared.dsc.source, version: prepared.dsc.version },
       label: `${prepared.dsc.source} ${prepared.dsc.version}`,
+      recipe: { kind: 'dpkg', dsc: path.basename(prepared.dsc.path), nocheck: values.nocheck === true },
     });
   } finally {
     await prepared.cleanup();
