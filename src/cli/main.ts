@@ -4,6 +4,8 @@ import { runBuildCommand, BUILD_USAGE } from './build.js';
 import { runDebCommand, DEB_USAGE } from './deb.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { runTemplateCommand } from './template.js';
+import { runRebuildCommand } from './rebuild.js';
+import { runAgreeCommand } from './agree.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
@@ -13,6 +15,8 @@ commands:
   deb FILE.dsc --out OUT_DIR     build a Debian source package (dpkg-buildpackage -b) under the engine
   info                           print this machine's build environment record
   template lock|fetch|build      lock a builder's package set; regenerate its template image from a lock
+  rebuild PROVENANCE --sources SRC --out DIR   rebuild a published build; GOOD, BAD or UNVERIFIABLE
+  agree STATEMENT... --keys KEYRING --threshold M   do M rebuilders' signed attestations agree?
 
 ${BUILD_USAGE}
 ${DEB_USAGE}`;
@@ -26,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
       return runTemplateCommand(rest);
     case 'deb':
       return runDebCommand(rest);
+    case 'rebuild':
+      return runRebuildCommand(rest);
+    case 'agree':
+      return runAgreeCommand(rest);
     case 'remote':
     case 'info': {
       const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)

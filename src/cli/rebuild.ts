@@ -1,0 +1,121 @@
+/**
+ * `detbuild rebuild PROVENANCE --sources SRC --out DIR [--target QUBE] [--sign KEY]`:
+ * rebuild what a published provenance describes and say whether the artifacts agree.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../attest/attestation.js';
+import { gpgSign } from '../attest/gpg.js';
+import { RemoteInfoError, remoteRebuilder } from '../client/rebuilder.js';
+import { describeError } from '../errors.js';
+import { exitCodeFor, type OverallStatus } from '../protocol/status.js';
+import { jsonText } from '../record/files.js';
+import { ManifestSchema } from '../record/manifest.js';
+import { EnvironmentRecordSchema } from '../record/schema.js';
+import { RebuildError } from '../rebuild/errors.js';
+import { localRebuilder } from '../rebuild/local.js';
+import { loadPublished } from '../rebuild/published.js';
+import { rebuild, type RebuildReport } from '../rebuild/rebuild.js';
+import { EXIT, UsageError } from './exit-codes.js';
+import { formatEvent } from './format.js';
+import { parseCommandLine } from './options.js';
+
+export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SRC_DIR --out OUT_DIR [--target QUBE]
+                        [--sign KEY] [--gpg PROGRAM] [--builder-id URI] [--json] [--quiet]
+  PROVENANCE   a provenance.intoto.json, a record.json, or the result directory holding them
+  --sources    the sources that were built (for a Debian package: the directory of its .dsc)
+  --target     rebuild in this builder qube (@dispvm:detbuild-dvm: a fresh disposable) instead of here
+  --sign KEY   after a GOOD rebuild, sign an attestation with this GnuPG key (OUT_DIR/${ATTESTATION_FILE})
+  --gpg PROG   the signing program (default gpg; qubes-gpg-client-wrapper for split GPG)
+exit status: 0 GOOD, 13 BAD, 14 UNVERIFIABLE (other environment), 15 sources do not match,
+  3 bad input, 17 GOOD but not signed; a failed build exits as detbuild build / remote do`;
+
+const VERDICT_EXIT = { GOOD: EXIT.ok, BAD: EXIT.rebuildBad, UNVERIFIABLE: EXIT.rebuildUnverifiable } as const;
+
+export async function runRebuildCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, {
+    sources: { type: 'string', short: 's' },
+    out: { type: 'string', short: 'o' },
+    target: { type: 'string', short: 't' },
+    sign: { type: 'string' },
+    gpg: { type: 'string' },
+    'builder-id': { type: 'string' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  } as const);
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one PROVENANCE\n${REBUILD_USAGE}`);
+  if (!values.sources) throw new UsageError(`--sources SRC_DIR is required\n${REBUILD_USAGE}`);
+  if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${REBUILD_USAGE}`);
+  if ((values.gpg !== undefined || values['builder-id'] !== undefined) && values.sign === undefined) throw new UsageError('--gpg and --builder-id belong to --sign');
+  const outDir = path.resolve(values.out);
+  const quiet = values.quiet === true || values.json === true;
+
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let report: RebuildReport;
+  try {
+    const published = await loadPublished(path.resolve(positionals[0]!));
+    report = await rebuild(published, path.resolve(values.sources), values.target ? remoteRebuilder(values.target) : localRebuilder, outDir, {
+      signal: controller.signal,
+      onEvent: quiet
+        ? undefined
+        : (e) => {
+            const line = formatEvent(e);
+            if (line !== null) process.stderr.write(`${line}\n`);
+          },
+      diffoscope: { command: 'diffoscope', timeoutMs: 10 * 60_000, maxReportBytes: 4 * 1024 * 1024 },
+    });
+  } catch (err) {
+    return failure(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  if (values.json) process.stdout.write(jsonText(report));
+  else {
+    process.stdout.write(`${report.verdict}: ${report.message}\n`);
+    if (report.verdict === 'BAD') {
+      for (const d of report.differences) process.stdout.write(`  ${d.path}: statement ${d.recorded ?? 'absent'}, rebuilt ${d.rebuilt ?? 'absent'}${d.published !== undefined ? `, published file ${d.published ?? 'absent'}` : ''}\n`);
+      if (report.diffoscopeSummary) process.stdout.write(`${report.diffoscopeSummary}\n(diffoscope's full report: ${path.join(outDir, report.diffoscopeReport!)})\n`);
+      else process.stdout.write('(no diffoscope report: the published artifacts are not beside the provenance, or diffoscope is not installed)\n');
+    }
+  }
+  if (report.verdict === 'FAILED') {
+    process.stderr.write(`detbuild rebuild: ${report.message}${report.rebuilt?.log ? ` (log: ${report.rebuilt.log})` : ''}\n`);
+    return exitCodeFor(report.rebuilt!.status as OverallStatus) ?? EXIT.engine;
+  }
+  if (report.verdict === 'GOOD' && values.sign !== undefined) {
+    try {
+      const dir = report.rebuilt!.dir!;
+      const record = EnvironmentRecordSchema.parse(JSON.parse(await fs.readFile(path.join(dir, 'record.json'), 'utf8')));
+      const manifest = ManifestSchema.parse(JSON.parse(await fs.readFile(path.join(dir, 'manifest.json'), 'utf8')));
+      const statement = rebuildStatement(record, manifest, { builderId: values['builder-id'], reproduces: report.published.statementSha256 });
+      const envelope = await signStatement(statement, (data) => gpgSign(data, { key: values.sign!, program: values.gpg }));
+      await fs.writeFile(path.join(outDir, ATTESTATION_FILE), jsonText(envelope));
+      if (!values.json) process.stdout.write(`signed by ${envelope.signatures[0]!.keyid}: ${path.join(outDir, ATTESTATION_FILE)}\n`);
+    } catch (err) {
+      process.stderr.write(`detbuild rebuild: GOOD, but not signed: ${describeError(err)}\n`);
+      return EXIT.signFailed;
+    }
+  }
+  return VERDICT_EXIT[report.verdict];
+}
+
+function failure(err: unknown): number {
+  const line = (msg: string) => process.stderr.write(`detbuild rebuild: ${msg.split('\n')[0]}\n`);
+  if (err instanceof RebuildError) {
+    line(err.message);
+    if (err.code === 'REBUILD_SOURCES') return EXIT.sourcesMismatch;
+    if (err.code === 'REBUILD_RECIPE') return EXIT.rebuildUnverifiable;
+    return EXIT.badInput;
+  }
+  if (err instanceof RemoteInfoError) {
+    line(err.message);
+    return exitCodeFor(err.status);
+  }
+  line(`internal error: ${describeError(err)}`);
+  return EXIT.internal;
+}
