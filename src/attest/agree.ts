@@ -100,11 +100,11 @@ export async function checkEnvelope(env: Envelope, file: string, keyring: string
   for (const s of env.signatures) {
     const v = await gpgVerify(signed, Buffer.from(s.sig, 'base64'), keyring);
     if (!v.ok) {
-      const who = v.keyid ?? s.keyid ?? 'an unnamed key';
-      if (v.reason === 'unknown-key') throw new AttestError('ATTEST_UNKNOWN_KEY', `${file}: signed by ${who}, which is not in the keyring`);
-      if (v.reason === 'expired-or-revoked') throw new AttestError('ATTEST_SIGNATURE', `${file}: the signature of ${who} is by an expired or revoked key`);
-      if (v.reason === 'error') throw new AttestError('ATTEST_SIGNATURE', `${file}: cannot check the signature of ${who}: ${v.detail}`);
-      throw new AttestError('ATTEST_SIGNATURE', `${file}: bad signature by ${who}: the statement was altered or the signature forged`);
+      const who = v.keyid ?? s.keyid ?? 'unnamed';
+      if (v.reason === 'unknown-key') throw new AttestError('ATTEST_UNKNOWN_KEY', `${file}: signed by key ${who}, which is not in the keyring`);
+      if (v.reason === 'expired-or-revoked') throw new AttestError('ATTEST_SIGNATURE', `${file}: signed by key ${who}, which has expired or was revoked`);
+      if (v.reason === 'error') throw new AttestError('ATTEST_SIGNATURE', `${file}: cannot check the signature of key ${who}: ${v.detail}`);
+      throw new AttestError('ATTEST_SIGNATURE', `${file}: bad signature (key ${who}): the statement was altered or the signature forged`);
     }
     keys.add(v.primary);
   }

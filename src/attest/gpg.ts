@@ -84,7 +84,8 @@ export async function gpgVerify(data: Buffer, sig: Buffer, keyring: string): Pro
     if (/^\[GNUPG:\] BADSIG /m.test(status)) return { ok: false, reason: 'bad-signature', keyid, detail };
     if (/^\[GNUPG:\] NO_PUBKEY /m.test(status) || /^\[GNUPG:\] ERRSIG \S+ \S+ \S+ \S+ \S+ 9\b/m.test(status)) return { ok: false, reason: 'unknown-key', keyid, detail };
     if (/^\[GNUPG:\] (EXPKEYSIG|REVKEYSIG|EXPSIG) /m.test(status)) return { ok: false, reason: 'expired-or-revoked', keyid, detail };
-    return { ok: false, reason: /^\[GNUPG:\] ERRSIG /m.test(status) || /NODATA|invalid|packet/i.test(detail) ? 'bad-signature' : 'error', keyid, detail };
+    // anything else (a mangled signature packet, NODATA, a failed check) is not a valid signature
+    return { ok: false, reason: 'bad-signature', keyid, detail };
   } finally {
     await tmp.cleanup().catch(() => undefined);
   }
