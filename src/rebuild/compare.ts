@@ -71,7 +71,19 @@ export async function explainDifferences(differences: readonly ArtifactCompariso
     if (!(await fs.stat(a).catch(() => null)) || !(await fs.stat(b).catch(() => null))) continue;
     const report = await diffoscopeReport(a, b, opts);
     if (report === null) return null;
-    parts.push(report.trimEnd());
+    // diffoscope gives up on some damaged files: say at least where the bytes part
+    const failed = /^\[diffoscope exited with status \d+/m.test(report) && !/^--- /m.test(report);
+    parts.push(failed ? `${report.trim()}\n${await firstDifference(a, b)}` : report.trimEnd());
   }
   return parts.length > 0 ? `${parts.join('\n\n')}\n` : null;
+}
+
+/** Where two files first differ, as cmp(1) would say, with the bytes around it. */
+export async function firstDifference(a: string, b: string): Promise<string> {
+  const [x, y] = await Promise.all([fs.readFile(a), fs.readFile(b)]);
+  let i = 0;
+  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  if (i === x.length && i === y.length) return `${a} and ${b} are identical`;
+  const hex = (buf: Buffer) => buf.subarray(Math.max(0, i - 8), i + 8).toString('hex').replace(/(..)/g, '$1 ').trim();
+  return `--- ${a}\n+++ ${b}\nfirst difference at byte ${i} (sizes ${x.length} and ${y.length})\n- ${hex(x)}\n+ ${hex(y)}`;
 }
