@@ -28,6 +28,8 @@ export async function gpgSign(data: Buffer, s: GpgSigner): Promise<{ keyid: stri
   const r = await execa(s.program ?? 'gpg', ['--batch', '--yes', '--detach-sign', '--local-user', s.key, '--output', '-'], {
     input: data,
     encoding: 'buffer',
+    // a signature is binary: its last byte may be a newline, which must stay
+    stripFinalNewline: false,
     reject: false,
   });
   if (r.exitCode !== 0 || !r.stdout || r.stdout.length === 0) {
