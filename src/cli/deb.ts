@@ -4,17 +4,35 @@ import { prepareDpkgBuild } from '../recipes/dpkg.js';
 import { RecipeError } from '../recipes/errors.js';
 import { describeError } from '../errors.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
+import { ENGINE_OPTIONS, JOBS_OPTION, engineChoices, parseCommandLine, parseJobs } from './options.js';
 import { runLocally } from './run-local.js';
+import { allowedCpus } from '../engine/index.js';
+import { runLocalMany } from './batch/local-many.js';
 
-export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
-                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
+export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
+                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]
+                    [--jobs N]   (several .dsc: side by side, one CPU each, OUT_DIR/NAME per build)`;
 
 export async function runDebCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, nocheck: { type: 'boolean' } } as const);
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE.dsc\n${DEB_USAGE}`);
+  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, ...JOBS_OPTION, nocheck: { type: 'boolean' } } as const);
+  if (positionals.length === 0) throw new UsageError(`expected a FILE.dsc\n${DEB_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
   const choices = engineChoices(values);
+  const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
+  if (positionals.length > 1) {
+    return runLocalMany(positionals, {
+      outRoot: values.out,
+      jobs,
+      json: values.json,
+      quiet: values.quiet,
+      command: 'detbuild deb',
+      prepare: async (input) => {
+        const p = await prepareDpkgBuild(path.resolve(input), { ...choices, nocheck: values.nocheck === true });
+        return { spec: p.spec, recipe: { kind: 'dpkg', dsc: path.basename(p.dsc.path), nocheck: values.nocheck === true }, cleanup: p.cleanup };
+      },
+      prepareExit: (err) => (err instanceof RecipeError ? (err.badInput ? EXIT.badInput : EXIT.engine) : EXIT.internal),
+    });
+  }
 
   let prepared;
   try {
