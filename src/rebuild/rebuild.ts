@@ -49,18 +49,17 @@ export const VERDICT_FILE = 'verdict.json';
 export const DIFFOSCOPE_FILE = 'diffoscope.txt';
 const SUMMARY_LINES = 25;
 
-async function prepareOutDir(outDir: string): Promise<void> {
+async function assertOutDirUsable(outDir: string): Promise<void> {
   const entries = await fs.readdir(outDir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw new RebuildError('REBUILD_OUT', `cannot use the output directory ${outDir} (${err.code})`, { cause: err });
   });
   if (entries && entries.length > 0) throw new RebuildError('REBUILD_OUT', `the output directory exists and is not empty: ${outDir}`);
-  await fs.mkdir(outDir, { recursive: true });
 }
 
 export async function rebuild(published: Published, sourcesDir: string, rebuilder: Rebuilder, outDir: string, opts: RebuildOptions): Promise<RebuildReport> {
+  await assertOutDirUsable(outDir);
   const sourcesSha256 = await checkSources(published.build, sourcesDir);
-  await prepareOutDir(outDir);
   const base = {
     format: 'detbuild-rebuild/1' as const,
     builder: rebuilder.where,
@@ -71,16 +70,19 @@ export async function rebuild(published: Published, sourcesDir: string, rebuilde
     diffoscopeReport: null,
   };
   const finish = async (report: RebuildReport): Promise<RebuildReport> => {
+    await fs.mkdir(outDir, { recursive: true });
     await fs.writeFile(path.join(outDir, VERDICT_FILE), jsonText(report));
     return report;
   };
 
   opts.onEvent?.({ kind: 'stage', stage: 'environment', message: `comparing the environment of ${rebuilder.where} with the recorded one` });
+  // nothing is written before the builder has answered
   const before = checkEnvironment(published.environment, await rebuilder.environment(opts.signal));
   if (!before.identical) {
     return finish({ ...base, verdict: 'UNVERIFIABLE', message: `refused: ${rebuilder.where} is not the recorded environment (${describeEnvironmentCheck(before)})`, environment: before, rebuilt: null });
   }
 
+  await fs.mkdir(outDir, { recursive: true });
   const rebuiltDir = path.join(outDir, REBUILT_DIR);
   const run: RebuildRun = await rebuilder.build(published.build, sourcesDir, rebuiltDir, { signal: opts.signal, onEvent: opts.onEvent });
   const rebuilt = { dir: run.outDir, status: run.status, message: run.message, log: run.logPath };
