@@ -4,6 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { dir as tmpDir } from 'tmp-promise';
 import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../attest/attestation.js';
 import { gpgSign } from '../attest/gpg.js';
 import { RemoteInfoError, remoteRebuilder } from '../client/rebuilder.js';
@@ -14,16 +15,20 @@ import { ManifestSchema } from '../record/manifest.js';
 import { EnvironmentRecordSchema } from '../record/schema.js';
 import { RebuildError } from '../rebuild/errors.js';
 import { localRebuilder } from '../rebuild/local.js';
+import { obtainSources, readRebuildInput } from '../rebuild/fetch.js';
 import { loadPublished } from '../rebuild/published.js';
 import { rebuild, type RebuildReport } from '../rebuild/rebuild.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { formatEvent } from './format.js';
 import { parseCommandLine } from './options.js';
 
-export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SRC_DIR --out OUT_DIR [--target QUBE]
+export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SOURCES --out OUT_DIR [--target QUBE]
                         [--sign KEY] [--gpg PROGRAM] [--builder-id URI] [--json] [--quiet]
-  PROVENANCE   a provenance.intoto.json, a record.json, or the result directory holding them
-  --sources    the sources that were built (for a Debian package: the directory of its .dsc)
+       detbuild rebuild INPUT.json --out OUT_DIR [...]
+  PROVENANCE   a provenance.intoto.json, a record.json, or the result directory holding them (or a URL)
+  --sources    the sources that were built: a directory, a tarball, or a .dsc (its directory),
+               a path or a URL (a .dsc's files are fetched from beside it)
+  INPUT.json   {"format": "detbuild-rebuild-input/1", "provenance": PATH|URL, "sources": PATH|URL}
   --target     rebuild in this builder qube (@dispvm:detbuild-dvm: a fresh disposable) instead of here
   --sign KEY   after a GOOD rebuild, sign an attestation with this GnuPG key (OUT_DIR/${ATTESTATION_FILE})
   --gpg PROG   the signing program (default gpg; qubes-gpg-client-wrapper for split GPG)
@@ -44,7 +49,6 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
     quiet: { type: 'boolean', short: 'q' },
   } as const);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one PROVENANCE\n${REBUILD_USAGE}`);
-  if (!values.sources) throw new UsageError(`--sources SRC_DIR is required\n${REBUILD_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${REBUILD_USAGE}`);
   if ((values.gpg !== undefined || values['builder-id'] !== undefined) && values.sign === undefined) throw new UsageError('--gpg and --builder-id belong to --sign');
   const outDir = path.resolve(values.out);
@@ -55,9 +59,12 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let report: RebuildReport;
+  const work = await tmpDir({ prefix: 'detbuild-rebuild-', unsafeCleanup: true });
   try {
-    const published = await loadPublished(path.resolve(positionals[0]!));
-    report = await rebuild(published, path.resolve(values.sources), values.target ? remoteRebuilder(values.target) : localRebuilder, outDir, {
+    const { provenance, sources } = await inputs(positionals[0]!, values.sources, work.path);
+    const published = await loadPublished(provenance);
+    const sourcesDir = await obtainSources(sources, path.join(work.path, 'sources'));
+    report = await rebuild(published, sourcesDir, values.target ? remoteRebuilder(values.target) : localRebuilder, outDir, {
       signal: controller.signal,
       onEvent: quiet
         ? undefined
@@ -72,6 +79,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await work.cleanup().catch(() => undefined);
   }
 
   if (values.json) process.stdout.write(jsonText(report));
@@ -104,8 +112,39 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   return VERDICT_EXIT[report.verdict];
 }
 
+/** The provenance (a local file) and the sources pointer, from the arguments or a rebuild input file. */
+async function inputs(first: string, sources: string | undefined, workDir: string): Promise<{ provenance: string; sources: string }> {
+  let provenance = first;
+  if (/^https?:\/\//.test(first)) {
+    const file = path.join(workDir, 'provenance.json');
+    const res = await fetch(first).catch((err: unknown) => {
+      throw new RebuildError('REBUILD_FETCH', `cannot fetch ${first}: ${describeError(err)}`);
+    });
+    if (!res.ok) throw new RebuildError('REBUILD_FETCH', `cannot fetch ${first}: HTTP ${res.status}`);
+    await fs.writeFile(file, Buffer.from(await res.arrayBuffer()));
+    provenance = file;
+  }
+  provenance = path.resolve(provenance);
+  const st = await fs.stat(provenance).catch(() => null);
+  if (st?.isFile()) {
+    let value: unknown = null;
+    try {
+      value = JSON.parse(await fs.readFile(provenance, 'utf8'));
+    } catch {
+      // not JSON: loadPublished says what it is not
+    }
+    if ((value as { format?: unknown } | null)?.format === 'detbuild-rebuild-input/1') {
+      const input = await readRebuildInput(provenance, value, path.join(workDir, 'input'));
+      return { provenance: input.provenance, sources: sources ?? input.sources };
+    }
+  }
+  if (!sources) throw new UsageError(`--sources is required (or give a rebuild input file)\n${REBUILD_USAGE}`);
+  return { provenance, sources };
+}
+
 function failure(err: unknown): number {
   const line = (msg: string) => process.stderr.write(`detbuild rebuild: ${msg.split('\n')[0]}\n`);
+  if (err instanceof UsageError) throw err;
   if (err instanceof RebuildError) {
     line(err.message);
     if (err.code === 'REBUILD_SOURCES') return EXIT.sourcesMismatch;
