@@ -11,6 +11,7 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
+import { makeProbePackage } from '../recipes/probe-package.js';
 import { distDir, repoRoot, serviceScript, sourceTree, startBus, startDaemon, stopProcess, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
 
 const POOL = 4;
@@ -91,6 +92,24 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     for (const n of names) expect(r.stderr).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${n}: success, 2 artifacts \\(`, 'm'));
     expect(r.stderr).toMatch(/: run$/m);
     console.log(`4 builds of >= 1 s each, 4 builders: ${wall} ms`);
+  });
+
+  it('a FILE.dsc input is built with the dpkg recipe (its package staged alone), beside a source tree', async () => {
+    const debs = path.join(root, 'debs');
+    await mkdir(debs);
+    const dsc = await makeProbePackage(debs);
+    // the directory holds more than the package: only the .dsc and its files are sent
+    await mkdir(path.join(debs, 'unrelated'));
+    const tree = await project('tree');
+    const out = path.join(root, 'mixed');
+    const r = await remote([dsc, tree, '--out', out, '--jobs', '2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const name = path.basename(dsc, '.dsc');
+    const files = await readdir(path.join(out, name, 'artifacts'));
+    expect(files.some((f) => f.endsWith('.deb'))).toBe(true);
+    const st = JSON.parse(await readFile(path.join(out, name, 'provenance.intoto.json'), 'utf8')) as { predicate: { buildDefinition: { externalParameters: { recipe: unknown } } } };
+    expect(st.predicate.buildDefinition.externalParameters.recipe).toEqual({ kind: 'dpkg', dsc: path.basename(dsc) });
+    expect(await readFile(path.join(out, path.basename(tree), 'artifacts', 'id.txt'), 'utf8')).toBe('tree\n');
   });
 
   it('a failing build does not stop the others; its log is kept; the exit status is its', async () => {
