@@ -9,7 +9,9 @@ export const EXIT = {
   outputLimit: 6,
   engine: 7,
   cancelled: 8,
-  // 9-12 are detbuild remote's (src/protocol/status.ts): not-reproducible, transport, policy, integrity
+  /** detbuild verify: the two builds differ (the same code as `detbuild remote --verify`) */
+  notReproducible: 9,
+  // 10-12 are detbuild remote's (src/protocol/status.ts): transport, policy, integrity
   /** detbuild rebuild: an artifact differs from the statement (BAD) */
   rebuildBad: 13,
   /** detbuild rebuild: refused, the builder's environment is not the recorded one (UNVERIFIABLE) */

@@ -10,6 +10,7 @@ import { gpgSign } from '../attest/gpg.js';
 import { RemoteInfoError, remoteRebuilder } from '../client/rebuilder.js';
 import { describeError } from '../errors.js';
 import { exitCodeFor, type OverallStatus } from '../protocol/status.js';
+import { DIFFOSCOPE_DEFAULTS } from '../record/diffoscope.js';
 import { jsonText } from '../record/files.js';
 import { ManifestSchema } from '../record/manifest.js';
 import { EnvironmentRecordSchema } from '../record/schema.js';
@@ -72,7 +73,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
             const line = formatEvent(e);
             if (line !== null) process.stderr.write(`${line}\n`);
           },
-      diffoscope: { command: 'diffoscope', timeoutMs: 10 * 60_000, maxReportBytes: 4 * 1024 * 1024 },
+      diffoscope: { ...DIFFOSCOPE_DEFAULTS, maxReportBytes: 4 * 1024 * 1024 },
     });
   } catch (err) {
     return failure(err);

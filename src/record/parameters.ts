@@ -10,6 +10,7 @@ export function buildParametersFor(spec: BuildSpec, sourceHash: string, recipe?:
     seed: spec.seed,
     timeStepNs: spec.timeStepNs.toString(),
     sourceHash,
+    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
     ...(recipe ? { recipe: tidyRecipe(recipe) } : {}),
   };
 }

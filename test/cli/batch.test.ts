@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProgressBoard } from '../../src/cli/batch/progress.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { distDir } from '../daemon/harness.js';
+import { requireCli } from '../helpers/cli.js';
 import { scratch } from '../rebuild/cli.js';
 
 let root: string;
@@ -37,7 +37,7 @@ async function project(name: string, command: string): Promise<string> {
 const UNREPRODUCIBLE = 'mkdir -p $DETBUILD_OUT && date +%s.%N > $DETBUILD_OUT/t && head -c 16 /dev/urandom > $DETBUILD_OUT/r && nproc > $DETBUILD_OUT/n && grep Cpus_allowed_list /proc/self/status > $DETBUILD_OUT/cpus && cp id.txt $DETBUILD_OUT/';
 
 function build(args: string[]) {
-  return execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'build', ...args], { reject: false, stdin: 'ignore' });
+  return execa(process.execPath, [requireCli(), 'build', ...args], { reject: false, stdin: 'ignore' });
 }
 
 interface Outcome {

@@ -12,7 +12,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { distDir, repoRoot, serviceScript, sourceTree, startBus, startDaemon, stopProcess, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, sourceTree, startBus, startDaemon, stopProcess, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
+import { requireCli } from '../helpers/cli.js';
 
 const POOL = 4;
 let buses: Bus[] = [];
@@ -47,7 +49,7 @@ function env(): Record<string, string> {
 }
 
 function remote(args: string[]) {
-  return execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', ...args], { env: env(), reject: false, stdin: 'ignore' });
+  return execa(process.execPath, [requireCli(), 'remote', ...args], { env: env(), reject: false, stdin: 'ignore' });
 }
 
 /** A source tree whose build leaves its own id, after some real time. */
@@ -131,7 +133,7 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     const srcs = [await project('quick1'), await project('quick2'), await project('slow1', slow), await project('slow2', slow)];
     const out = path.join(root, 'cancelled');
     const before = daemons.map((d) => d.logs.filter((l) => /finished: cancelled/.test(l)).length);
-    const child = execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', ...srcs, '--out', out, '--jobs', '4'], { env: env(), reject: false, stdin: 'ignore' });
+    const child = execa(process.execPath, [requireCli(), 'remote', ...srcs, '--out', out, '--jobs', '4'], { env: env(), reject: false, stdin: 'ignore' });
     const names = srcs.map((s) => path.basename(s));
     const deadline = Date.now() + 60_000;
     while (!(existsSync(path.join(out, names[0]!)) && existsSync(path.join(out, names[1]!)))) {

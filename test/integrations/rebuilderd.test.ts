@@ -17,7 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, repoRoot, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
+import { requireCli } from '../helpers/cli.js';
 import { detbuild, scratch } from '../rebuild/cli.js';
 
 const BACKEND = path.join(repoRoot, 'integrations', 'rebuilderd', 'detbuild-rebuilderd');
@@ -69,7 +71,7 @@ beforeAll(async () => {
   // the operator installs detbuild on the worker's PATH
   bin = path.join(root, 'bin');
   await mkdir(bin);
-  await writeFile(path.join(bin, 'detbuild'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(distDir(), 'cli', 'main.js')}" "$@"\n`, { mode: 0o755 });
+  await writeFile(path.join(bin, 'detbuild'), `#!/bin/sh\nexec "${process.execPath}" "${requireCli()}" "$@"\n`, { mode: 0o755 });
   bus = await startBus();
   daemon = await startDaemon(bus);
 }, 120_000);

@@ -1,12 +1,12 @@
 /**
- * Runs the real `detbuild` CLI (dist/cli/main.js) under chosen real conditions of the
- * caller: umask, CPU (taskset), environment, working directory.
+ * The shared CLI runner's entry point (test/helpers/cli.ts) under chosen real conditions of
+ * the caller: umask, CPU (taskset), environment, working directory.
  */
 import { execa } from 'execa';
 import { mkdtemp } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { distDir } from '../daemon/harness.js';
+import { requireCli } from '../helpers/cli.js';
 
 export interface Cli {
   code: number;
@@ -25,7 +25,7 @@ export interface CliConditions {
 export const otherCpu = cpus().length > 1 ? 1 : 0;
 
 export async function detbuild(args: string[], c: CliConditions = {}): Promise<Cli> {
-  const node = [process.execPath, path.join(distDir(), 'cli', 'main.js'), ...args];
+  const node = [process.execPath, requireCli(), ...args];
   const argv = c.cpu === undefined ? node : ['taskset', '-c', String(c.cpu), ...node];
   const r = await execa('sh', ['-c', `umask ${c.umask ?? '022'}; exec "$@"`, 'sh', ...argv], {
     reject: false,

@@ -100,7 +100,7 @@ describe('detbuild rebuild', () => {
     const flipped = await publishedCopy('flipped');
     const file = path.join(flipped, 'artifacts', 'date.txt');
     const bytes = await readFile(file);
-    bytes[0] ^= 0x01;
+    bytes[0] = bytes[0]! ^ 0x01;
     await writeFile(file, bytes);
     const out = path.join(root, 'bad');
     const r = await detbuild(['rebuild', flipped, '--sources', src, '--out', out, '--quiet']);
@@ -117,7 +117,7 @@ describe('detbuild rebuild', () => {
     const liar = await publishedCopy('liar');
     const file = path.join(liar, 'artifacts', 'src.tar');
     const bytes = await readFile(file);
-    bytes[100] ^= 0x20;
+    bytes[100] = bytes[100]! ^ 0x20;
     await writeFile(file, bytes);
     const { createHash } = await import('node:crypto');
     const sha = createHash('sha256').update(bytes).digest('hex');

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { ExitCode } from '../../src/protocol/status.js';
-import { distDir, repoRoot, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
 import { ELSEWHERE, detbuild, scratch, type CliConditions } from './cli.js';
 
 let bus: Bus;
