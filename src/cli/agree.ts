@@ -10,23 +10,33 @@ import { jsonText } from '../record/files.js';
 import { RebuildError } from '../rebuild/errors.js';
 import { loadPublished } from '../rebuild/published.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { parseCommandLine } from './options.js';
+import { HELP_OPTION, helpText, parseCommandLine } from './options.js';
 
-export const AGREE_USAGE = `usage: detbuild agree STATEMENT... --keys KEYRING --threshold M [--provenance PROVENANCE] [--json]
-  STATEMENT     a signed attestation (DSSE envelope) from detbuild rebuild --sign
-  --keys        the OpenPGP keyring of the rebuilders you trust (binary or armored)
-  --threshold   how many distinct keys must attest the same artifacts
-  --provenance  the published build the attestations must be about (default: the first statement's
-                sources and recipe, and the artifacts most rebuilders attest)
-exit status: 0 agreement, 16 no agreement, 2 usage, 3 unreadable keyring or provenance`;
+export const AGREE_USAGE = 'usage: detbuild agree STATEMENT... --keys KEYRING --threshold M [--provenance PROVENANCE] [--json]';
+
+const AGREE_OPTIONS = {
+  keys: { type: 'string', short: 'k', arg: 'KEYRING', help: 'the OpenPGP keyring of the rebuilders you trust (binary or armored)' },
+  threshold: { type: 'string', short: 'm', arg: 'M', help: 'how many distinct keys must attest the same artifacts' },
+  provenance: { type: 'string', arg: 'PROVENANCE', help: "the published build the attestations must be about (default: the first statement's sources and recipe)" },
+  json: { type: 'boolean', help: 'print the result as JSON on stdout' },
+  ...HELP_OPTION,
+} as const;
+
+export const AGREE_HELP = helpText(
+  AGREE_USAGE,
+  `Checks signed rebuild attestations (DSSE envelopes from detbuild rebuild --sign) with gpgv against
+KEYRING alone, and says whether at least M independent rebuilders (distinct keys) attest the same
+artifacts for the same sources and recipe; rejected statements are one line each, dissent is listed.
+exit status: 0 agreement, 16 no agreement, 2 usage, 3 unreadable keyring or provenance (docs/REBUILD.md)`,
+  AGREE_OPTIONS,
+);
 
 export async function runAgreeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, {
-    keys: { type: 'string', short: 'k' },
-    threshold: { type: 'string', short: 'm' },
-    provenance: { type: 'string' },
-    json: { type: 'boolean' },
-  } as const);
+  const { values, positionals } = parseCommandLine(argv, AGREE_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${AGREE_HELP}\n`);
+    return EXIT.ok;
+  }
   if (positionals.length === 0) throw new UsageError(`expected at least one STATEMENT\n${AGREE_USAGE}`);
   if (!values.keys) throw new UsageError(`--keys KEYRING is required\n${AGREE_USAGE}`);
   if (!values.threshold || !/^[1-9][0-9]*$/.test(values.threshold)) throw new UsageError(`--threshold: expected a positive integer\n${AGREE_USAGE}`);

@@ -21,34 +21,43 @@ import { loadPublished } from '../rebuild/published.js';
 import { rebuild, type RebuildReport } from '../rebuild/rebuild.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { formatEvent } from './format.js';
-import { parseCommandLine } from './options.js';
+import { HELP_OPTION, helpText, parseCommandLine } from './options.js';
 
 export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SOURCES --out OUT_DIR [--target QUBE]
                         [--sign KEY] [--gpg PROGRAM] [--builder-id URI] [--json] [--quiet]
-       detbuild rebuild INPUT.json --out OUT_DIR [...]
-  PROVENANCE   a provenance.intoto.json, a record.json, or the result directory holding them (or a URL)
-  --sources    the sources that were built: a directory, a tarball, or a .dsc (its directory),
-               a path or a URL (a .dsc's files are fetched from beside it)
-  INPUT.json   {"format": "detbuild-rebuild-input/1", "provenance": PATH|URL, "sources": PATH|URL}
-  --target     rebuild in this builder qube (@dispvm:detbuild-dvm: a fresh disposable) instead of here
-  --sign KEY   after a GOOD rebuild, sign an attestation with this GnuPG key (OUT_DIR/${ATTESTATION_FILE})
-  --gpg PROG   the signing program (default gpg; qubes-gpg-client-wrapper for split GPG)
-exit status: 0 GOOD, 13 BAD, 14 UNVERIFIABLE (other environment), 15 sources do not match,
-  3 bad input, 17 GOOD but not signed; a failed build exits as detbuild build / remote do`;
+       detbuild rebuild INPUT.json --out OUT_DIR [...]`;
+
+const REBUILD_OPTIONS = {
+  sources: { type: 'string', short: 's', arg: 'SOURCES', help: 'what was built: a directory, a tarball or a .dsc, a path or a URL' },
+  out: { type: 'string', short: 'o', arg: 'OUT_DIR', help: 'verdict.json, rebuilt/, diffoscope.txt; must not exist, or be empty' },
+  target: { type: 'string', short: 't', arg: 'QUBE', help: 'rebuild in this builder qube (@dispvm:detbuild-dvm: a fresh disposable) instead of here' },
+  sign: { type: 'string', arg: 'KEY', help: `after a GOOD rebuild, sign an attestation with this GnuPG key (OUT_DIR/${ATTESTATION_FILE})` },
+  gpg: { type: 'string', arg: 'PROGRAM', help: 'the signing program (default gpg; qubes-gpg-client-wrapper for split GPG)' },
+  'builder-id': { type: 'string', arg: 'URI', help: 'the rebuilder named in the attestation (default urn:qubes-detbuild:rebuilder)' },
+  json: { type: 'boolean', help: 'print the verdict report as JSON on stdout' },
+  quiet: { type: 'boolean', short: 'q', help: 'no live log on stderr' },
+  ...HELP_OPTION,
+} as const;
+
+export const REBUILD_HELP = helpText(
+  REBUILD_USAGE,
+  `Rebuilds what a published provenance.intoto.json (or record.json, or their result directory)
+describes: the sources must hash to the recorded source hash, the builder's environment must be the
+recorded one, then every artifact is compared with the statement's subjects. INPUT.json is
+{"format": "detbuild-rebuild-input/1", "provenance": PATH|URL, "sources": PATH|URL}.
+exit status: 0 GOOD, 13 BAD, 14 UNVERIFIABLE (another environment), 15 the sources do not match,
+3 bad input, 17 GOOD but not signed; a failed build exits as detbuild build / remote do (docs/REBUILD.md)`,
+  REBUILD_OPTIONS,
+);
 
 const VERDICT_EXIT = { GOOD: EXIT.ok, BAD: EXIT.rebuildBad, UNVERIFIABLE: EXIT.rebuildUnverifiable } as const;
 
 export async function runRebuildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, {
-    sources: { type: 'string', short: 's' },
-    out: { type: 'string', short: 'o' },
-    target: { type: 'string', short: 't' },
-    sign: { type: 'string' },
-    gpg: { type: 'string' },
-    'builder-id': { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-  } as const);
+  const { values, positionals } = parseCommandLine(argv, REBUILD_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${REBUILD_HELP}\n`);
+    return EXIT.ok;
+  }
   if (positionals.length !== 1) throw new UsageError(`expected exactly one PROVENANCE\n${REBUILD_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${REBUILD_USAGE}`);
   if ((values.gpg !== undefined || values['builder-id'] !== undefined) && values.sign === undefined) throw new UsageError('--gpg and --builder-id belong to --sign');

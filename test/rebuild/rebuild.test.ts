@@ -197,3 +197,12 @@ describe('detbuild rebuild of a Debian source package (recipe kind dpkg)', () =>
     expect(r.stdout).toMatch(/^GOOD: all 3 artifacts are identical/);
   });
 });
+
+describe('help', () => {
+  it.each(['rebuild', 'agree'])('detbuild %s --help', async (cmd) => {
+    const r = await detbuild([cmd, '--help']);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(new RegExp(`^usage: detbuild ${cmd} `));
+    expect(r.stdout).toMatch(/^options:$/m);
+  });
+});
