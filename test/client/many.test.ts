@@ -8,6 +8,7 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
@@ -33,6 +34,7 @@ afterAll(async () => {
   await Promise.all(daemons.map((d) => d.stop()));
   await Promise.all(buses.map((b) => b.stop()));
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });
+  for (const t of trees) await rm(t, { recursive: true, force: true });
 });
 
 function env(): Record<string, string> {
@@ -52,9 +54,13 @@ function remote(args: string[]) {
   return execa(process.execPath, [requireCli(), 'remote', ...args], { env: env(), reject: false, stdin: 'ignore' });
 }
 
+const trees: string[] = [];
+
 /** A source tree whose build leaves its own id, after some real time. */
-function project(id: string, command = 'mkdir -p $DETBUILD_OUT && cp id.txt $DETBUILD_OUT/ && sleep 1 && date > $DETBUILD_OUT/date && echo built $(cat id.txt)') {
-  return sourceTree({ 'id.txt': `${id}\n`, 'detbuild.json': JSON.stringify({ command }) });
+async function project(id: string, command = 'mkdir -p $DETBUILD_OUT && cp id.txt $DETBUILD_OUT/ && sleep 1 && date > $DETBUILD_OUT/date && echo built $(cat id.txt)') {
+  const dir = await sourceTree({ 'id.txt': `${id}\n`, 'detbuild.json': JSON.stringify({ command }) });
+  trees.push(dir);
+  return dir;
 }
 
 const finishedBuilds = (d: Daemon) => d.logs.filter((l) => /finished: /.test(l)).length;
@@ -179,5 +185,11 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     expect(summary.map((o) => o.ok)).toEqual([true, false, true, true]);
     expect(summary[1]!.status).toMatch(/^(transport-error|error)$/);
     for (const o of [summary[0]!, summary[2]!, summary[3]!]) expect(await readFile(path.join(o.outDir!, 'artifacts', 'id.txt'), 'utf8')).toMatch(/^steady\d\n$/);
+    // a disposable takes its disk with it; here the killed worker's engine workspace stays behind
+    for (const d of await readdir(tmpdir())) {
+      if (!d.startsWith('detbuild-ws-')) continue;
+      const id = await readFile(path.join(tmpdir(), d, 'src', 'id.txt'), 'utf8').catch(() => '');
+      if (id === 'doomed\n') await rm(path.join(tmpdir(), d), { recursive: true, force: true });
+    }
   });
 });
