@@ -7,6 +7,8 @@ import { EXIT, UsageError } from './exit-codes.js';
 import { runTemplateCommand } from './template.js';
 import { runVerifyCommand, VERIFY_USAGE } from './verify.js';
 import { ENGINE_VERSION } from '../engine/version.js';
+import { runRebuildCommand } from './rebuild.js';
+import { runAgreeCommand } from './agree.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
@@ -18,6 +20,8 @@ commands:
   rpm FILE.src.rpm --out OUT_DIR rebuild a source RPM (rpmbuild -ra) under the engine; --spec SPEC SRC_DIR for a spec
   info                           print this machine's build environment record
   template lock|fetch|build      lock a builder's package set; regenerate its template image from a lock
+  rebuild PROVENANCE --sources SRC --out DIR   rebuild a published build; GOOD, BAD or UNVERIFIABLE
+  agree STATEMENT... --keys KEYRING --threshold M   do M rebuilders' signed attestations agree?
 
 ${BUILD_USAGE}
 ${VERIFY_USAGE}
@@ -39,6 +43,10 @@ async function main(argv: string[]): Promise<number> {
       return runDebCommand(rest);
     case 'rpm':
       return runRpmCommand(rest);
+    case 'rebuild':
+      return runRebuildCommand(rest);
+    case 'agree':
+      return runAgreeCommand(rest);
     case 'remote':
     case 'info': {
       const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)

@@ -11,6 +11,7 @@ import { prepareRpmSpecBuild } from '../recipes/rpm-spec.js';
 import { MissingBuildDepsError, RecipeError } from '../recipes/errors.js';
 import type { BuildLimits } from '../engine/types.js';
 import type { Recipe } from '../protocol/messages.js';
+import type { RecipeRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonError } from './errors.js';
 
@@ -118,4 +119,10 @@ export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: 
     limits,
     mode: recipe.mode,
   });
+}
+
+/** What the record keeps of a recipe: its kind and what prepares the sources (not its limits). */
+export function recipeRecordOf(recipe: Recipe): RecipeRecord {
+  if (recipe.kind === 'dpkg') return { kind: 'dpkg', ...(recipe.dsc ? { dsc: recipe.dsc } : {}), ...(recipe.nocheck ? { nocheck: true } : {}) };
+  return { kind: 'command', ...(recipe.env ? { env: recipe.env } : {}) };
 }

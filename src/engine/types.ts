@@ -129,4 +129,11 @@ export interface RunOptions {
   outDir: string;
   onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
+  /** the CPU the build is pinned to (default: the first this process may use); builds side by side take one each */
+  cpu?: number;
+  /**
+   * called with the staging directory (artifacts/, manifest.json, build.log already there)
+   * before it is renamed to outDir: what a caller adds is published with the rest, atomically
+   */
+  beforePublish?: (stagingDir: string, manifest: Manifest) => Promise<void>;
 }
