@@ -80,6 +80,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
       outDir,
       quiet: values.quiet,
       json: values.json,
+      recipe: { kind: 'rpm', srpm: path.basename(prepared.srpm.path), nocheck: values.nocheck === true },
       jsonExtra: { source: prepared.srpm.name, version: prepared.srpm.version, release: prepared.srpm.release },
       label: srpmLabel(prepared.srpm),
     });

@@ -20,6 +20,7 @@ export class RemoteInfoError extends ClientError {
 /** The recipe that makes a builder repeat a recorded build exactly. */
 export function recipeFor(build: BuildDescription): Recipe {
   const common: Recipe = { epoch: build.epoch, seed: build.seed, timeStepNs: Number(build.timeStepNs), mode: build.mode };
+  if (build.recipe.kind === 'rpm') return { ...common, kind: 'rpm', srpm: build.recipe.srpm, ...(build.recipe.nocheck ? { nocheck: true } : {}) };
   if (build.recipe.kind === 'dpkg') return { ...common, kind: 'dpkg', dsc: build.recipe.dsc, ...(build.recipe.nocheck ? { nocheck: true } : {}) };
   return { ...common, command: build.command, ...(build.recipe.env && Object.keys(build.recipe.env).length > 0 ? { env: build.recipe.env } : {}) };
 }

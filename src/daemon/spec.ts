@@ -123,6 +123,7 @@ export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: 
 
 /** What the record keeps of a recipe: its kind and what prepares the sources (not its limits). */
 export function recipeRecordOf(recipe: Recipe): RecipeRecord {
+  if (recipe.kind === 'rpm') return { kind: 'rpm', ...(recipe.srpm ? { srpm: recipe.srpm } : {}), ...(recipe.nocheck ? { nocheck: true } : {}) };
   if (recipe.kind === 'dpkg') return { kind: 'dpkg', ...(recipe.dsc ? { dsc: recipe.dsc } : {}), ...(recipe.nocheck ? { nocheck: true } : {}) };
   return { kind: 'command', ...(recipe.env ? { env: recipe.env } : {}) };
 }

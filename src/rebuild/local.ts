@@ -7,6 +7,7 @@ import { localEnvironment } from '../local/environment.js';
 import { makeRecord } from '../record/collect.js';
 import type { EnvironmentRecord } from '../record/schema.js';
 import { prepareDpkgBuild } from '../recipes/dpkg.js';
+import { prepareRpmBuild } from '../recipes/rpm.js';
 import { RebuildError } from './errors.js';
 import type { RebuildRun, Rebuilder } from './rebuilder.js';
 import type { BuildDescription } from './statement.js';
@@ -16,6 +17,10 @@ async function prepare(build: BuildDescription, sourcesDir: string): Promise<{ s
   try {
     if (build.recipe.kind === 'dpkg') {
       const prepared = await prepareDpkgBuild(path.join(sourcesDir, build.recipe.dsc ?? ''), { ...choices, nocheck: build.recipe.nocheck === true });
+      return { spec: prepared.spec, cleanup: () => prepared.cleanup() };
+    }
+    if (build.recipe.kind === 'rpm') {
+      const prepared = await prepareRpmBuild(path.join(sourcesDir, build.recipe.srpm ?? ''), { ...choices, nocheck: build.recipe.nocheck === true });
       return { spec: prepared.spec, cleanup: () => prepared.cleanup() };
     }
     const resolved = await defaultSpecFor(sourcesDir, { ...choices, command: build.command, env: build.recipe.env ?? {} });

@@ -46,10 +46,12 @@ export type Environment = z.infer<typeof EnvironmentSchema>;
  */
 export const RecipeRecordSchema = z
   .object({
-    kind: z.enum(['command', 'dpkg']),
+    kind: z.enum(['command', 'dpkg', 'rpm']),
     /** kind 'dpkg': the .dsc's file name */
     dsc: z.string().min(1).optional(),
-    /** kind 'dpkg': DEB_BUILD_OPTIONS=nocheck */
+    /** kind 'rpm': the .src.rpm's file name (for a spec build, the .src.rpm its first phase made) */
+    srpm: z.string().min(1).optional(),
+    /** kind 'dpkg': DEB_BUILD_OPTIONS=nocheck; kind 'rpm': rpmbuild --nocheck */
     nocheck: z.boolean().optional(),
     /** kind 'command': the extra environment variables the recipe set */
     env: z.record(z.string(), z.string()).optional(),
