@@ -229,7 +229,7 @@ void on_exec(struct thread *t)
 		t = thread_get(t->tid);
 	}
 	stats.execs++;
-	t->nexecs++;
+	procident_on_exec(t, (pid_t)former); /* counts the exec */
 
 	struct user_regs_struct saved, res = { 0 };
 	if (regs_get(t->tid, &saved) < 0)

@@ -350,12 +350,14 @@ static void merge_child(struct thread *t, pid_t child)
 		clock_step(t->tid);
 		/* never behind the files it wrote (fschange.c): they carry one time */
 		clock_merge(t->tid, fs_change_time_of(child), 0);
+		procident_on_reap(t, child, fs_change_time_of(child), 0);
 		return;
 	}
 	struct dt_slot *s = slot_of(child);
 	uint64_t rt = s->rt > proc_exit_rt[child] ? s->rt : proc_exit_rt[child];
 	uint64_t mono = s->mono > proc_exit_mono[child] ? s->mono : proc_exit_mono[child];
 	clock_merge(t->tid, rt, mono);
+	procident_on_reap(t, child, rt, mono);
 }
 
 /* ---- opening entropy files ---- */

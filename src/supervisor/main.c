@@ -141,7 +141,8 @@ static void on_new_child(struct thread *parent, int event)
 	c->attached = attached;
 	bool thread = event == PTRACE_EVENT_CLONE && creates_thread(parent->tid);
 	c->tgid = thread ? parent->tgid : child;
-	stream_derive(c->lineage, parent->lineage, thread ? "thread" : "process", parent->nchildren++);
+	if (thread) /* a process's identity is its process's (procident.c) */
+		stream_derive(c->lineage, parent->lineage, "thread", parent->nchildren++);
 	struct dt_slot *ps = slot_of(parent->tid), *cs = slot_of(child);
 	cs->rt = ps->rt;
 	cs->mono = ps->mono;
@@ -157,11 +158,13 @@ static void on_new_child(struct thread *parent, int event)
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = slots[rt_index[parent->tid]].rt;
+		procident_on_fork(parent, c); /* the process's identity and spawn clock, not the thread's */
 		stats.forks++;
 	} else {
 		if (!proc_threaded[parent->tgid])
 			fs_on_threaded(parent);
 		proc_threaded[parent->tgid] = 1;
+		procident_on_thread(parent);
 		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;
 	}

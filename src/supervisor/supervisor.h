@@ -179,6 +179,14 @@ bool entropyfs_start(void);
 /* returns the path of a FIFO serving a fresh stream for this open, or NULL */
 const char *urandom_redirect(struct thread *t, const char *path);
 
+/* ---- a process's identity and its children's clocks, whichever thread acts (procident.c) ---- */
+void procident_on_fork(struct thread *parent, struct thread *child);
+void procident_on_thread(struct thread *creator);
+/* counts the exec; `former` is the exec'ing thread's id before the exec */
+void procident_on_exec(struct thread *t, pid_t former);
+/* t reaped `child`, whose clocks ended at rt, mono */
+void procident_on_reap(struct thread *t, pid_t child, uint64_t rt, uint64_t mono);
+
 /* ---- deterministic PIDs (pids.c) ---- */
 void pids_init(pid_t first);
 bool pids_pinned(void);
