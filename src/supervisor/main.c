@@ -243,6 +243,7 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 		die("cannot clear ambient capabilities: %m");
 	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 		die("dup2: %m");
+	procview_enter();
 	filter_install(trap_opens);
 	execvp(argv[0], argv);
 	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -357,6 +358,8 @@ int main(int argc, char **argv)
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
 	cfg.trap_opens = !have_entropyfs;
+	if (have_entropyfs)
+		procview_start();
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
