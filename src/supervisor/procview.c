@@ -15,6 +15,8 @@
  *       stat status statm schedstat sched io
  *                                   made here from the real file, with every
  *                                   host-dependent value replaced (below)
+ *       autogroup sessionid loginuid
+ *                                   fixed (the caller's login session)
  *       exe cwd root                symlinks to what the real ones name
  *       anything else               a symlink to the real entry
  *   anything else                   a symlink to the real entry
@@ -84,10 +86,12 @@ static unsigned intern(const char *s)
 }
 
 /* the files made here, by name */
-enum synth { SY_NONE, SY_STAT, SY_STATUS, SY_STATM, SY_SCHEDSTAT, SY_SCHED, SY_IO };
+enum synth { SY_NONE, SY_STAT, SY_STATUS, SY_STATM, SY_SCHEDSTAT, SY_SCHED, SY_IO, SY_AUTOGROUP, SY_SESSIONID,
+	     SY_LOGINUID };
 static enum synth synth_of(const char *name)
 {
-	static const char *const s[] = { NULL, "stat", "status", "statm", "schedstat", "sched", "io" };
+	static const char *const s[] = { NULL, "stat", "status", "statm", "schedstat", "sched", "io", "autogroup",
+					 "sessionid", "loginuid" };
 	for (int i = 1; i < (int)(sizeof s / sizeof s[0]); i++)
 		if (strcmp(name, s[i]) == 0)
 			return (enum synth)i;
@@ -349,6 +353,18 @@ static int synth(enum synth which, pid_t pid, pid_t tid, struct buf *out)
 			return -ENOENT;
 		puts_(out, "rchar: 0\nwchar: 0\nsyscr: 0\nsyscw: 0\nread_bytes: 0\nwrite_bytes: 0\n"
 			   "cancelled_write_bytes: 0\n");
+		return 0;
+	}
+	if (which >= SY_AUTOGROUP) {
+		/* the host's session: its scheduler autogroup, its audit session and login uid (unset) */
+		static const char *const fixed[] = { [SY_AUTOGROUP] = "/autogroup-1 nice 0\n",
+						     [SY_SESSIONID] = "4294967295", [SY_LOGINUID] = "4294967295" };
+		static const char *const file[] = { [SY_AUTOGROUP] = "autogroup", [SY_SESSIONID] = "sessionid",
+						    [SY_LOGINUID] = "loginuid" };
+		snprintf(path, sizeof path, "%s/%s", dir, file[which]);
+		if (!exists(path))
+			return -ENOENT;
+		puts_(out, fixed[which]);
 		return 0;
 	}
 	if (which == SY_SCHEDSTAT) {
