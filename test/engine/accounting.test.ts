@@ -9,7 +9,7 @@
  *     into its entropy pool);
  *   - gorun.txt: time, crypto/rand bytes and map order of a program started by
  *     `go run` (the go command spawns from whichever of its threads runs the
- *     goroutine).
+ *     goroutine), and what a shell exec'd from a Go program's later thread reads.
  * Two builds under different real conditions (the second later, on another
  * CPU, with busy loops beside it) must be byte-identical; two plain builds
  * must differ in each of the three.
@@ -95,6 +95,8 @@ describe('determinism engine: CPU accounting, a gpg key and `go run`, built twic
     const rand = lines.filter((l) => l.startsWith('crypto_rand '));
     expect(rand).toHaveLength(2);
     expect(rand[0]).not.toBe(rand[1]);
+    // the shell a Go program exec'd from one of its later threads ran and read the clock and /dev/urandom
+    expect(lines.filter((l) => /^exec_(date \d+|urandom [0-9a-f]{32})$/.test(l))).toHaveLength(2);
   });
 });
 
