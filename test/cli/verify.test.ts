@@ -167,12 +167,14 @@ describe('detbuild verify: failures and bad input', () => {
 
   it('Ctrl-C cancels: exit 8, no OUT_DIR, its working directory removed, no build process left', async () => {
     const out = path.join(root, 'cancelled');
-    const child = execa(process.execPath, [requireCli(), 'verify', clone, '--out', out, '--command', 'sleep 300'], { reject: false, stdin: 'ignore' });
+    // a duration of its own, so that no other sleep on the machine is taken for a leftover
+    const sleep = `sleep ${300 + (process.pid % 1000)}.${Date.now() % 1000}`;
+    const child = execa(process.execPath, [requireCli(), 'verify', clone, '--out', out, '--command', sleep], { reject: false, stdin: 'ignore' });
     let stderr = '';
     await new Promise<void>((resolve) => {
       child.stderr!.on('data', (c: Buffer) => {
         stderr += c.toString();
-        if (/\[run\] running: sleep 300/.test(stderr)) resolve();
+        if (stderr.includes(`[run] running: ${sleep}`)) resolve();
       });
     });
     child.kill('SIGINT');
@@ -183,7 +185,7 @@ describe('detbuild verify: failures and bad input', () => {
     expect(work).toBeDefined();
     expect(existsSync(work!)).toBe(false);
     expect(existsSync(out)).toBe(false);
-    const left = await execa('pgrep', ['-f', '^sleep 300$'], { reject: false });
+    const left = await execa('pgrep', ['-f', `^${sleep.replace('.', '\\.')}$`], { reject: false });
     expect(left.stdout.trim()).toBe('');
   });
 
