@@ -18,6 +18,7 @@ import type { EnvironmentRecord } from '../record/schema.js';
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                        [--timeout SECONDS] [--plain] [--json] [--quiet]
+                       [--dsc NAME.dsc [--nocheck] [--with-source]] [--require-environment SHA256]
        detbuild remote --info [--target QUBE] [--json]
 
   --target QUBE   the builder: a qube name, or @dispvm:detbuild-dvm for a fresh
@@ -25,7 +26,13 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
   --verify        build twice there under different conditions; keep the artifacts
                   only if both builds are identical
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
-                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
+                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests;
+                  --with-source: the .changes and .buildinfo list the source package too)
+  --require-environment SHA256
+                  the builder refuses the build unless its environment record's
+                  environmentSha256 is this one
+  --json          the result summary as JSON on stdout (the live log stays on stderr;
+                  --quiet silences it)
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -157,6 +164,8 @@ async function remote(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         dsc: { type: 'string' },
         nocheck: { type: 'boolean' },
+        'with-source': { type: 'boolean' },
+        'require-environment': { type: 'string' },
       },
     });
   } catch (err) {
@@ -198,11 +207,16 @@ async function remote(argv: string[]): Promise<number> {
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
     if (values.nocheck) recipe.nocheck = true;
-  } else if (values.nocheck) {
-    throw new Usage('--nocheck belongs to --dsc');
+    if (values['with-source']) recipe.withSource = true;
+  } else if (values.nocheck || values['with-source']) {
+    throw new Usage(`--${values.nocheck ? 'nocheck' : 'with-source'} belongs to --dsc`);
+  }
+  if (values['require-environment'] !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw new Usage('--require-environment: expected a lowercase hex sha256');
+    recipe.requireEnvironment = values['require-environment'];
   }
 
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
+  const quiet = Boolean(values.quiet);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -22,6 +22,7 @@ import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
+import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
 import { specFromRecipe } from './spec.js';
 import { withIdleTimeout } from './stall.js';
@@ -110,6 +111,7 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
 
   let resolved: ResolvedSpec;
   try {
+    await checkRequiredEnvironment(recipe.requireEnvironment, deps.environment);
     resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);

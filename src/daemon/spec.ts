@@ -45,6 +45,7 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
       limits,
       mode: recipe.mode,
       nocheck: recipe.nocheck,
+      withSource: recipe.withSource,
       logger,
     });
     return { spec: prepared.spec, sourceHash: prepared.sourceHash };
@@ -58,7 +59,9 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
 export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: DaemonConfig, logger?: Logger): Promise<ResolvedSpec> {
   const limits = effectiveLimits(recipe, config);
   if (recipe.kind === 'dpkg') return dpkgSpec(recipe, sourceDir, limits, logger);
-  if (recipe.dsc !== undefined || recipe.nocheck !== undefined) throw new DaemonError('REQUEST_RECIPE', "dsc and nocheck belong to a 'dpkg' recipe (kind: 'dpkg')");
+  if (recipe.dsc !== undefined || recipe.nocheck !== undefined || recipe.withSource !== undefined) {
+    throw new DaemonError('REQUEST_RECIPE', "dsc, nocheck and withSource belong to a 'dpkg' recipe (kind: 'dpkg')");
+  }
   return defaultSpecFor(sourceDir, {
     command: recipe.command,
     epoch: recipe.epoch,

@@ -60,6 +60,17 @@ export const RecipeSchema = z
     dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/, 'a .dsc file name').optional(),
     /** for kind 'dpkg': DEB_BUILD_OPTIONS=nocheck */
     nocheck: z.boolean().optional(),
+    /**
+     * for kind 'dpkg' (version 2): the .changes and .buildinfo also list the .dsc and the
+     * files it names, as sent (what `dpkg-buildpackage -sa` uploads); the source package is
+     * not rebuilt
+     */
+    withSource: z.boolean().optional(),
+    /**
+     * (version 2) the builder refuses the request, before building, unless the
+     * `environmentSha256` of its environment record is this one
+     */
+    requireEnvironment: sha256Hex.optional(),
   })
   .strict();
 export type Recipe = z.infer<typeof RecipeSchema>;
