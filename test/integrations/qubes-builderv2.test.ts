@@ -106,7 +106,7 @@ async function workspace(name: string, components: Record<string, Mutate | null>
 }
 
 /** builder.yml (JSON is YAML) with our plugin, or the control plugin when `control` is set. */
-async function configure(ws: Workspace, opts: { detbuild?: Record<string, unknown>; control?: boolean }): Promise<void> {
+async function configure(ws: Workspace, opts: { detbuild?: Record<string, unknown>; control?: boolean; extra?: Record<string, unknown> }): Promise<void> {
   const conf = {
     git: { baseurl: 'https://github.com', prefix: 'QubesOS/qubes-', branch: 'main' },
     'backend-vmm': 'xen',
@@ -124,6 +124,7 @@ async function configure(ws: Workspace, opts: { detbuild?: Record<string, unknow
     ...(opts.control
       ? {}
       : { detbuild: { client: [process.execPath, path.join(distDir(), 'cli', 'main.js')], distributions: [DIST], ...opts.detbuild } }),
+    ...opts.extra,
   };
   await writeFile(ws.conf, JSON.stringify(conf, null, 2));
 }
@@ -256,6 +257,29 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
     expect(r.output).not.toMatch(/Traceback/);
   });
 
+  it("builderv2's own sign and publish stages take the plugin's results unchanged (debsign, reprepro)", async () => {
+    const gnupg = path.join(wsA.dir, 'gnupg');
+    await mkdir(gnupg, { mode: 0o700 });
+    const env = { GNUPGHOME: gnupg };
+    await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'Test Signer <test@localhost>', 'ed25519', 'sign', 'never'], { env });
+    const fpr = /^fpr:+([0-9A-F]{40}):/m.exec((await execa('gpg', ['--list-keys', '--with-colons'], { env })).stdout)![1]!;
+    await configure(wsA, { extra: { 'sign-key': { deb: fpr }, 'gpg-client': 'gpg', 'repository-publish': { components: 'current-testing' } } });
+    const r = await qb(wsA, ['-c', 'gui-common', 'package', 'sign', 'publish'], { ...NORMAL, env: { ...NORMAL.env, ...env } });
+    await configure(wsA, {});
+    expect(r.code, r.output).toBe(0);
+    const build = stageDir(wsA, 'gui-common', 'build');
+    const changes = Object.keys(engine['gui-common']!.a).find((f) => f.endsWith('.changes'))!;
+    await execa('gpg', ['--verify', path.join(build, changes)], { env });
+    const pool = path.join(wsA.art, 'repository-publish', 'deb', 'r4.3', 'vm', 'pool', 'main', 'q', 'qubes-gui-common');
+    const published = (await readdir(pool)).sort();
+    expect(published).toEqual(expect.arrayContaining([expect.stringMatching(/\.dsc$/), expect.stringMatching(/_amd64\.deb$/)]));
+    const deb = published.find((f) => f.endsWith('.deb'))!;
+    expect(await sha256File(path.join(pool, deb))).toBe(engine['gui-common']!.a[deb]);
+    // signing rewrote the .changes in the stage directory, not the builder's verified copy
+    const manifest = JSON.parse(await readFile(path.join(build, 'debian.detbuild', 'manifest.json'), 'utf8')) as { artifacts: Array<{ path: string; sha256: string }> };
+    expect(await sha256File(path.join(build, 'debian.detbuild', 'artifacts', changes))).toBe(manifest.artifacts.find((x) => x.path === changes)!.sha256);
+  });
+
   it('copy-out: a predicted package the builder did not return ends the stage with a clear error', async () => {
     const prep = path.join(stageDir(wsB, 'gui-common', 'prep'), 'debian.prep.yml');
     const saved = await readFile(prep, 'utf8');
@@ -290,6 +314,46 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
     report.push(`gui-common .buildinfo plainly, run A only: ${onlyA.join(' | ')}`);
     console.info(report.join('\n'));
     expect(differs, report.join('\n')).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qubes.DetBuild', () => {
+  it('is built by the plugin, never by mock; a client without the RPM recipe ends the stage with a clear error', async () => {
+    const ws = await workspace('rpm', { 'gui-common': null });
+    const conf = JSON.parse(await readFile(ws.conf, 'utf8')) as Record<string, unknown> & { detbuild: Record<string, unknown> };
+    conf.distributions = ['host-fc41'];
+    conf.detbuild.distributions = ['host-fc41'];
+    await writeFile(ws.conf, JSON.stringify(conf));
+    // builderv2's own job factory picks the plugin for the build stage (its prep needs mock, absent here)
+    const script = [
+      'import sys',
+      'from qubesbuilder.config import Config',
+      'from qubesbuilder.jobs import JobFactory',
+      'from qubesbuilder.plugins import JobReference, PluginError',
+      'config = Config(sys.argv[1])',
+      "component, dist = config.get_components(['gui-common'])[0], config.get_distributions()[0]",
+      "job = JobFactory(config).instantiate(JobReference(component, dist, None, None, 'build', None))",
+      'print(type(job).__name__)',
+      'try:',
+      '    job.run()',
+      '    print("ran")',
+      'except PluginError as e:',
+      '    print(type(e).__name__, e)',
+    ].join('\n');
+    const r = await execa(python!, ['-c', script, ws.conf], {
+      cwd: path.dirname(qbScript),
+      env: { PYTHONPATH: `${path.dirname(qbScript)}:/usr/lib/python3/dist-packages`, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      reject: false,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [cls, outcome] = r.stdout.trim().split('\n').slice(-2);
+    expect(cls).toBe('DetBuildRPMBuildPlugin');
+    const help = (await execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', '--help'], { reject: false })).stdout;
+    if (help.includes('--srpm')) {
+      console.info('the client has the RPM recipe (detbuild remote --srpm): the missing-recipe error is not reachable here');
+      return;
+    }
+    expect(outcome).toMatch(/^BuildError gui-common:host-fedora-41\.x86_64: the qubes-detbuild client '.*' has no RPM recipe \(detbuild remote --srpm\); .*remove host-fc41 from detbuild:distributions/);
   });
 });
 

@@ -1,7 +1,7 @@
 """
 Putting what the builder returned where builderv2's own build stages put it.
-Files are hard-linked from the client's result directory (which stays, with the
-builder's record beside them), copied where linking is impossible.
+Packages are hard-linked from the client's result directory (which stays, with
+the builder's record beside them), copied where linking is impossible.
 """
 import os
 import shutil
@@ -18,15 +18,18 @@ class PlacementError(Exception):
     """A file the stage needs did not come back from the builder."""
 
 
-def link_or_copy(src: Path, dest_dir: Path) -> Path:
+def link_or_copy(src: Path, dest_dir: Path, copy: bool = False) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / src.name
     if dest.exists() or dest.is_symlink():
         dest.unlink()
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
+    if not copy:
+        try:
+            os.link(src, dest)
+            return dest
+        except OSError:
+            pass
+    shutil.copy2(src, dest)
     return dest
 
 
@@ -42,8 +45,10 @@ def place(results: Path, dest_dir: Path, required: Sequence[str], predicted: Seq
     if absent:
         returned = sorted(p.name for p in results.iterdir()) if results.is_dir() else []
         raise PlacementError(f"the builder did not return {', '.join(absent)} (it returned: {', '.join(returned) or 'nothing'})")
+    # copies: the sign stage rewrites these (a .changes, a .buildinfo) and the builder's
+    # result directory must keep matching its manifest
     for name in required:
-        link_or_copy(results / name, dest_dir)
+        link_or_copy(results / name, dest_dir, copy=True)
     placed, skipped = [], []
     for name in predicted:
         if (results / name).is_file():
