@@ -59,6 +59,9 @@ function expectedVmFiles(dir: string, unit: string): Map<string, string> {
     [unit, FILE],
     ['/usr/share/dbus-1/system.d/org.qubes.DetBuild1.conf', FILE],
   ]);
+  for (const [rel, mode] of treeFiles(join(dir, 'integrations/qubes-builderv2/detbuild'))) {
+    if (rel.endsWith('.py')) expected.set(`/usr/share/qubes-detbuild/qubes-builderv2/detbuild/${rel}`, mode);
+  }
   for (const [rel, mode] of treeFiles(join(dir, 'dist'))) expected.set(`${LIB}/dist/${rel}`, mode);
   for (const [rel, mode] of treeFiles(join(dir, 'packaging/build/vm-modules/node_modules'))) {
     expected.set(`${LIB}/node_modules/${rel}`, mode === 'l' ? 'lrwxrwxrwx' : mode);

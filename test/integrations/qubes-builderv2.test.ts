@@ -148,6 +148,7 @@ async function qb(ws: Workspace, args: string[], cond: Conditions = NORMAL): Pro
       env: {
         HOME: home,
         PYTHONPATH: '/usr/lib/python3/dist-packages',
+        PYTHONDONTWRITEBYTECODE: '1',
         PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
         DETBUILD_SERVICE: serviceScript,
         DETBUILD_DIST: distDir(),
@@ -342,7 +343,7 @@ describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qube
     ].join('\n');
     const r = await execa(python!, ['-c', script, ws.conf], {
       cwd: path.dirname(qbScript),
-      env: { PYTHONPATH: `${path.dirname(qbScript)}:/usr/lib/python3/dist-packages`, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      env: { PYTHONPATH: `${path.dirname(qbScript)}:/usr/lib/python3/dist-packages`, PYTHONDONTWRITEBYTECODE: '1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
       reject: false,
     });
     expect(r.exitCode, r.stderr).toBe(0);
