@@ -318,6 +318,57 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
   });
 });
 
+/** Runs a Python script with builderv2's package importable; its stdout. */
+async function builderv2Python(script: string, args: string[]): Promise<string> {
+  const r = await execa(python!, ['-c', script, ...args], {
+    cwd: path.dirname(qbScript),
+    env: { PYTHONPATH: `${path.dirname(qbScript)}:/usr/lib/python3/dist-packages`, PYTHONDONTWRITEBYTECODE: '1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    reject: false,
+  });
+  if (r.exitCode !== 0) throw new Error(`python failed (${r.exitCode}): ${r.stderr}`);
+  return r.stdout;
+}
+
+describe.skipIf(missing)('docs/QUBES-BUILDER.md: its builder.yml', () => {
+  it("loads in builderv2, and its job factory picks the plugin exactly for the listed distributions' stages", async () => {
+    const doc = await readFile(path.join(repoRoot, 'docs', 'QUBES-BUILDER.md'), 'utf8');
+    const yaml = /## builder\.yml[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+    const ws = await workspace('doc-example', { 'gui-common': null, 'core-vchan-xen': null });
+    const conf = path.join(ws.dir, 'example.yml');
+    await writeFile(conf, yaml);
+    const script = [
+      'import json, sys',
+      'from qubesbuilder.config import Config',
+      'from qubesbuilder.jobs import JobFactory',
+      'from qubesbuilder.plugins import JobReference',
+      "config = Config(sys.argv[1], options={'artifacts-dir': sys.argv[2], 'plugins-dirs': [sys.argv[3]], 'components': ['gui-common', 'core-vchan-xen']})",
+      'factory = JobFactory(config)',
+      'picked = {}',
+      'for dist in config.get_distributions():',
+      "    for stage in ('init-cache', 'prep', 'build', 'verify', 'sign', 'publish'):",
+      "        comp = None if stage == 'init-cache' else config.get_components(['gui-common'])[0]",
+      '        job = factory.instantiate(JobReference(comp, dist, None, None, stage, None))',
+      "        picked[f'{dist.distribution} {stage}'] = type(job).__name__ if job else None",
+      "print(json.dumps({'picked': picked, 'target': config.get('detbuild')['distributions']['vm-trixie']['target']}))",
+    ].join('\n');
+    const out = JSON.parse(await builderv2Python(script, [conf, ws.art, PLUGINS_DIR])) as { picked: Record<string, string | null>; target: string };
+    expect(out.target).toBe('@dispvm:detbuild-dvm-trixie');
+    for (const d of ['vm-bookworm', 'vm-trixie']) {
+      expect(out.picked[`${d} init-cache`]).toBe('DetBuildDEBCachePlugin');
+      expect(out.picked[`${d} prep`]).toBe('DEBSourcePlugin');
+      expect(out.picked[`${d} build`]).toBe('DetBuildDEBBuildPlugin');
+      expect(out.picked[`${d} verify`]).toBe('DetBuildVerifyPlugin');
+      expect(out.picked[`${d} sign`]).toBe('DEBSignPlugin');
+      expect(out.picked[`${d} publish`]).toBe('DEBPublishPlugin');
+    }
+    for (const d of ['vm-fc42', 'host-fc41']) {
+      expect(out.picked[`${d} init-cache`]).toBe('RPMChrootPlugin');
+      expect(out.picked[`${d} build`]).toBe('RPMBuildPlugin');
+      expect(out.picked[`${d} verify`]).toBeNull();
+    }
+  });
+});
+
 describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qubes.DetBuild', () => {
   it('is built by the plugin, never by mock; a client without the RPM recipe ends the stage with a clear error', async () => {
     const ws = await workspace('rpm', { 'gui-common': null });
@@ -341,13 +392,8 @@ describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qube
       'except PluginError as e:',
       '    print(type(e).__name__, e)',
     ].join('\n');
-    const r = await execa(python!, ['-c', script, ws.conf], {
-      cwd: path.dirname(qbScript),
-      env: { PYTHONPATH: `${path.dirname(qbScript)}:/usr/lib/python3/dist-packages`, PYTHONDONTWRITEBYTECODE: '1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      reject: false,
-    });
-    expect(r.exitCode, r.stderr).toBe(0);
-    const [cls, outcome] = r.stdout.trim().split('\n').slice(-2);
+    const stdout = await builderv2Python(script, [ws.conf]);
+    const [cls, outcome] = stdout.trim().split('\n').slice(-2);
     expect(cls).toBe('DetBuildRPMBuildPlugin');
     const help = (await execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', '--help'], { reject: false })).stdout;
     if (help.includes('--srpm')) {
@@ -397,6 +443,16 @@ describe.skipIf(missing)('qubes-builderv2 stage errors through the plugin', () =
     expect(r.output).toMatch(/Additional information from .*debian\.detbuild\.failed\.log/);
     expect(r.output).toMatch(/>>> .*#error broken by the test/);
     expect(r.output).not.toMatch(/Traceback/);
+  });
+
+  it('a client that is not installed ends the build stage saying so', async () => {
+    await configure(ws, { detbuild: { client: '/nonexistent/bin/detbuild' } });
+    const r = await qb(ws, ['-c', 'core-vchan-xen', 'package', 'build']);
+    await configure(ws, {});
+    expect(r.code).not.toBe(0);
+    expect(errorLine(r)).toContain(
+      "core-vchan-xen:vm-debian-12.amd64:debian: qubes.DetBuild in @dispvm:detbuild-dvm (client-error): cannot run the qubes-detbuild client '/nonexistent/bin/detbuild': No such file or directory",
+    );
   });
 
   it('copy-in: a source file missing from the prep stage ends the stage before anything is sent', async () => {
