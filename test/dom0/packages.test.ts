@@ -114,7 +114,8 @@ describe('qubes-detbuild-vm .rpm', () => {
     for (const e of rpm) expect(`${e.owner}/${e.group}`).toBe('root/root');
     // directories: the ones of the payload tree, nothing the system owns
     const rpmDirs = rpm.filter((e) => e.perms.startsWith('d')).map((e) => e.path);
-    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && e.path.startsWith(LIB)).map((e) => e.path);
+    const own = (p: string) => p.startsWith(LIB) || p.startsWith('/usr/share/qubes-detbuild');
+    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && own(e.path)).map((e) => e.path);
     expect(rpmDirs.sort()).toEqual(debDirs.sort());
   });
 

@@ -205,6 +205,8 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
   let wsA: Workspace;
   let wsB: Workspace;
   const engine: Record<string, { a: Record<string, string>; b: Record<string, string> }> = {};
+  const seconds: Record<string, number> = {};
+  let engineBuildinfoB = '';
 
   it('qb package prep build: every .deb, .buildinfo and .changes identical across two runs under different conditions', async () => {
     wsA = await workspace('a', { 'gui-common': null, 'core-vchan-xen': null });
@@ -229,6 +231,10 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
       expect(changes, 'a full upload, as after a pbuilder build').toMatch(/^Architecture: source amd64$/m);
       expect(changes).toMatch(/\.dsc$/m);
     }
+    seconds.engineA = (a.endedAt - a.startedAt) / 1000;
+    seconds.engineB = (b.endedAt - b.startedAt) / 1000;
+    const bi = Object.keys(engine['gui-common']!.b).find((f) => f.endsWith('.buildinfo'))!;
+    engineBuildinfoB = await readFile(path.join(stageDir(wsB, 'gui-common', 'build'), bi), 'utf8');
     // predicted debug packages that were not built are allowed to be absent, as in builderv2's own deb build
     expect(a.output).toMatch(/libvchan-xen-dev-dbgsym_\S+ was not built \(allowed\)/);
     // the local repository other components build against, as builderv2's deb build leaves it
@@ -308,6 +314,9 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
       differs += d.length;
       report.push(`${c}: plain ${d.length} of ${Object.keys(plain.a).length} differ (${d.join(', ') || 'none'}), engine 0 of ${Object.keys(engine[c]!.a).length}`);
     }
+    seconds.plainA = (a.endedAt - a.startedAt) / 1000;
+    seconds.plainB = (b.endedAt - b.startedAt) / 1000;
+    report.push(`qb package (prep) build of both, seconds: engine A ${seconds.engineA} B ${seconds.engineB} (prep included), plain A ${seconds.plainA} B ${seconds.plainB} (prep cached)`);
     const fieldsA = await readFile(path.join(stageDir(wsA, 'gui-common', 'build'), Object.keys(await buildOutputs(wsA, 'gui-common')).find((f) => f.endsWith('.buildinfo'))!), 'utf8');
     const fieldsB = await readFile(path.join(stageDir(wsB, 'gui-common', 'build'), Object.keys(await buildOutputs(wsB, 'gui-common')).find((f) => f.endsWith('.buildinfo'))!), 'utf8');
     const lines = (t: string) => new Set(t.split('\n'));
@@ -315,6 +324,10 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
     report.push(`gui-common .buildinfo plainly, run A only: ${onlyA.join(' | ')}`);
     console.info(report.join('\n'));
     expect(differs, report.join('\n')).toBeGreaterThan(0);
+    // the caller's environment reaches a plain build's record, never the engine's
+    expect(fieldsB).toMatch(/LANG="et_EE\.UTF-8"/);
+    expect(fieldsB).toMatch(/DEB_BUILD_OPTIONS="parallel=4"/);
+    expect(engineBuildinfoB).not.toMatch(/et_EE|parallel=4|Kiritimati|mallory/);
   });
 });
 
