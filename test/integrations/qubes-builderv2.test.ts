@@ -13,13 +13,14 @@
  */
 import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../daemon/harness.js';
 import { conditionWrapper, startLoad, type Conditions } from '../helpers/conditions.js';
 import { findPython } from '../helpers/python.js';
-import { checkoutInOrder, freshDir, removeUnlessKept, repoRoot, sha256File } from '../helpers/trees.js';
+import { checkoutInOrder, removeUnlessKept, repoRoot, sha256File } from '../helpers/trees.js';
 import { unpackUpstream, upstreamMissing } from '../helpers/upstream.js';
 
 /** builderv2 component name -> snapshot repository */
@@ -59,7 +60,9 @@ beforeAll(async () => {
   qbScript = path.join(unpackUpstream('qubes-builderv2'), 'qb');
   bus = await startBus();
   daemon = await startDaemon(bus);
-  root = await freshDir('qb');
+  // short: gpg-agent's sockets go into builderv2's keyring directory deep below it
+  // (where /run/user/UID is absent), and a socket path has at most 107 bytes
+  root = await mkdtemp(path.join(tmpdir(), 'qb-'));
 });
 afterAll(async () => {
   await daemon?.stop();
