@@ -455,9 +455,18 @@ describe.skipIf(missing)('qubes-builderv2 stage errors through the plugin', () =
   it('a build failure ends the build stage with the lines before dpkg-buildpackage\'s error', async () => {
     const r = await qb(ws, ['-c', 'core-vchan-xen', 'package', 'build']);
     expect(r.code).not.toBe(0);
-    expect(errorLine(r)).toMatch(/core-vchan-xen:vm-debian-12\.amd64:debian: qubes\.DetBuild in @dispvm:detbuild-dvm \(failed\): /);
+    expect(errorLine(r)).toMatch(/core-vchan-xen:vm-debian-12\.amd64:debian: qubes\.DetBuild in @dispvm:detbuild-dvm \(failed\): the build command exited with status \d+$/);
     expect(r.output).toMatch(/Additional information from .*debian\.detbuild\.failed\.log/);
     expect(r.output).toMatch(/>>> .*#error broken by the test/);
+    expect(r.output).not.toMatch(/Traceback/);
+  });
+
+  it('a broken transport (the response cut short) ends the build stage as a transport error', async () => {
+    await configure(ws, { detbuild: { target: 'truncate' } });
+    const r = await qb(ws, ['-c', 'core-vchan-xen', 'package', 'build']);
+    await configure(ws, {});
+    expect(r.code).not.toBe(0);
+    expect(errorLine(r)).toMatch(/core-vchan-xen:vm-debian-12\.amd64:debian: qubes\.DetBuild in truncate \(transport-error\): no complete response from truncate: /);
     expect(r.output).not.toMatch(/Traceback/);
   });
 
