@@ -8,17 +8,17 @@ import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
 import { runLocally } from './run-local.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
-                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
+                    [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]`;
 
 export async function runDebCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, nocheck: { type: 'boolean' } } as const);
+  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, nocheck: { type: 'boolean' }, 'with-source': { type: 'boolean' } } as const);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE.dsc\n${DEB_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
   const choices = engineChoices(values);
 
   let prepared;
   try {
-    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true });
+    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true, withSource: values['with-source'] === true });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
     if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;

@@ -87,6 +87,9 @@ class DetBuildVerifyPlugin(RemoteStageMixin, Plugin):
             raise self.not_reproducible(prefix, result, out_dir, verify_dir / f"{basename}.diffoscope.txt")
         if not result.ok:
             raise remote_error(VerifyError, prefix, result, marker="dpkg-buildpackage: error:")
+        mismatch = self.builder_mismatch(out_dir)
+        if mismatch:
+            raise VerifyError(f"{prefix}: {mismatch}")
 
         build_dir = self.get_dist_component_artifacts_dir(stage="build")
         differ = [p for p in build_info["packages"] if not (out_dir / "artifacts" / p).is_file() or sha256(out_dir / "artifacts" / p) != sha256(build_dir / p)]
