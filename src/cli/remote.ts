@@ -28,6 +28,9 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
                   dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests;
                   --with-source: the .changes and .buildinfo list the source package too)
+  --srpm NAME.src.rpm  SRC_DIR holds a source RPM: rebuild it with rpmbuild -ra there
+  --spec SPEC     SRC_DIR is a source tree with SPEC (e.g. rpm_spec/NAME.spec.in):
+                  make the .src.rpm there, then rebuild it (the rpm recipe; --nocheck too)
   --require-environment SHA256
                   the builder refuses the build unless its environment record's
                   environmentSha256 is this one
@@ -118,14 +121,22 @@ export async function runRemoteCommand(argv: string[]): Promise<number> {
   }
 }
 
+const INFO_USAGE = `usage: detbuild info [--target QUBE] [--json]
+
+  prints the build environment record of this machine, or of the builder qube QUBE`;
+
 /** `detbuild info [--target QUBE] [--json]`. */
 export async function runInfoCommand(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' } } }));
+    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (err) {
-    process.stderr.write(`detbuild info: ${(err as Error).message}\nusage: detbuild info [--target QUBE] [--json]\n`);
+    process.stderr.write(`detbuild info: ${(err as Error).message}\n${INFO_USAGE}\n`);
     return ExitCode.usage;
+  }
+  if (values.help) {
+    process.stdout.write(`${INFO_USAGE}\n`);
+    return ExitCode.success;
   }
   if (values.target) return runRemoteCommand(['--info', '--target', values.target, ...(values.json ? ['--json'] : [])]);
   try {
@@ -163,6 +174,8 @@ async function remote(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         dsc: { type: 'string' },
+        srpm: { type: 'string' },
+        spec: { type: 'string' },
         nocheck: { type: 'boolean' },
         'with-source': { type: 'boolean' },
         'require-environment': { type: 'string' },
@@ -202,19 +215,25 @@ async function remote(argv: string[]): Promise<number> {
   const timeout = parseSeconds('timeout', values.timeout);
   if (timeout !== undefined) recipe.limits = { timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
   if (values.plain) recipe.mode = 'plain';
+  const kinds = [values.dsc, values.srpm, values.spec, values.command].filter((v) => v !== undefined).length;
+  if (kinds > 1) throw new Usage('--dsc, --srpm, --spec and --command exclude each other');
   if (values.dsc !== undefined) {
-    if (values.command !== undefined) throw new Usage('--dsc and --command exclude each other');
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
-    if (values.nocheck) recipe.nocheck = true;
     if (values['with-source']) recipe.withSource = true;
-  } else if (values.nocheck || values['with-source']) {
-    throw new Usage(`--${values.nocheck ? 'nocheck' : 'with-source'} belongs to --dsc`);
+  } else if (values.srpm !== undefined || values.spec !== undefined) {
+    recipe.kind = 'rpm';
+    if (values.srpm !== undefined) recipe.srpm = values.srpm;
+    if (values.spec !== undefined) recipe.spec = values.spec;
+  } else if (values.nocheck) {
+    throw new Usage('--nocheck belongs to --dsc, --srpm or --spec');
   }
+  if (values['with-source'] && values.dsc === undefined) throw new Usage('--with-source belongs to --dsc');
   if (values['require-environment'] !== undefined) {
     if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw new Usage('--require-environment: expected a lowercase hex sha256');
     recipe.requireEnvironment = values['require-environment'];
   }
+  if (values.nocheck) recipe.nocheck = true;
 
   const quiet = Boolean(values.quiet);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);

@@ -8,7 +8,7 @@
  * tree, following every link), hard links to anything but a regular file already in the
  * tree, device nodes, FIFOs and every other entry type, duplicate entries, compressed
  * archives, more entries than the limit. Modes are reduced to 0755/0644; modification
- * times are kept (the engine's default epoch is the newest of them).
+ * times are kept (the engine uses none of them: its copy sets every time to the epoch).
  */
 import { constants as FS, createWriteStream, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -158,7 +158,6 @@ export class SourceExtractor {
               reject(e);
             });
             out.on('close', () => {
-              // the engine's default epoch is the newest source mtime, as for a local build
               if (entry.mtime) utimesSync(dest, entry.mtime, entry.mtime);
               resolve();
             });

@@ -17,7 +17,7 @@ import { makeRecord } from '../record/collect.js';
 import { diffArtifacts } from '../record/manifest.js';
 import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
-import { diffoscopeReport } from './diffoscope.js';
+import { diffoscopeReport } from '../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
@@ -25,6 +25,7 @@ import { readRequest } from './request.js';
 import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
 import { specFromRecipe } from './spec.js';
+import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
 import { withIdleTimeout } from './stall.js';
 
 export interface JobDeps {
@@ -112,9 +113,11 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   let resolved: ResolvedSpec;
   try {
     await checkRequiredEnvironment(recipe.requireEnvironment, deps.environment);
-    resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
+    resolved = await specFromRecipe(recipe, srcDir, config, job.logger, { runBuild: deps.runBuild, onEvent: log.onEvent, signal });
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
+    // the first phase of a two-phase recipe (rpm from a spec) ran and failed: its own status
+    if (err instanceof RpmSourceBuildError) return { ...statusFromResult(job.id, err.result), message: err.message };
     return statusFromError(err);
   }
   job.logger.info(`building (${job.mode}, ${resolved.spec.mode}): ${resolved.spec.command}`);
@@ -131,6 +134,7 @@ function buildParameters(spec: BuildSpec, sourceHash: string): BuildParameters {
     seed: spec.seed,
     timeStepNs: spec.timeStepNs.toString(),
     sourceHash,
+    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
   };
 }
 

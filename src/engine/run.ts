@@ -26,7 +26,7 @@ export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
 }
 
-async function assertOutDirUsable(outDir: string): Promise<void> {
+export async function assertOutDirUsable(outDir: string): Promise<void> {
   let entries: string[];
   try {
     entries = await fs.readdir(outDir);
@@ -97,7 +97,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     ws = await tmpDir({ prefix: 'detbuild-ws-', unsafeCleanup: true });
     const layoutDirs = { src: path.join(ws.path, 'src'), out: path.join(ws.path, 'out'), home: path.join(ws.path, 'home'), view: path.join(ws.path, 'view') };
     for (const d of Object.values(layoutDirs)) await fs.mkdir(d, { mode: 0o755 });
-    await copyTree(spec.sourceDir, layoutDirs.src);
+    await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch);
     const sourceHash = await hashTree(layoutDirs.src, await walkTree(layoutDirs.src));
 
     const viewFiles = new Map<string, string>();
@@ -266,6 +266,8 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       timeStepNs: spec.timeStepNs.toString(),
       command: spec.command,
       sourceHash,
+      ...(spec.origin ? { epochFrom: spec.origin.epochFrom } : {}),
+      ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
       artifacts,
     };
     // publish: everything goes into a temporary sibling, renamed into place last

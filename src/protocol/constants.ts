@@ -1,13 +1,12 @@
 /**
- * Wire format constants, version 2 (described in docs/QREXEC.md). Version 2 added the
- * recipe fields `withSource` and `requireEnvironment`; both sides speak one version.
+ * Wire format constants, version 1 (described in docs/QREXEC.md).
  *
  * A stream starts with a 12-byte header: the ASCII magic `DETBUILD`, the version as an
  * unsigned 16-bit big-endian integer, one byte naming the direction (`Q` request,
  * `R` response) and one reserved zero byte. Frames follow: a type byte, the payload
  * length as an unsigned 32-bit big-endian integer, then the payload.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 1;
 export const MAGIC = Buffer.from('DETBUILD', 'ascii');
 export const STREAM_HEADER_SIZE = 12;
 export const FRAME_HEADER_SIZE = 5;

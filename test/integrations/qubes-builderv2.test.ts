@@ -17,7 +17,7 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
 import { conditionWrapper, startLoad, type Conditions } from '../helpers/conditions.js';
 import { findPython } from '../helpers/python.js';
 import { checkoutInOrder, removeUnlessKept, repoRoot, sha256File } from '../helpers/trees.js';

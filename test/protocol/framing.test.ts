@@ -1,6 +1,6 @@
 /** The wire format: frames survive any chunking; every malformation is a typed error. */
 import { describe, expect, it } from 'vitest';
-import { FrameType, REQUEST_FRAMES, RESPONSE_FRAMES, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION } from '../../src/protocol/constants.js';
+import { FrameType, REQUEST_FRAMES, RESPONSE_FRAMES, MAX_FRAME_PAYLOAD } from '../../src/protocol/constants.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FinalStatusSchema, RecipeSchema } from '../../src/protocol/messages.js';
 import { safeRelativePath } from '../../src/protocol/paths.js';
@@ -55,7 +55,7 @@ describe('frame reader', () => {
     ['an empty stream', Buffer.alloc(0), 'PROTOCOL_TRUNCATED'],
     ['a cut header', stream.subarray(0, 7), 'PROTOCOL_TRUNCATED'],
     ['bad magic', Buffer.concat([Buffer.from('NOTDETBD'), stream.subarray(8)]), 'PROTOCOL_MAGIC'],
-    ['another version', Buffer.concat([encodeStreamHeader('response', PROTOCOL_VERSION + 1), stream.subarray(12)]), 'PROTOCOL_VERSION'],
+    ['another version', Buffer.concat([encodeStreamHeader('response', 2), stream.subarray(12)]), 'PROTOCOL_VERSION'],
     ['a request where a response belongs', Buffer.concat([encodeStreamHeader('request'), stream.subarray(12)]), 'PROTOCOL_KIND'],
   ])('refuses %s', async (_what, buf, code) => {
     expect(await codeOf(readAll([buf]))).toBe(code);
