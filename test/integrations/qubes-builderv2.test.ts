@@ -386,13 +386,22 @@ describe.skipIf(missing)('docs/QUBES-BUILDER.md: its builder.yml', () => {
 });
 
 describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qubes.DetBuild', () => {
-  it('is built by the plugin, never by mock; a client without the RPM recipe ends the stage with a clear error', async () => {
-    const ws = await workspace('rpm', { 'gui-common': null });
+  const RPM_DIST = 'host-fc41';
+  let ws: Workspace;
+  let hasRecipe = false;
+  beforeAll(async () => {
+    if (missing) return;
+    ws = await workspace('rpm', { 'gui-common': null });
     const conf = JSON.parse(await readFile(ws.conf, 'utf8')) as Record<string, unknown> & { detbuild: Record<string, unknown> };
-    conf.distributions = ['host-fc41'];
-    conf.detbuild.distributions = ['host-fc41'];
+    conf.distributions = [RPM_DIST];
+    conf.detbuild.distributions = [RPM_DIST];
     await writeFile(ws.conf, JSON.stringify(conf));
-    // builderv2's own job factory picks the plugin for the build stage (its prep needs mock, absent here)
+    const help = (await execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', '--help'], { reject: false })).stdout;
+    hasRecipe = help.includes('--srpm');
+  });
+
+  it('is built by the plugin, never by mock (a client without the RPM recipe: a clear error)', async () => {
+    // builderv2's own job factory picks the plugin for the build stage
     const script = [
       'import sys',
       'from qubesbuilder.config import Config',
@@ -408,15 +417,57 @@ describe.skipIf(missing)('qubes-builderv2: an rpm distribution selected for qube
       'except PluginError as e:',
       '    print(type(e).__name__, e)',
     ].join('\n');
-    const stdout = await builderv2Python(script, [ws.conf]);
-    const [cls, outcome] = stdout.trim().split('\n').slice(-2);
+    const [cls, outcome] = (await builderv2Python(script, [ws.conf])).trim().split('\n').slice(-2);
     expect(cls).toBe('DetBuildRPMBuildPlugin');
-    const help = (await execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'remote', '--help'], { reject: false })).stdout;
-    if (help.includes('--srpm')) {
-      console.info('the client has the RPM recipe (detbuild remote --srpm): the missing-recipe error is not reachable here');
-      return;
+    if (hasRecipe) {
+      // the recipe is there: without the prep stage's .src.rpm the stage says what is missing
+      expect(outcome).toMatch(/^BuildError gui-common:host-fedora-41\.x86_64:rpm_spec\/gui-common\.spec: cannot find the SRPM\. Missing 'prep' stage call\?/);
+    } else {
+      expect(outcome).toMatch(/^BuildError gui-common:host-fedora-41\.x86_64: the qubes-detbuild client '.*' has no RPM recipe \(detbuild remote --srpm\); .*remove host-fc41 from detbuild:distributions/);
     }
-    expect(outcome).toMatch(/^BuildError gui-common:host-fedora-41\.x86_64: the qubes-detbuild client '.*' has no RPM recipe \(detbuild remote --srpm\); .*remove host-fc41 from detbuild:distributions/);
+  });
+
+  it("with the RPM recipe: the prep stage's .src.rpm goes to qubes.DetBuild; RPMs from a Debian builder are refused for fc41", async (ctx) => {
+    if (!hasRecipe) ctx.skip();
+    // builderv2's rpm prep runs mock (absent here): its result is stood in for by a
+    // .src.rpm that detbuild rpm --spec makes from the same tree, recorded as prep records it
+    const src = path.join(ws.art, 'sources', 'gui-common');
+    const made = path.join(ws.dir, 'srpm');
+    const r0 = await execa(process.execPath, [path.join(distDir(), 'cli', 'main.js'), 'rpm', '--spec', 'rpm_spec/gui-common.spec.in', src, '--out', made, '--quiet'], { reject: false });
+    expect(r0.exitCode, r0.stderr).toBe(0);
+    const produced = await readdir(path.join(made, 'artifacts'));
+    const srpm = produced.find((f) => f.endsWith('.src.rpm'))!;
+    const rpms = produced.filter((f) => f.endsWith('.rpm') && !f.endsWith('.src.rpm'));
+    const facts = JSON.parse(
+      await builderv2Python(
+        [
+          'import json, sys',
+          'from qubesbuilder.config import Config',
+          'config = Config(sys.argv[1])',
+          "c, d = config.get_components(['gui-common'])[0], config.get_distributions()[0]",
+          "print(json.dumps({'vr': c.get_version_release(), 'hash': c.get_source_hash(), 'nva': d.nva}))",
+        ].join('\n'),
+        [ws.conf],
+      ),
+    ) as { vr: string; hash: string; nva: string };
+    const prep = path.join(ws.art, 'components', 'gui-common', facts.vr, RPM_DIST, 'prep');
+    await mkdir(prep, { recursive: true });
+    await cp(path.join(made, 'artifacts', srpm), path.join(prep, srpm));
+    const info = { srpm, rpms, files: [srpm], 'source-hash': facts.hash };
+    await writeFile(path.join(prep, 'rpm_spec_gui-common.spec.prep.yml'), JSON.stringify(info));
+    const cache = path.join(ws.art, 'cache', 'chroot', RPM_DIST, facts.nva);
+    await mkdir(cache, { recursive: true });
+    await writeFile(path.join(cache, `${facts.nva}.init-cache.yml`), JSON.stringify({ packages: [], 'install-packages': false }));
+
+    const r = await qb(ws, ['-c', 'gui-common', 'package', 'build']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/gui-common:host-fedora-41\.x86_64: building in @dispvm:detbuild-dvm through qubes\.DetBuild/);
+    expect(errorLine(r)).toMatch(
+      /gui-common:host-fedora-41\.x86_64:rpm_spec\/gui-common\.spec: the builder in @dispvm:detbuild-dvm runs Debian GNU\/Linux 12 \(bookworm\), not fedora 41; give host-fc41 a builder of its own/,
+    );
+    // what the RPM recipe returned, kept in the stage's result directory
+    const returned = await readdir(path.join(ws.art, 'components', 'gui-common', facts.vr, RPM_DIST, 'build', 'rpm_spec_gui-common.spec.detbuild', 'artifacts'));
+    expect(returned).toEqual(expect.arrayContaining([...rpms, srpm.replace('.src.rpm', '.x86_64.buildinfo')]));
   });
 });
 

@@ -2,7 +2,8 @@
 The rpm build through qubes.DetBuild: for the rpm distributions builder.yml
 selects, builderv2's mock build is replaced by the RPM recipe
 (`detbuild remote DIR --srpm X.src.rpm`) on the source RPM its prep stage made.
-The RPMs, the .buildinfo and the source RPM go to `<build>/rpm/` as after
+The RPMs, the recipe's .buildinfo (NAME-VERSION-RELEASE.ARCH.buildinfo, in
+rpmbuildinfo's format) and the source RPM go to `<build>/rpm/` as after
 builderv2's own rpm build.
 
 A client without the RPM recipe (no `--srpm` in `detbuild remote --help`) ends the
@@ -91,14 +92,9 @@ class DetBuildRPMBuildPlugin(RemoteStageMixin, BuildPlugin):
             raise BuildError(f"{prefix}: {mismatch}; give {self.dist.distribution} a builder of its own (detbuild:distributions:{self.dist.distribution}:target)")
         results = out_dir / "artifacts"
         rpm_dir = artifacts_dir / "rpm"
-        # the RPM recipe's own .buildinfo if it made one, else the builder's record in that format
-        if not (results / buildinfo).is_file():
-            shutil.copy2(out_dir / "environment.buildinfo", rpm_dir / buildinfo)
-            required = []
-        else:
-            required = [buildinfo]
+        # the RPM recipe names its .buildinfo (rpmbuildinfo's format) as builderv2 does
         try:
-            packages, _ = place(results, rpm_dir, required, source_info.get("rpms", []), RPM_ALLOWED_MISSING)
+            packages, _ = place(results, rpm_dir, [buildinfo], source_info.get("rpms", []), RPM_ALLOWED_MISSING)
         except PlacementError as e:
             raise BuildError(f"{prefix}: {e}") from None
         link_or_copy(prep_dir / srpm, rpm_dir)
