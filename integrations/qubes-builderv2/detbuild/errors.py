@@ -1,6 +1,6 @@
 """
 A failed call of qubes.DetBuild as the error of the builderv2 stage that made it:
-the stage's own exception class (BuildError, ChrootError, PluginError), one line
+the stage's own exception class (BuildError, or a PluginError in verify), one line
 with the builder's cause, and the relevant lines of the build log as builderv2's
 `additional_info` (printed under the error, never a traceback).
 """
