@@ -10,10 +10,16 @@ import { allowedCpus } from '../engine/index.js';
 import { runLocalMany } from './batch/local-many.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
-                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]
+                    [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]
                     [--jobs N]   (several .dsc: side by side, one CPU each, OUT_DIR/NAME per build)`;
 
-const DEB_OPTIONS = { ...ENGINE_OPTIONS, nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" }, ...JOBS_OPTION, ...HELP_OPTION } as const;
+const DEB_OPTIONS = {
+  ...ENGINE_OPTIONS,
+  nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" },
+  'with-source': { type: 'boolean', help: 'the .buildinfo and .changes of a full upload: they also list the .dsc and its files as given' },
+  ...JOBS_OPTION,
+  ...HELP_OPTION,
+} as const;
 
 export const DEB_HELP = helpText(
   DEB_USAGE,
@@ -49,7 +55,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
 
   let prepared;
   try {
-    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true });
+    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true, withSource: values['with-source'] === true });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
     if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;

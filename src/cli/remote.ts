@@ -21,6 +21,7 @@ import { UsageError } from './exit-codes.js';
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                        [--timeout SECONDS] [--plain] [--json] [--quiet]
+                       [--dsc NAME.dsc [--nocheck] [--with-source]] [--require-environment SHA256]
        detbuild remote INPUT... --out OUT_DIR [--jobs N] [--target QUBE] [build options]
        detbuild remote --info [--target QUBE] [--json]
 
@@ -29,13 +30,19 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
   --verify        build twice there under different conditions; keep the artifacts
                   only if both builds are identical
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
-                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
+                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests;
+                  --with-source: the .changes and .buildinfo list the source package too)
   --srpm NAME.src.rpm  SRC_DIR holds a source RPM: rebuild it with rpmbuild -ra there
   --spec SPEC     SRC_DIR is a source tree with SPEC (e.g. rpm_spec/NAME.spec.in):
                   make the .src.rpm there, then rebuild it (the rpm recipe; --nocheck too)
   INPUT...        several source directories or FILE.dsc: each built in its own call (with the
                   default target @dispvm:detbuild-dvm, its own disposable), --jobs at once
                   (default 4), into OUT_DIR/NAME; a live line per build and a summary table
+  --require-environment SHA256
+                  the builder refuses the build unless its environment record's
+                  environmentSha256 is this one
+  --json          the result summary as JSON on stdout (the live log stays on stderr;
+                  --quiet silences it)
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -178,6 +185,8 @@ async function remote(argv: string[]): Promise<number> {
         spec: { type: 'string' },
         nocheck: { type: 'boolean' },
         jobs: { type: 'string', short: 'j' },
+        'with-source': { type: 'boolean' },
+        'require-environment': { type: 'string' },
       },
     });
   } catch (err) {
@@ -221,12 +230,18 @@ async function remote(argv: string[]): Promise<number> {
   if (values.dsc !== undefined) {
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
+    if (values['with-source']) recipe.withSource = true;
   } else if (values.srpm !== undefined || values.spec !== undefined) {
     recipe.kind = 'rpm';
     if (values.srpm !== undefined) recipe.srpm = values.srpm;
     if (values.spec !== undefined) recipe.spec = values.spec;
   } else if (values.nocheck) {
     throw new Usage('--nocheck belongs to --dsc, --srpm or --spec');
+  }
+  if (values['with-source'] && values.dsc === undefined) throw new Usage('--with-source belongs to --dsc');
+  if (values['require-environment'] !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw new Usage('--require-environment: expected a lowercase hex sha256');
+    recipe.requireEnvironment = values['require-environment'];
   }
   if (values.nocheck) recipe.nocheck = true;
 
@@ -238,7 +253,7 @@ async function remote(argv: string[]): Promise<number> {
   }
   if (many) return runRemoteMany(positionals, { target, recipe, outRoot: path.resolve(values.out!), jobs, json: values.json, quiet: values.quiet });
 
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
+  const quiet = Boolean(values.quiet);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -23,6 +23,7 @@ import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
+import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
 import { recipeRecordOf, specFromRecipe } from './spec.js';
 import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
@@ -112,6 +113,7 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
 
   let resolved: ResolvedBuild;
   try {
+    await checkRequiredEnvironment(recipe.requireEnvironment, deps.environment);
     resolved = { ...(await specFromRecipe(recipe, srcDir, config, job.logger, { runBuild: deps.runBuild, onEvent: log.onEvent, signal })), recipe: recipeRecordOf(recipe) };
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);

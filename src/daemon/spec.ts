@@ -50,6 +50,7 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
       limits,
       mode: recipe.mode,
       nocheck: recipe.nocheck,
+      withSource: recipe.withSource,
       logger,
     });
     return { spec: prepared.spec, sourceHash: prepared.sourceHash };
@@ -74,7 +75,9 @@ export interface PhaseRunner {
  */
 async function rpmSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, logger?: Logger, phase?: PhaseRunner): Promise<ResolvedSpec> {
   if ((recipe.srpm === undefined) === (recipe.spec === undefined)) throw new DaemonError('REQUEST_RECIPE', "an 'rpm' recipe names either its .src.rpm (field srpm) or its spec (field spec)");
-  if (recipe.command !== undefined || recipe.env !== undefined || recipe.dsc !== undefined) throw new DaemonError('REQUEST_RECIPE', "an 'rpm' recipe takes no command, env or dsc");
+  if (recipe.command !== undefined || recipe.env !== undefined || recipe.dsc !== undefined || recipe.withSource !== undefined) {
+    throw new DaemonError('REQUEST_RECIPE', "an 'rpm' recipe takes no command, env, dsc or withSource");
+  }
   const choices: RpmChoices = {
     stageDir: join(dirname(sourceDir), 'rpm-src'),
     epoch: recipe.epoch,
@@ -108,6 +111,7 @@ export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: 
   if (recipe.kind === 'dpkg') return dpkgSpec(recipe, sourceDir, limits, logger);
   if (recipe.kind === 'rpm') return rpmSpec(recipe, sourceDir, limits, logger, phase);
   if (recipe.dsc !== undefined || recipe.nocheck !== undefined) throw new DaemonError('REQUEST_RECIPE', "dsc and nocheck belong to a 'dpkg' recipe (kind: 'dpkg'; nocheck also to 'rpm')");
+  if (recipe.withSource !== undefined) throw new DaemonError('REQUEST_RECIPE', "withSource belongs to a 'dpkg' recipe (kind: 'dpkg')");
   if (recipe.srpm !== undefined || recipe.spec !== undefined) throw new DaemonError('REQUEST_RECIPE', "srpm and spec belong to an 'rpm' recipe (kind: 'rpm')");
   return defaultSpecFor(sourceDir, {
     command: recipe.command,

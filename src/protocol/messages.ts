@@ -83,6 +83,17 @@ export const RecipeSchema = z
       .optional(),
     /** for kinds 'dpkg' and 'rpm': skip the package's tests (DEB_BUILD_OPTIONS=nocheck, rpmbuild --nocheck) */
     nocheck: z.boolean().optional(),
+    /**
+     * for kind 'dpkg': the .changes and .buildinfo also list the .dsc and the
+     * files it names, as sent (what `dpkg-buildpackage -sa` uploads); the source package is
+     * not rebuilt
+     */
+    withSource: z.boolean().optional(),
+    /**
+     * the builder refuses the request, before building, unless the
+     * `environmentSha256` of its environment record is this one
+     */
+    requireEnvironment: sha256Hex.optional(),
   })
   .strict();
 export type Recipe = z.infer<typeof RecipeSchema>;

@@ -42,6 +42,8 @@ export interface DpkgChoices {
   limits?: Partial<BuildLimits>;
   /** add `nocheck` to DEB_BUILD_OPTIONS (skip the package's test suite) */
   nocheck?: boolean;
+  /** the .changes and .buildinfo also list the .dsc and its files as given (see dpkgCommand) */
+  withSource?: boolean;
   /** run dpkg-checkbuilddeps first (default true) */
   checkBuildDeps?: boolean;
   /** stage the source package here (must not exist; the caller removes it) instead of a temporary directory */
@@ -89,8 +91,16 @@ export async function checkBuildDeps(unpacked: string, source: string): Promise<
   throw new MissingBuildDepsError(source, unmet ? splitDependencies(unmet[1]!) : [], conflicts ? splitDependencies(conflicts[1]!) : []);
 }
 
-/** The sandbox command: unpack, build, copy the results to $DETBUILD_OUT. */
-export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string {
+/**
+ * The sandbox command: unpack, build, copy the results to $DETBUILD_OUT.
+ *
+ * withSource: after the binary build, the .buildinfo and the .changes are made again for
+ * a full upload (`--build=full -sa`, what qubes-builderv2's pbuilder builds give to its
+ * sign and publish stages). dpkg-genbuildinfo and dpkg-genchanges read the .dsc and the
+ * files it names from the parent directory, where the given source package lies, so they
+ * list those files as they were sent: the source package is not rebuilt.
+ */
+export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean; withSource?: boolean } = {}): string {
   const dir = `${dsc.source}-${dsc.upstreamVersion}`;
   return [
     'set -e',
@@ -102,6 +112,13 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string 
     `dpkg-source --no-check -x ${shellQuote(path.basename(dsc.path))} ${shellQuote(dir)}`,
     `cd ${shellQuote(dir)}`,
     'dpkg-buildpackage -us -uc -b',
+    ...(opts.withSource
+      ? [
+          'changes="$(dpkg-parsechangelog -SSource)_$(dpkg-parsechangelog -SVersion | sed "s/^[0-9]*://")_$(dpkg-architecture -qDEB_HOST_ARCH).changes"',
+          'dpkg-genbuildinfo --build=full',
+          'dpkg-genchanges --build=full -sa -O"../$changes"',
+        ]
+      : []),
     'cd ..',
     'for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do if [ -e "$f" ]; then cp -- "$f" "$DETBUILD_OUT/"; fi; done',
   ].join('\n');
@@ -187,7 +204,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
 
     const spec: BuildSpec = {
       sourceDir: stage,
-      command: dpkgCommand(dsc, { nocheck: choices.nocheck }),
+      command: dpkgCommand(dsc, { nocheck: choices.nocheck, withSource: choices.withSource }),
       epoch,
       seed: choices.seed ?? sourceHash.slice(0, 32),
       timeStepNs: choices.timeStepNs ?? DEFAULT_TIME_STEP_NS,

@@ -59,6 +59,9 @@ function expectedVmFiles(dir: string, unit: string): Map<string, string> {
     [unit, FILE],
     ['/usr/share/dbus-1/system.d/org.qubes.DetBuild1.conf', FILE],
   ]);
+  for (const [rel, mode] of treeFiles(join(dir, 'integrations/qubes-builderv2/detbuild'))) {
+    if (rel.endsWith('.py')) expected.set(`/usr/share/qubes-detbuild/qubes-builderv2/detbuild/${rel}`, mode);
+  }
   for (const [rel, mode] of treeFiles(join(dir, 'dist'))) expected.set(`${LIB}/dist/${rel}`, mode);
   for (const [rel, mode] of treeFiles(join(dir, 'packaging/build/vm-modules/node_modules'))) {
     expected.set(`${LIB}/node_modules/${rel}`, mode === 'l' ? 'lrwxrwxrwx' : mode);
@@ -111,7 +114,8 @@ describe('qubes-detbuild-vm .rpm', () => {
     for (const e of rpm) expect(`${e.owner}/${e.group}`).toBe('root/root');
     // directories: the ones of the payload tree, nothing the system owns
     const rpmDirs = rpm.filter((e) => e.perms.startsWith('d')).map((e) => e.path);
-    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && e.path.startsWith(LIB)).map((e) => e.path);
+    const own = (p: string) => p.startsWith(LIB) || p.startsWith('/usr/share/qubes-detbuild');
+    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && own(e.path)).map((e) => e.path);
     expect(rpmDirs.sort()).toEqual(debDirs.sort());
   });
 

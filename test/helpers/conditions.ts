@@ -122,7 +122,7 @@ export function cliArgs(req: BuildRequest, outDir: string): string[] {
 }
 
 /** The wrappers that put the caller under the conditions: umask, then CPU pinning. */
-function conditionWrapper(cond: Conditions): string[] {
+export function conditionWrapper(cond: Conditions): string[] {
   const argv: string[] = [];
   if (cond.umask !== undefined) {
     if (!/^[0-7]{3,4}$/.test(cond.umask)) throw new Error(`bad umask ${cond.umask}`);
@@ -133,7 +133,7 @@ function conditionWrapper(cond: Conditions): string[] {
 }
 
 /** Starts busy-loop processes; the returned function stops them. */
-function startLoad(workers: number): () => Promise<void> {
+export function startLoad(workers: number): () => Promise<void> {
   const procs: ResultPromise[] = [];
   for (let i = 0; i < workers; i++) {
     procs.push(execa('sh', ['-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
