@@ -1,6 +1,6 @@
 /**
  * One of verify's two builds under its real conditions: its own copy of the
- * sources, then the build child (build-child.ts) started through the wrappers
+ * sources, then the build child (child/main.ts) started through the wrappers
  * that set its umask, user, CPUs and ASLR, with its environment, and busy loops
  * beside it when the conditions ask for load.
  */

@@ -57,7 +57,7 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** a build event of run A or B, or a stage of verify itself (run null) */
   onEvent?: (run: 'a' | 'b' | null, e: BuildEvent) => void;
-  /** the build child script (default: build-child.js beside this module) */
+  /** the build child script (default: child/main.js beside this module; an entry point, named main.js like the others) */
   childScript?: string;
   diffoscope?: DiffoscopeOptions;
 }
@@ -65,7 +65,7 @@ export interface VerifyOptions {
 const MANIFEST_FIELDS = ['mode', 'epoch', 'seed', 'timeStepNs', 'command', 'sourceHash', 'epochFrom', 'gitCommit'] as const;
 
 function defaultChildScript(): string {
-  return fileURLToPath(new URL('./build-child.js', import.meta.url));
+  return fileURLToPath(new URL('./child/main.js', import.meta.url));
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>

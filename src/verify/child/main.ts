@@ -5,11 +5,11 @@
  * writes JSON lines on stdout: `{ "event": BuildEvent }` while it runs, then
  * `{ "result": BuildResult }`. SIGTERM cancels the build.
  *
- *   build-child.js --probe    exits 0 when this user can run the engine here
+ *   child/main.js --probe    exits 0 when this user can run the engine here
  */
 import { constants as fsConstants, accessSync } from 'node:fs';
-import { runBuild, type BuildSpec } from '../engine/index.js';
-import { supervisorPath } from '../engine/facilities.js';
+import { runBuild, type BuildSpec } from '../../engine/index.js';
+import { supervisorPath } from '../../engine/facilities.js';
 
 function line(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
