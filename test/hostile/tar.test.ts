@@ -35,7 +35,7 @@ const latin1Name = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x63]); // "café.
 
 const REFUSED: Array<{ what: string; entries: RawEntry[]; message: RegExp }> = [
   { what: 'a GNU sparse file (type S)', entries: [{ name: 'sparse', type: 'S', body: 'x' }], message: /type .*S.* not accepted|SparseFile/ },
-  { what: 'an entry of an unknown type (Z)', entries: [{ name: 'zed', type: 'Z', body: 'x' }], message: /type .*Z.* not accepted/ },
+  { what: 'an entry of an unknown type (Z)', entries: [{ name: 'zed', type: 'Z', body: 'x' }], message: /unknown type/ },
   {
     what: 'a PAX path with a NUL in it',
     entries: [
