@@ -11,6 +11,7 @@ import type { ResolvedSpec, runBuild as RunBuild } from '../engine/index.js';
 import type { BuildResult, BuildSpec } from '../engine/types.js';
 import { describeError } from '../errors.js';
 import { FrameType } from '../protocol/constants.js';
+import { ProtocolError } from '../protocol/errors.js';
 import type { FinalStatus, VerifyReport } from '../protocol/messages.js';
 import { FrameWriter } from '../protocol/writer.js';
 import { makeRecord } from '../record/collect.js';
@@ -24,7 +25,7 @@ import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
 import { sendResults } from './respond.js';
 import { specFromRecipe } from './spec.js';
-import { withIdleTimeout } from './stall.js';
+import { withTransferLimits } from './stall.js';
 
 export interface JobDeps {
   config: DaemonConfig;
@@ -45,7 +46,8 @@ export interface JobRequest {
 
 export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatus> {
   const { config } = deps;
-  const writer = new FrameWriter(job.output);
+  // a caller that stops reading its response (and stays connected) loses its build
+  const writer = new FrameWriter(job.output, undefined, config.responseStallTimeoutMs);
   const abort = new AbortController();
   const onCancel = () => abort.abort();
   // a cancelled job stops reading its request at once
@@ -65,7 +67,12 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     ws = await fs.mkdtemp(join(config.workDir, `${job.id}-`));
     status = await receiveAndBuild(deps, job, writer, ws, abort.signal);
   } catch (err) {
-    status = statusFromError(err);
+    if (err instanceof ProtocolError && err.code === 'PROTOCOL_STALLED') {
+      job.logger.warn(`the caller stopped reading its response (${describeError(err)}); its build is dropped`);
+      abort.abort();
+      job.output.destroy();
+      status = finalStatus('cancelled', `the caller stopped reading its response for ${Math.round(config.responseStallTimeoutMs / 1000)} s`);
+    } else status = statusFromError(err);
   } finally {
     job.signal.removeEventListener('abort', onCancel);
   }
@@ -92,7 +99,13 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   log.stage('receive', 'receiving sources');
   let recipe;
   try {
-    const req = await readRequest(withIdleTimeout(job.input, config.requestIdleTimeoutMs), srcDir, {
+    const limits = {
+      idleMs: config.requestIdleTimeoutMs,
+      deadlineMs: config.requestDeadlineMs,
+      minBytesPerSecond: config.requestMinBytesPerSecond,
+      graceMs: config.requestRateGraceMs,
+    };
+    const req = await readRequest(withTransferLimits(job.input, limits), srcDir, {
       maxRequestBytes: config.maxRequestBytes,
       maxRequestFiles: config.maxRequestFiles,
     });
