@@ -12,6 +12,7 @@ import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOpti
 import { EngineError, SpecError } from './errors.js';
 import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
+import { lineSplitter } from './lines.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
@@ -36,23 +37,6 @@ async function assertOutDirUsable(outDir: string): Promise<void> {
     throw new SpecError('OUT_UNUSABLE', `cannot use output directory ${outDir}`, { cause: err });
   }
   if (entries.length > 0) throw new SpecError('OUT_NOT_EMPTY', `output directory exists and is not empty: ${outDir}`);
-}
-
-/** Splits a byte stream into lines (a trailing partial line is flushed at the end). */
-function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
-  let rest = '';
-  return {
-    push(chunk) {
-      const text = rest + chunk.toString('utf8');
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      for (const l of lines) onLine(l);
-    },
-    end() {
-      if (rest) onLine(rest);
-      rest = '';
-    },
-  };
 }
 
 function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message: string; durationMs: number }): BuildOutcome {
