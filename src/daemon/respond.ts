@@ -11,6 +11,7 @@ import type { ArtifactHeader } from '../protocol/messages.js';
 import { safeRelativePath } from '../protocol/paths.js';
 import type { FrameWriter } from '../protocol/writer.js';
 import type { EnvironmentRecord } from '../record/schema.js';
+import { describeError } from '../errors.js';
 import { DaemonError } from './errors.js';
 
 export async function sendResults(writer: FrameWriter, artifactsDir: string, manifest: Manifest, record: EnvironmentRecord): Promise<void> {
@@ -20,7 +21,14 @@ export async function sendResults(writer: FrameWriter, artifactsDir: string, man
 }
 
 async function sendArtifact(writer: FrameWriter, dir: string, a: ArtifactEntry): Promise<void> {
-  const file = join(dir, ...safeRelativePath(a.path, 'artifact'));
+  let parts: string[];
+  try {
+    parts = safeRelativePath(a.path, 'artifact');
+  } catch (err) {
+    // the engine publishes no such name; if one came through, it is the builder's fault, not the request's
+    throw new DaemonError('DAEMON_ARTIFACT_NAME', `cannot send the artifact: ${describeError(err)}`, { cause: err });
+  }
+  const file = join(dir, ...parts);
   const st = await fs.lstat(file);
   if (st.isSymbolicLink()) {
     const target = await fs.readlink(file);

@@ -15,7 +15,7 @@ import { hostViewFiles } from './hostview.js';
 import { lineSplitter } from './lines.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
-import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
+import { ArtifactError, OutputLimitError, listArtifacts, measureTree } from './collect.js';
 import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
@@ -238,6 +238,10 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     } catch (err) {
       if (err instanceof OutputLimitError) {
         return finish(result({ status: 'output-limit', message: err.message, durationMs, logPath: await keepFailedLog(), stats }));
+      }
+      if (err instanceof ArtifactError) {
+        // what the build wrote, not the engine nor the request, is at fault
+        return finish(result({ status: 'failed', message: `the build's output cannot be published: ${err.message}`, exitCode: 0, durationMs, logPath: await keepFailedLog(), stats, errorCode: err.code }));
       }
       throw err;
     }

@@ -69,7 +69,7 @@ export interface Manifest {
 
 export type BuildStatus =
   | 'success'
-  /** the build command exited non-zero or was killed by a signal of its own */
+  /** the build command exited non-zero or was killed by a signal of its own, or left output that cannot be published (a special file, an unacceptable name) */
   | 'failed'
   /** killed after limits.timeoutMs */
   | 'timeout'
@@ -96,7 +96,7 @@ export interface BuildResult {
   /** path of the kept build log (inside outDir on success, beside it on failure) */
   logPath: string | null;
   durationMs: number;
-  /** for status 'error': the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP) */
+  /** for status 'error' (and 'failed' over its output): the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP, ARTIFACT_NAME) */
   errorCode?: string;
   /** for status 'error': true when the request itself was wrong rather than the engine */
   badInput?: boolean;

@@ -8,7 +8,7 @@
 /** Statuses a final status frame can carry (the builder's verdict). */
 export const REMOTE_STATUSES = [
   'success',
-  /** the build command exited non-zero or was killed by a signal of its own */
+  /** the build command exited non-zero or was killed by a signal of its own, or left output that cannot be published */
   'failed',
   /** killed after its time limit, with its whole process tree */
   'timeout',
