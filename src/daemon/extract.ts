@@ -17,6 +17,7 @@
 import { constants as FS, createWriteStream, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
+import { DIR_MODE, fileMode, isExecutable } from '../engine/modes.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { safeRelativePath } from '../protocol/paths.js';
 import { DaemonError } from './errors.js';
@@ -167,7 +168,7 @@ export class SourceExtractor {
       case 'OldFile':
       case 'ContiguousFile': {
         this.ensureParents(parts, raw);
-        const mode = (entry.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
+        const mode = fileMode(isExecutable(entry.mode ?? 0));
         let fd: number;
         try {
           fd = openSync(dest, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, mode);
@@ -262,7 +263,7 @@ export class SourceExtractor {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
           refuse(raw, `its parent ${JSON.stringify(p)} is missing`);
         }
-        mkdirSync(dir, { mode: 0o755 });
+        mkdirSync(dir, { mode: DIR_MODE });
         continue;
       }
       if (st.isSymbolicLink()) refuse(raw, `its path goes through the symlink ${JSON.stringify(p)}`);
@@ -272,12 +273,12 @@ export class SourceExtractor {
 
   private mkdirChecked(dest: string, raw: string): void {
     try {
-      mkdirSync(dest, { mode: 0o755 });
+      mkdirSync(dest, { mode: DIR_MODE });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const st = lstatSync(dest);
       if (!st.isDirectory()) refuse(raw, 'a directory entry over an existing non-directory');
-      chmodSync(dest, 0o755);
+      chmodSync(dest, DIR_MODE);
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { constants as FS, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { isExecutable } from '../engine/modes.js';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 import { CHUNK_SIZE, FrameType } from '../protocol/constants.js';
 import type { ArtifactHeader } from '../protocol/messages.js';
@@ -42,7 +43,7 @@ async function sendArtifact(writer: FrameWriter, dir: string, a: ArtifactEntry):
     if (!fst.isFile() || fst.size !== a.size) {
       throw new DaemonError('DAEMON_ARTIFACT_CHANGED', `artifact ${a.path} changed after the build (size ${fst.size}, manifest ${a.size})`);
     }
-    const header: ArtifactHeader = { path: a.path, size: a.size, sha256: a.sha256, executable: (fst.mode & 0o111) !== 0, symlink: null };
+    const header: ArtifactHeader = { path: a.path, size: a.size, sha256: a.sha256, executable: isExecutable(fst.mode), symlink: null };
     await writer.json(FrameType.artifact, header);
     // no second hash here: the client checks every byte against the manifest, and the
     // engine hashed these very files; the size is checked, the descriptor is not a link

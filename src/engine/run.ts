@@ -13,6 +13,7 @@ import { EngineError, SpecError } from './errors.js';
 import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
 import { lineSplitter } from './lines.js';
+import { normaliseTree } from './modes.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { ArtifactError, OutputLimitError, listArtifacts, measureTree } from './collect.js';
@@ -260,6 +261,8 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     const staging = `${outDir}.partial-${process.pid}-${Date.now()}`;
     await fs.mkdir(staging, { recursive: true });
     try {
+      // modes as the wire carries them (executable or not), owned by the caller
+      await normaliseTree(layout.out, process.getuid?.() === 0 ? { uid: 0, gid: process.getgid!() } : undefined);
       await moveTree(layout.out, path.join(staging, 'artifacts'));
       await fs.writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       await fs.copyFile(logPath, path.join(staging, 'build.log'));

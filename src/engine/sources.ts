@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { SpecError } from './errors.js';
+import { normaliseTree, type Owner } from './modes.js';
 
 export interface SourceEntry {
   rel: string;
@@ -132,12 +133,13 @@ export function defaultSeed(sourceHash: string, pf: ProjectFile): string {
   return pf.seed ?? sourceHash.slice(0, 32);
 }
 
-export async function copyTree(from: string, to: string): Promise<void> {
+/** Copies the sources into the workspace, given to `owner` (the build's host user) when named. */
+export async function copyTree(from: string, to: string, owner?: Owner): Promise<void> {
   try {
     await execa('cp', ['-a', '--no-preserve=ownership', '--', `${from}/.`, to]);
     // modes as git keeps them: only the executable bit is the caller's, so a
     // checkout made under umask 077 builds the same as one made under 022
-    await execa('chmod', ['-R', 'u+rwX,go=u-w', '--', to]);
+    await normaliseTree(to, owner);
   } catch (err) {
     throw new SpecError('SOURCE_COPY_FAILED', `cannot copy the sources from ${from}`, { cause: err });
   }
