@@ -11,6 +11,8 @@ export function formatEvent(e: BuildEvent): string | null {
       return `${clock()} [${e.stage}] ${e.message}`;
     case 'log':
       return `${clock()} ${e.stream === 'stdout' ? '│' : '!'} ${e.line}`;
+    case 'warning':
+      return `${clock()} [warning] ${e.message}`;
     case 'end':
       return null;
   }

@@ -25,6 +25,11 @@ export const DaemonConfigSchema = z
   .object({
     /** where workspaces are made (systemd's StateDirectory) */
     workDir: z.string().default('/var/lib/detbuild'),
+    /**
+     * when the daemon runs as root: the unprivileged host user builds are started as (a name,
+     * UID or UID:GID), never root. Run as any other user (the packaged detbuild), builds run as it.
+     */
+    buildUser: z.string().min(1).default('nobody'),
     /** largest source archive accepted, bytes */
     maxRequestBytes: z.number().int().positive().default(2 * GiB),
     /** most entries (files, directories, links) in a source archive */

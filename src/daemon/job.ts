@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { ResolvedSpec, runBuild as RunBuild } from '../engine/index.js';
-import type { BuildResult, BuildSpec } from '../engine/types.js';
+import type { BuildEvent, BuildResult, BuildSpec } from '../engine/types.js';
 import { describeError } from '../errors.js';
 import { FrameType } from '../protocol/constants.js';
 import { ProtocolError } from '../protocol/errors.js';
@@ -16,6 +16,7 @@ import type { FinalStatus, VerifyReport } from '../protocol/messages.js';
 import { FrameWriter } from '../protocol/writer.js';
 import { makeRecord } from '../record/collect.js';
 import { diffArtifacts } from '../record/manifest.js';
+import { removeWorkspace } from '../engine/workspace.js';
 import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
 import { diffoscopeReport } from './diffoscope.js';
@@ -86,7 +87,7 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     job.logger.warn(`cannot send the final status: ${describeError(err)}`);
   }
   job.output.destroy();
-  if (ws) await fs.rm(ws, { recursive: true, force: true }).catch((err: unknown) => job.logger.error(`cannot remove ${ws}: ${describeError(err)}`));
+  if (ws) await removeWorkspace(ws, (message) => job.logger.error(message));
   return status;
 }
 
@@ -156,7 +157,11 @@ async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, out
     watchdog.abort();
   }, spec.limits.timeoutMs + deps.config.watchdogGraceMs);
   try {
-    const r = await deps.runBuild(spec, { outDir, onEvent: log.onEvent, signal: watchdog.signal });
+    const onEvent = (e: BuildEvent): void => {
+      if (e.kind === 'warning') job.logger.warn(e.message);
+      log.onEvent(e);
+    };
+    const r = await deps.runBuild(spec, { outDir, onEvent, signal: watchdog.signal, buildUser: deps.config.buildUser });
     job.logger.info(`engine: ${r.status} (${r.message}) in ${r.durationMs} ms`);
     return r;
   } finally {

@@ -106,6 +106,8 @@ export interface BuildResult {
 export type BuildEvent =
   | { kind: 'stage'; stage: 'prepare' | 'run' | 'collect' | 'done'; message: string }
   | { kind: 'log'; stream: 'stdout' | 'stderr'; line: string }
+  /** something the engine could not do that did not change the result (a workspace it could not remove) */
+  | { kind: 'warning'; message: string }
   | { kind: 'end'; result: BuildResult };
 
 export interface RunOptions {
@@ -113,4 +115,9 @@ export interface RunOptions {
   outDir: string;
   onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
+  /**
+   * when the engine runs as root: the unprivileged host user the build is started as (a
+   * name, `UID` or `UID:GID`; default $DETBUILD_BUILD_USER, else `nobody`). Ignored otherwise.
+   */
+  buildUser?: string;
 }
