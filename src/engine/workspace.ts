@@ -2,7 +2,9 @@
  * A build's workspace: a fresh directory under the temporary directory holding the copy of
  * the sources (src), the output (out), HOME (home) and the engine's replaced host files
  * (view). When builds run as another host user (host-user.ts), src, out and home are
- * theirs, the rest stays the engine's and the top directory is only traversable (0711).
+ * theirs, the rest stays the engine's and the top directory is only traversable (0711);
+ * a TMPDIR that user cannot reach (under a 0700 directory of root's) is replaced by /tmp,
+ * since bubblewrap, started as that user, must open the workspace's directories by path.
  *
  * Removal cannot be defeated by what the build left (remove-tree.ts); a removal that fails
  * anyway is retried, reported through `warn` with the path, and tried again before the
@@ -12,6 +14,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeError } from '../errors.js';
+import { EngineError } from './errors.js';
 import type { HostUser } from './host-user.js';
 import { removeTree } from './remove-tree.js';
 
@@ -24,7 +27,14 @@ export interface Workspace {
 }
 
 export async function makeWorkspace(user: HostUser | null): Promise<Workspace> {
-  const top = await fs.mkdtemp(path.join(tmpdir(), 'detbuild-ws-'));
+  let base = tmpdir();
+  if (user && !(await reachable(base, user))) {
+    if (!(await reachable('/tmp', user))) {
+      throw new EngineError('ENGINE_WORKSPACE', `the build user ${user.name} can reach neither ${base} nor /tmp, where the workspace would be (set TMPDIR to a directory it can search)`);
+    }
+    base = '/tmp';
+  }
+  const top = await fs.mkdtemp(path.join(base, 'detbuild-ws-'));
   const ws: Workspace = { path: top, src: path.join(top, 'src'), out: path.join(top, 'out'), home: path.join(top, 'home'), view: path.join(top, 'view') };
   try {
     if (user) await fs.chmod(top, 0o711);
@@ -39,6 +49,24 @@ export async function makeWorkspace(user: HostUser | null): Promise<Workspace> {
     throw err;
   }
   return ws;
+}
+
+/** Whether `user` (no supplementary groups) may search every directory from / down to `dir`. */
+async function reachable(dir: string, user: HostUser): Promise<boolean> {
+  let real: string;
+  try {
+    real = await fs.realpath(dir);
+  } catch {
+    return false;
+  }
+  let cur = '/';
+  for (const part of ['', ...real.split('/').filter(Boolean)]) {
+    cur = path.join(cur, part);
+    const st = await fs.stat(cur);
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+    if (!st.isDirectory() || (st.mode & bit) === 0) return false;
+  }
+  return true;
 }
 
 /** Workspaces whose removal failed, tried again before the next build. */

@@ -5,7 +5,7 @@
  * of artifacts fetched with `detbuild remote` (the same rule as a local build).
  */
 import { execFile } from 'node:child_process';
-import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,8 @@ beforeAll(async () => {
   bus = await startBus();
   // the daemon's own TMPDIR, where the engine makes its workspaces: checked empty after each build
   daemonTmp = await mkdtemp(path.join(tmpdir(), 'detbuild-hostile-daemon-tmp-'));
+  // searchable by the unprivileged build user (else the engine falls back to /tmp)
+  await chmod(daemonTmp, 0o755);
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = daemonTmp;
   try {
@@ -53,7 +55,7 @@ async function build(command: string) {
 }
 
 async function expectNoWorkspaceLeft(): Promise<void> {
-  expect(await readdir(daemonTmp)).toEqual([]);
+  expect((await readdir(daemonTmp)).filter((n) => n.startsWith('detbuild-ws-'))).toEqual([]);
   expect(await readdir(daemon.workDir)).toEqual([]);
 }
 
