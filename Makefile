@@ -106,6 +106,7 @@ install-dom0:
 	install -m 0644 salt/detbuild/init.top salt/detbuild/init.sls salt/detbuild/template.sls \
 		salt/detbuild/template-regen.sls salt/detbuild/map.jinja $(DESTDIR)$(SALT_DIR)/
 	install -m 0644 salt/detbuild/files/30-detbuild.policy.jinja $(DESTDIR)$(SALT_DIR)/files/
+	install -m 0644 policy/30-detbuild.policy $(DESTDIR)$(SALT_DIR)/files/30-detbuild.policy
 	install -m 0644 salt/detbuild/files/detbuild-template-regen salt/detbuild/files/detbuild-template-regen.service \
 		salt/detbuild/files/detbuild-template-regen.timer salt/detbuild/files/template-regen.conf.jinja \
 		$(DESTDIR)$(SALT_DIR)/files/

@@ -4,14 +4,27 @@ import { prepareDpkgBuild } from '../recipes/dpkg.js';
 import { RecipeError } from '../recipes/errors.js';
 import { describeError } from '../errors.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
+import { ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from './options.js';
 import { runLocally } from './run-local.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
 
+const DEB_OPTIONS = { ...ENGINE_OPTIONS, nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" }, ...HELP_OPTION } as const;
+
+export const DEB_HELP = helpText(
+  DEB_USAGE,
+  `Builds a Debian source package (the .dsc and the files it lists) with dpkg-buildpackage -us -uc -b
+under the engine; the .debs, .buildinfo and .changes are kept in OUT_DIR/artifacts.`,
+  DEB_OPTIONS,
+);
+
 export async function runDebCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, nocheck: { type: 'boolean' } } as const);
+  const { values, positionals } = parseCommandLine(argv, DEB_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${DEB_HELP}\n`);
+    return EXIT.ok;
+  }
   if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE.dsc\n${DEB_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
   const choices = engineChoices(values);

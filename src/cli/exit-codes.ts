@@ -9,6 +9,8 @@ export const EXIT = {
   outputLimit: 6,
   engine: 7,
   cancelled: 8,
+  /** detbuild verify: the two builds differ (the same code as `detbuild remote --verify`) */
+  notReproducible: 9,
 } as const;
 
 export class UsageError extends Error {}

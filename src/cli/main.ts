@@ -4,24 +4,32 @@ import { runBuildCommand, BUILD_USAGE } from './build.js';
 import { runDebCommand, DEB_USAGE } from './deb.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { runTemplateCommand } from './template.js';
+import { runVerifyCommand, VERIFY_USAGE } from './verify.js';
+import { ENGINE_VERSION } from '../engine/version.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
 commands:
   build SRC_DIR --out OUT_DIR    build locally under the determinism engine
+  verify SRC_DIR [--out DIR]     build twice locally under different conditions; identical or not
   remote SRC_DIR --out OUT_DIR   build in a Qubes builder qube through qubes.DetBuild
   deb FILE.dsc --out OUT_DIR     build a Debian source package (dpkg-buildpackage -b) under the engine
   info                           print this machine's build environment record
   template lock|fetch|build      lock a builder's package set; regenerate its template image from a lock
 
 ${BUILD_USAGE}
-${DEB_USAGE}`;
+${VERIFY_USAGE}
+${DEB_USAGE}
+
+'detbuild COMMAND --help' describes a command; 'detbuild --version' prints the version.`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'build':
       return runBuildCommand(rest);
+    case 'verify':
+      return runVerifyCommand(rest);
     case 'template':
       return runTemplateCommand(rest);
     case 'deb':
@@ -34,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
       if (!fn) throw new UsageError(`the '${cmd}' command is not available in this build`);
       return fn(cmd === 'info' && !mod.runInfoCommand ? ['--info', ...rest] : rest);
     }
+    case '--version':
+    case '-V':
+      process.stdout.write(`detbuild ${ENGINE_VERSION}\n`);
+      return EXIT.ok;
     case undefined:
     case '-h':
     case '--help':

@@ -111,14 +111,22 @@ export async function runRemoteCommand(argv: string[]): Promise<number> {
   }
 }
 
+const INFO_USAGE = `usage: detbuild info [--target QUBE] [--json]
+
+  prints the build environment record of this machine, or of the builder qube QUBE`;
+
 /** `detbuild info [--target QUBE] [--json]`. */
 export async function runInfoCommand(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' } } }));
+    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (err) {
-    process.stderr.write(`detbuild info: ${(err as Error).message}\nusage: detbuild info [--target QUBE] [--json]\n`);
+    process.stderr.write(`detbuild info: ${(err as Error).message}\n${INFO_USAGE}\n`);
     return ExitCode.usage;
+  }
+  if (values.help) {
+    process.stdout.write(`${INFO_USAGE}\n`);
+    return ExitCode.success;
   }
   if (values.target) return runRemoteCommand(['--info', '--target', values.target, ...(values.json ? ['--json'] : [])]);
   try {

@@ -214,6 +214,10 @@ async function buildCommand(argv: string[]): Promise<number> {
 
 export async function runTemplateCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if ([sub, ...rest].some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${TEMPLATE_USAGE}\n`);
+    return EXIT.ok;
+  }
   try {
     switch (sub) {
       case 'lock':

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { formatZodError } from '../protocol/reader.js';
+import { DIFFOSCOPE_DEFAULTS } from '../record/diffoscope.js';
 import { DaemonError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/qubes-detbuild/detbuildd.json';
@@ -71,9 +72,9 @@ export const DaemonConfigSchema = z
     }),
     diffoscope: z
       .object({
-        command: z.string().default('diffoscope'),
-        timeoutMs: z.number().int().positive().default(10 * 60_000),
-        maxReportBytes: z.number().int().positive().default(1 * MiB),
+        command: z.string().default(DIFFOSCOPE_DEFAULTS.command),
+        timeoutMs: z.number().int().positive().default(DIFFOSCOPE_DEFAULTS.timeoutMs),
+        maxReportBytes: z.number().int().positive().default(DIFFOSCOPE_DEFAULTS.maxReportBytes),
       })
       .strict()
       .default({}),

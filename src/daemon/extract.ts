@@ -11,8 +11,8 @@
  * unknown types, oversized extended headers), a NUL inside an extended header (a PAX record
  * or a GNU long name, which node-tar would cut there), names and link targets that are not
  * UTF-8 (node-tar would turn them into U+FFFD; a literal U+FFFD is refused with them). Modes
- * are reduced to 0755/0644; modification times are kept (the engine's default epoch is the
- * newest of them).
+ * are reduced to 0755/0644; modification times are kept (the engine uses none of them: its
+ * copy sets every time to the epoch).
  */
 import { constants as FS, createWriteStream, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -186,7 +186,6 @@ export class SourceExtractor {
               reject(e);
             });
             out.on('close', () => {
-              // the engine's default epoch is the newest source mtime, as for a local build
               if (entry.mtime) utimesSync(dest, entry.mtime, entry.mtime);
               resolve();
             });

@@ -19,7 +19,7 @@ import { diffArtifacts } from '../record/manifest.js';
 import { removeWorkspace } from '../engine/workspace.js';
 import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
-import { diffoscopeReport } from './diffoscope.js';
+import { diffoscopeReport } from '../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
@@ -143,6 +143,7 @@ function buildParameters(spec: BuildSpec, sourceHash: string): BuildParameters {
     seed: spec.seed,
     timeStepNs: spec.timeStepNs.toString(),
     sourceHash,
+    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
   };
 }
 

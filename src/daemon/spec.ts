@@ -62,6 +62,7 @@ export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: 
   return defaultSpecFor(sourceDir, {
     command: recipe.command,
     epoch: recipe.epoch,
+    origin: recipe.epoch === undefined ? undefined : recipe.origin,
     seed: recipe.seed,
     timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
     env: recipe.env,

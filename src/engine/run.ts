@@ -29,7 +29,7 @@ export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
 }
 
-async function assertOutDirUsable(outDir: string): Promise<void> {
+export async function assertOutDirUsable(outDir: string): Promise<void> {
   let entries: string[];
   try {
     entries = await fs.readdir(outDir);
@@ -90,7 +90,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     await retryLeftoverWorkspaces(warn);
     ws = await makeWorkspace(user);
     const layoutDirs = ws;
-    await copyTree(spec.sourceDir, layoutDirs.src, user ?? undefined);
+    await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch, user ?? undefined);
     const sourceHash = await hashTree(layoutDirs.src, await walkTree(layoutDirs.src));
 
     const viewFiles = new Map<string, string>();
@@ -265,6 +265,8 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       timeStepNs: spec.timeStepNs.toString(),
       command: spec.command,
       sourceHash,
+      ...(spec.origin ? { epochFrom: spec.origin.epochFrom } : {}),
+      ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
       artifacts,
     };
     // publish: everything goes into a temporary sibling, renamed into place last

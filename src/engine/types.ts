@@ -23,6 +23,16 @@ export interface BuildLimits {
   maxLogBytes: number;
 }
 
+/** Which rule gave a build's epoch (src/engine/source-date.ts). */
+export type EpochOrigin = 'option' | 'detbuild.json' | 'git' | 'debian/changelog' | 'rpm-spec' | 'default';
+
+/** Where the sources' defaults came from: recorded in the manifest, never seen by the build. */
+export interface SourceOrigin {
+  epochFrom: EpochOrigin;
+  /** HEAD's commit id when the sources are a git work tree */
+  gitCommit?: string;
+}
+
 export interface BuildSpec {
   /** host directory holding the sources; it is copied, never modified */
   sourceDir: string;
@@ -44,6 +54,8 @@ export interface BuildSpec {
    * lives outside /usr and /etc. Set by recipes, never by a remote caller.
    */
   hostDirs?: string[];
+  /** where the epoch came from, and the git commit: copied into the manifest */
+  origin?: SourceOrigin;
 }
 
 /** Where a finished build put its results. */
@@ -64,6 +76,10 @@ export interface Manifest {
   command: string;
   /** sha256 over the sources as copied (path, mode, content), the default seed's origin */
   sourceHash: string;
+  /** which rule gave the epoch (absent when the spec did not say) */
+  epochFrom?: EpochOrigin;
+  /** the git commit the sources were checked out at, when they were a git work tree */
+  gitCommit?: string;
   artifacts: ArtifactEntry[];
 }
 

@@ -38,6 +38,17 @@ export const RecipeSchema = z
     command: z.string().min(1).max(65536).optional(),
     /** SOURCE_DATE_EPOCH and the start of the logical clock, seconds */
     epoch: z.number().int().min(0).max(253402300799).optional(),
+    /**
+     * where `epoch` came from, when the caller resolved it from the sources (a git work
+     * tree's HEAD: the sources travel without .git); recorded in the manifest as given
+     */
+    origin: z
+      .object({
+        epochFrom: z.literal('git'),
+        gitCommit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
+      })
+      .strict()
+      .optional(),
     /** seed of every random stream, lowercase hex, 16 to 128 digits */
     seed: z.string().regex(/^[0-9a-f]{16,128}$/, '16 to 128 lowercase hex digits').optional(),
     /** how far the logical clock advances on each read, nanoseconds */

@@ -23,7 +23,8 @@ import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
 import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
-import { hashTree, walkTree, MIN_EPOCH } from '../engine/sources.js';
+import { hashTree, walkTree } from '../engine/sources.js';
+import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
@@ -173,6 +174,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
       hostDirs: HOST_STATE_DIRS,
+      origin: { epochFrom: choices.epoch !== undefined ? 'option' : 'debian/changelog' },
     };
     validateSpec(spec);
     log?.info('dpkg recipe: spec ready', { source: dsc.source, epoch: spec.epoch, seed: spec.seed, mode: spec.mode });

@@ -5,6 +5,7 @@ export { compareRecords, type RecordDifference } from './compare.js';
 export { toBuildinfo } from './buildinfo.js';
 export { toInTotoStatement, BUILD_TYPE, type InTotoStatement } from './intoto.js';
 export { ManifestSchema, ArtifactEntrySchema, diffArtifacts, type ArtifactDifference } from './manifest.js';
+export { diffoscopeReport, DIFFOSCOPE_DEFAULTS, type DiffoscopeOptions } from './diffoscope.js';
 export { parseOsRelease, readOsRelease } from './os-release.js';
 export { parseDpkgQuery, parseRpmQuery, listInstalledPackages } from './packages.js';
 export { engineIdentity } from './engine-version.js';

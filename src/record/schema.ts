@@ -50,6 +50,8 @@ export const BuildParametersSchema = z
     timeStepNs: z.string().regex(/^[0-9]+$/),
     /** sha256 over the sources as the engine copied them */
     sourceHash: z.string().nullable(),
+    /** the git commit the sources were checked out at, when the caller's sources were a git work tree */
+    gitCommit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
   })
   .strict();
 export type BuildParameters = z.infer<typeof BuildParametersSchema>;

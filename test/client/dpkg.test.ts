@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, repoRoot, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
 
 let bus: Bus;

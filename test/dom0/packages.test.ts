@@ -135,6 +135,7 @@ describe('qubes-detbuild-dom0 .rpm', () => {
       '-rw-rw-r-- root:qubes /etc/qubes/policy.d/30-detbuild.policy',
       'drwxr-x--- root:root /srv/salt/detbuild',
       'drwxr-xr-x root:root /srv/salt/detbuild/files',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy.jinja',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen.service',

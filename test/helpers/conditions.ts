@@ -13,10 +13,10 @@
  *   manifest.json, build.log). It checks fixtures and this harness without the engine.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
+import { requireCli } from './cli.js';
 import { cleanCopy, freshDir, listFiles, repoRoot, sha256File } from './trees.js';
 
 export type Runner = 'engine' | 'plain' | 'direct';
@@ -109,20 +109,6 @@ export const HOSTILE: Conditions = {
     DETBUILD_JUNK: 'junk '.repeat(50),
   },
 };
-
-/** The detbuild CLI entry point the runners call. */
-export function cliPath(): string {
-  return process.env.DETBUILD_CLI ?? path.join(repoRoot, 'dist', 'cli', 'main.js');
-}
-
-/** Throws a clear error when the CLI has not been built. */
-export function requireCli(): string {
-  const cli = cliPath();
-  if (!existsSync(cli)) {
-    throw new Error(`detbuild CLI not found at ${cli}: run \`npm run build\` first (or set DETBUILD_CLI)`);
-  }
-  return cli;
-}
 
 /** Arguments of `detbuild build` for a request. */
 export function cliArgs(req: BuildRequest, outDir: string): string[] {

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, type Bus, type Daemon, type ServiceRun } from '../daemon/harness.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, type Bus, type Daemon, type ServiceRun } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 let bus: Bus;

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, distDir, finalStatusOf, repoRoot, requestBytes, runService, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
+import { decodeResponse, distDir, finalStatusOf, requestBytes, runService, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
 import { tarStream } from '../daemon/hostile.js';
+import { repoRoot } from '../helpers/trees.js';
 import { rawTar } from './raw-tar.js';
 
 const MiB = 1024 * 1024;

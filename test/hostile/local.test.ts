@@ -9,7 +9,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir } from '../daemon/harness.js';
+import { requireCli } from '../helpers/cli.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -47,7 +47,7 @@ async function freshTmp(uid = 0): Promise<string> {
 
 /** `detbuild ARGS` with TMPDIR (and optionally as another user, under another umask). */
 function detbuild(args: string[], opts: { tmp: string; uid?: number; umask?: string }): Promise<CliRun> {
-  const cli = [process.execPath, path.join(distDir(), 'cli', 'main.js'), ...args];
+  const cli = [process.execPath, requireCli(), ...args];
   const asUser = opts.uid ? ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'] : [];
   const cmd = ['sh', '-c', `umask ${opts.umask ?? '022'}; exec "$@"`, 'sh', ...asUser, ...cli];
   const started = Date.now();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../src/daemon/errors.js';
 import { SourceExtractor } from '../../src/daemon/extract.js';
-import { tempDir } from '../daemon/harness.js';
+import { tempDir } from '../helpers/daemon.js';
 import { paxRecord, rawTar, type RawEntry } from './raw-tar.js';
 
 const dirs: string[] = [];

@@ -1,3 +1,7 @@
+/**
+ * diffoscope on two builds' artifact trees: what the daemon's verify mode sends back
+ * and what `detbuild verify` shows when two builds differ.
+ */
 import { execa } from 'execa';
 
 export interface DiffoscopeOptions {
@@ -5,6 +9,12 @@ export interface DiffoscopeOptions {
   timeoutMs: number;
   maxReportBytes: number;
 }
+
+export const DIFFOSCOPE_DEFAULTS: DiffoscopeOptions = {
+  command: 'diffoscope',
+  timeoutMs: 10 * 60_000,
+  maxReportBytes: 1024 * 1024,
+};
 
 /**
  * diffoscope's text report on two artifact trees, truncated to maxReportBytes; null when
