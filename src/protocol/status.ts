@@ -16,7 +16,7 @@ export const REMOTE_STATUSES = [
   'output-limit',
   /** verify mode: the two builds differ */
   'not-reproducible',
-  /** the build was cancelled (the caller went away, or Cancel over D-Bus) */
+  /** the build was cancelled (the caller went away or stopped reading its response, or Cancel over D-Bus) */
   'cancelled',
   /** the builder could not run the build (engine or daemon failure, daemon unavailable) */
   'error',
