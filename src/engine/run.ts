@@ -70,6 +70,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
 
 async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
   const started = Date.now();
+  // results pass through as they are: runBuild announces the end once the workspace is gone
   const finish = (r: BuildOutcome): BuildOutcome => r;
   const warn = (message: string): void => emit({ kind: 'warning', message });
   const outDir = path.resolve(opts.outDir);
@@ -273,8 +274,8 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     const staging = `${outDir}.partial-${process.pid}-${Date.now()}`;
     await fs.mkdir(staging, { recursive: true });
     try {
-      // modes as the wire carries them (executable or not), owned by the caller
-      await normaliseTree(layout.out, process.getuid?.() === 0 ? { uid: 0, gid: process.getgid!() } : undefined);
+      // modes as the wire carries them (executable or not); the caller's again if another user built them
+      await normaliseTree(layout.out, user ? { uid: process.getuid!(), gid: process.getgid!() } : undefined);
       await moveTree(layout.out, path.join(staging, 'artifacts'));
       await fs.writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       await fs.copyFile(logPath, path.join(staging, 'build.log'));
