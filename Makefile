@@ -104,7 +104,7 @@ install-dom0:
 	install -d -m 0750 $(DESTDIR)$(SALT_DIR)
 	install -d -m 0755 $(DESTDIR)$(SALT_DIR)/files
 	install -m 0644 salt/detbuild/init.top salt/detbuild/init.sls salt/detbuild/template.sls \
-		salt/detbuild/template-regen.sls salt/detbuild/map.jinja $(DESTDIR)$(SALT_DIR)/
+		salt/detbuild/template-regen.sls salt/detbuild/fedora.sls salt/detbuild/map.jinja $(DESTDIR)$(SALT_DIR)/
 	install -m 0644 salt/detbuild/files/30-detbuild.policy.jinja $(DESTDIR)$(SALT_DIR)/files/
 	install -m 0644 policy/30-detbuild.policy $(DESTDIR)$(SALT_DIR)/files/30-detbuild.policy
 	install -m 0644 salt/detbuild/files/detbuild-template-regen salt/detbuild/files/detbuild-template-regen.service \

@@ -4,13 +4,16 @@ import { prepareDpkgBuild } from '../recipes/dpkg.js';
 import { RecipeError } from '../recipes/errors.js';
 import { describeError } from '../errors.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from './options.js';
+import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from './options.js';
 import { runLocally } from './run-local.js';
+import { allowedCpus } from '../engine/index.js';
+import { runLocalMany } from './batch/local-many.js';
 
-export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
-                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
+export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
+                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]
+                    [--jobs N]   (several .dsc: side by side, one CPU each, OUT_DIR/NAME per build)`;
 
-const DEB_OPTIONS = { ...ENGINE_OPTIONS, nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" }, ...HELP_OPTION } as const;
+const DEB_OPTIONS = { ...ENGINE_OPTIONS, nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" }, ...JOBS_OPTION, ...HELP_OPTION } as const;
 
 export const DEB_HELP = helpText(
   DEB_USAGE,
@@ -25,9 +28,24 @@ export async function runDebCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${DEB_HELP}\n`);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE.dsc\n${DEB_USAGE}`);
+  if (positionals.length === 0) throw new UsageError(`expected a FILE.dsc\n${DEB_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
   const choices = engineChoices(values);
+  const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
+  if (positionals.length > 1) {
+    return runLocalMany(positionals, {
+      outRoot: values.out,
+      jobs,
+      json: values.json,
+      quiet: values.quiet,
+      command: 'detbuild deb',
+      prepare: async (input) => {
+        const p = await prepareDpkgBuild(path.resolve(input), { ...choices, nocheck: values.nocheck === true });
+        return { spec: p.spec, recipe: { kind: 'dpkg', dsc: path.basename(p.dsc.path), nocheck: values.nocheck === true }, cleanup: p.cleanup };
+      },
+      prepareExit: (err) => (err instanceof RecipeError ? (err.badInput ? EXIT.badInput : EXIT.engine) : EXIT.internal),
+    });
+  }
 
   let prepared;
   try {
@@ -44,6 +62,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
       json: values.json,
       jsonExtra: { source: prepared.dsc.source, version: prepared.dsc.version },
       label: `${prepared.dsc.source} ${prepared.dsc.version}`,
+      recipe: { kind: 'dpkg', dsc: path.basename(prepared.dsc.path), nocheck: values.nocheck === true },
     });
   } finally {
     await prepared.cleanup();

@@ -87,3 +87,12 @@ export function engineChoices(values: {
     mode: values.plain ? 'plain' : 'deterministic',
   };
 }
+
+/** --jobs N: how many builds of a batch run at once (several inputs only). */
+export const JOBS_OPTION = { jobs: { type: 'string', short: 'j', arg: 'N', help: 'several inputs: how many build at once (default: the CPUs this process may use)' } } as const;
+
+export function parseJobs(value: string | undefined, fallback: number, inputs: number): number {
+  if (value !== undefined && !/^[1-9][0-9]{0,3}$/.test(value)) throw new UsageError(`--jobs: expected a positive integer, got '${value}'`);
+  if (value !== undefined && inputs < 2) throw new UsageError('--jobs belongs to several inputs');
+  return value === undefined ? fallback : Number(value);
+}

@@ -14,10 +14,14 @@ import { ExitCode, EXIT_INTERNAL } from '../protocol/status.js';
 import { toBuildinfo } from '../record/buildinfo.js';
 import { collectEnvironmentRecord } from '../record/collect.js';
 import type { EnvironmentRecord } from '../record/schema.js';
+import { runRemoteMany } from './batch/remote-many.js';
+import { parseJobs } from './options.js';
+import { UsageError } from './exit-codes.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                        [--timeout SECONDS] [--plain] [--json] [--quiet]
+       detbuild remote INPUT... --out OUT_DIR [--jobs N] [--target QUBE] [build options]
        detbuild remote --info [--target QUBE] [--json]
 
   --target QUBE   the builder: a qube name, or @dispvm:detbuild-dvm for a fresh
@@ -26,6 +30,12 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
                   only if both builds are identical
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
                   dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
+  --srpm NAME.src.rpm  SRC_DIR holds a source RPM: rebuild it with rpmbuild -ra there
+  --spec SPEC     SRC_DIR is a source tree with SPEC (e.g. rpm_spec/NAME.spec.in):
+                  make the .src.rpm there, then rebuild it (the rpm recipe; --nocheck too)
+  INPUT...        several source directories or FILE.dsc: each built in its own call (with the
+                  default target @dispvm:detbuild-dvm, its own disposable), --jobs at once
+                  (default 4), into OUT_DIR/NAME; a live line per build and a summary table
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -164,7 +174,10 @@ async function remote(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         dsc: { type: 'string' },
+        srpm: { type: 'string' },
+        spec: { type: 'string' },
         nocheck: { type: 'boolean' },
+        jobs: { type: 'string', short: 'j' },
       },
     });
   } catch (err) {
@@ -175,11 +188,13 @@ async function remote(argv: string[]): Promise<number> {
     process.stdout.write(`${REMOTE_USAGE}\n`);
     return ExitCode.success;
   }
-  const target = values.target ?? 'builder';
+  const many = positionals.length > 1;
+  const target = values.target ?? (many ? '@dispvm:detbuild-dvm' : 'builder');
   const mode: RemoteMode = values.info ? 'info' : values.verify ? 'verify' : 'build';
   if (mode === 'info' && (positionals.length > 0 || values.out)) throw new Usage('--info takes no SRC_DIR and no --out');
   if (mode !== 'info') {
-    if (positionals.length !== 1) throw new Usage('expected exactly one SRC_DIR');
+    if (positionals.length === 0) throw new Usage('expected a SRC_DIR');
+    if (many && (mode !== 'build' || values.dsc !== undefined)) throw new Usage('several inputs are built with build only: no --verify, and FILE.dsc inputs instead of --dsc');
     if (!values.out) throw new Usage('--out OUT_DIR is required');
   }
   const recipe: Recipe = {};
@@ -201,14 +216,27 @@ async function remote(argv: string[]): Promise<number> {
   const timeout = parseSeconds('timeout', values.timeout);
   if (timeout !== undefined) recipe.limits = { timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
   if (values.plain) recipe.mode = 'plain';
+  const kinds = [values.dsc, values.srpm, values.spec, values.command].filter((v) => v !== undefined).length;
+  if (kinds > 1) throw new Usage('--dsc, --srpm, --spec and --command exclude each other');
   if (values.dsc !== undefined) {
-    if (values.command !== undefined) throw new Usage('--dsc and --command exclude each other');
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
-    if (values.nocheck) recipe.nocheck = true;
+  } else if (values.srpm !== undefined || values.spec !== undefined) {
+    recipe.kind = 'rpm';
+    if (values.srpm !== undefined) recipe.srpm = values.srpm;
+    if (values.spec !== undefined) recipe.spec = values.spec;
   } else if (values.nocheck) {
-    throw new Usage('--nocheck belongs to --dsc');
+    throw new Usage('--nocheck belongs to --dsc, --srpm or --spec');
   }
+  if (values.nocheck) recipe.nocheck = true;
+
+  let jobs: number;
+  try {
+    jobs = parseJobs(values.jobs, 4, positionals.length);
+  } catch (err) {
+    throw new Usage((err as UsageError).message);
+  }
+  if (many) return runRemoteMany(positionals, { target, recipe, outRoot: path.resolve(values.out!), jobs, json: values.json, quiet: values.quiet });
 
   const quiet = Boolean(values.quiet) || Boolean(values.json);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);

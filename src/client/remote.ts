@@ -104,7 +104,14 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('close', (code, signal) => resolve({ code, signal })),
   );
-  const onAbort = () => child.kill('SIGTERM');
+  const onAbort = () => {
+    child.kill('SIGTERM');
+    // what the end of qrexec-client-vm means to the builder: the connection is gone both
+    // ways (the builder's next write fails and it cancels), whoever else holds the pipes
+    child.stdin.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
+  };
   opts.signal?.addEventListener('abort', onAbort);
 
   let stderrTail = '';

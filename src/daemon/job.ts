@@ -15,9 +15,10 @@ import { ProtocolError } from '../protocol/errors.js';
 import type { FinalStatus, VerifyReport } from '../protocol/messages.js';
 import { FrameWriter } from '../protocol/writer.js';
 import { makeRecord } from '../record/collect.js';
+import { buildParametersFor } from '../record/parameters.js';
 import { diffArtifacts } from '../record/manifest.js';
 import { removeWorkspace } from '../engine/workspace.js';
-import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
+import type { Environment, EnvironmentRecord, RecipeRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
 import { diffoscopeReport } from '../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
@@ -25,7 +26,8 @@ import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
 import { sendResults } from './respond.js';
-import { specFromRecipe } from './spec.js';
+import { recipeRecordOf, specFromRecipe } from './spec.js';
+import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
 import { withTransferLimits } from './stall.js';
 
 export interface JobDeps {
@@ -122,11 +124,13 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   }
   if (signal.aborted) return finalStatus('cancelled', 'cancelled before the build started');
 
-  let resolved: ResolvedSpec;
+  let resolved: ResolvedBuild;
   try {
-    resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
+    resolved = { ...(await specFromRecipe(recipe, srcDir, config, job.logger, { runBuild: deps.runBuild, onEvent: log.onEvent, signal })), recipe: recipeRecordOf(recipe) };
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
+    // the first phase of a two-phase recipe (rpm from a spec) ran and failed: its own status
+    if (err instanceof RpmSourceBuildError) return { ...statusFromResult(job.id, err.result), message: err.message };
     return statusFromError(err);
   }
   job.logger.info(`building (${job.mode}, ${resolved.spec.mode}): ${resolved.spec.command}`);
@@ -135,17 +139,8 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
     : buildOnce(deps, job, writer, ws, resolved, signal);
 }
 
-function buildParameters(spec: BuildSpec, sourceHash: string): BuildParameters {
-  return {
-    mode: spec.mode,
-    command: spec.command,
-    epoch: spec.epoch,
-    seed: spec.seed,
-    timeStepNs: spec.timeStepNs.toString(),
-    sourceHash,
-    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
-  };
-}
+/** The spec and what the record says about the recipe it came from. */
+type ResolvedBuild = ResolvedSpec & { recipe: RecipeRecord };
 
 /** runBuild with a watchdog: if the engine overran its own time limit, abort it. */
 async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, outDir: string, log: LiveLog, signal: AbortSignal): Promise<BuildResult> {
@@ -171,12 +166,12 @@ async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, out
   }
 }
 
-async function buildOnce(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedSpec, signal: AbortSignal): Promise<FinalStatus> {
+async function buildOnce(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedBuild, signal: AbortSignal): Promise<FinalStatus> {
   const spec = resolved.spec;
   const log = new LiveLog(writer, spec.limits.maxLogBytes);
   const outDir = join(ws, 'out');
   const result = await watchedBuild(deps, job, spec, outDir, log, signal);
-  const record = makeRecord(await deps.environment(), buildParameters(spec, result.manifest?.sourceHash ?? resolved.sourceHash));
+  const record = makeRecord(await deps.environment(), buildParametersFor(spec, result.manifest?.sourceHash ?? resolved.sourceHash, resolved.recipe));
   if (!result.ok || !result.manifest) {
     await writer.json(FrameType.record, record);
     return statusFromResult(job.id, result);
@@ -192,7 +187,7 @@ const RUN_CONDITIONS = [
   { umask: 0o077, TZ: 'Asia/Tokyo', LANG: 'de_DE.UTF-8' },
 ] as const;
 
-async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedSpec, signal: AbortSignal): Promise<FinalStatus> {
+async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedBuild, signal: AbortSignal): Promise<FinalStatus> {
   const spec = resolved.spec;
   const runs: Array<{ tag: 'a' | 'b'; src: string; out: string; result: BuildResult | null; conditions: Record<string, string> }> = [
     { tag: 'a', src: spec.sourceDir, out: join(ws, 'out-a'), result: null, conditions: {} },
@@ -225,7 +220,7 @@ async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, 
     }
     if (!run.result.ok) {
       const s = statusFromResult(job.id, run.result);
-      await writer.json(FrameType.record, makeRecord(await deps.environment(), buildParameters(spec, resolved.sourceHash)));
+      await writer.json(FrameType.record, makeRecord(await deps.environment(), buildParametersFor(spec, resolved.sourceHash, resolved.recipe)));
       return { ...s, message: `run ${run.tag}: ${s.message}` };
     }
   }
@@ -246,7 +241,7 @@ async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, 
     diffoscope,
   };
   await writer.json(FrameType.verify, report);
-  const record = makeRecord(await deps.environment(), buildParameters(spec, a.manifest!.sourceHash));
+  const record = makeRecord(await deps.environment(), buildParametersFor(spec, a.manifest!.sourceHash, resolved.recipe));
   const build = { id: job.id, exitCode: 0, signal: null, durationMs: a.durationMs + b.durationMs };
   if (!report.identical) {
     await writer.json(FrameType.record, record);

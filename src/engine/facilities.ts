@@ -55,16 +55,28 @@ export async function rootEntries(): Promise<{ symlinks: Map<string, string>; di
   return { symlinks, dirs };
 }
 
-/** The first CPU the caller may run on: the build is pinned there. */
-export async function firstAllowedCpu(): Promise<number> {
+/** The CPUs the caller may run on (Cpus_allowed_list: "0-3,6"), in order. */
+export async function allowedCpus(): Promise<number[]> {
   try {
     const status = await fs.readFile('/proc/self/status', 'utf8');
-    const m = /^Cpus_allowed_list:\s*(\d+)/m.exec(status);
-    if (m?.[1]) return Number(m[1]);
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    if (list) {
+      const cpus: number[] = [];
+      for (const part of list.split(',')) {
+        const [a, b] = part.split('-').map(Number);
+        for (let c = a!; c <= (b ?? a!); c++) cpus.push(c);
+      }
+      if (cpus.length > 0 && cpus.every(Number.isSafeInteger)) return cpus;
+    }
   } catch {
     // fall through
   }
-  return 0;
+  return [0];
+}
+
+/** The first CPU the caller may run on: the build is pinned there (unless it is given one). */
+export async function firstAllowedCpu(): Promise<number> {
+  return (await allowedCpus())[0]!;
 }
 
 /** Whether this user may open /dev/fuse (for the supervisor's entropy file system). */

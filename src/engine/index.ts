@@ -6,4 +6,5 @@ export type { SpecChoices, ResolvedSpec } from './spec.js';
 export { EngineError, SpecError } from './errors.js';
 export { ENGINE_VERSION } from './version.js';
 export { SANDBOX, fixedEnvironment } from './sandbox.js';
+export { allowedCpus } from './facilities.js';
 export * from './types.js';

@@ -124,7 +124,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       rootSymlinks: roots.symlinks,
       // the spec's extra read-only host directories (those that exist here)
       rootDirs: [...roots.dirs, ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))],
-      cpu: await firstAllowedCpu(),
+      cpu: opts.cpu ?? (await firstAllowedCpu()),
       tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
       fuse: await fuseUsable(),
     };
@@ -279,6 +279,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       await moveTree(layout.out, path.join(staging, 'artifacts'));
       await fs.writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       await fs.copyFile(logPath, path.join(staging, 'build.log'));
+      await opts.beforePublish?.(staging, manifest);
       await fs.rmdir(outDir).catch(() => undefined);
       await fs.rename(staging, outDir);
     } catch (err) {

@@ -131,6 +131,13 @@ export interface RunOptions {
   outDir: string;
   onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
+  /** the CPU the build is pinned to (default: the first this process may use); builds side by side take one each */
+  cpu?: number;
+  /**
+   * called with the staging directory (artifacts/, manifest.json, build.log already there)
+   * before it is renamed to outDir: what a caller adds is published with the rest, atomically
+   */
+  beforePublish?: (stagingDir: string, manifest: Manifest) => Promise<void>;
   /**
    * when the engine runs as root: the unprivileged host user the build is started as (a
    * name, `UID` or `UID:GID`; default $DETBUILD_BUILD_USER, else `nobody`). Ignored otherwise.

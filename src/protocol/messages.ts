@@ -64,12 +64,24 @@ export const RecipeSchema = z
     /**
      * What the sources are. 'command' (the default): run `command`. 'dpkg': a Debian source
      * package, `dsc` and the files it lists at the top of the sources, built with
-     * `dpkg-buildpackage -us -uc -b` (src/recipes/dpkg.ts); `command` and `env` are not allowed.
+     * `dpkg-buildpackage -us -uc -b` (src/recipes/dpkg.ts); 'rpm': a source RPM or a spec (below).
+     * For 'dpkg' and 'rpm', `command` and `env` are not allowed.
      */
-    kind: z.enum(['command', 'dpkg']).optional(),
+    kind: z.enum(['command', 'dpkg', 'rpm']).optional(),
     /** for kind 'dpkg': the .dsc's file name (top level of the sources) */
     dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/, 'a .dsc file name').optional(),
-    /** for kind 'dpkg': DEB_BUILD_OPTIONS=nocheck */
+    /**
+     * for kind 'rpm' (src/recipes/rpm.ts): the .src.rpm's file name (top level of the sources),
+     * rebuilt with `rpmbuild -ra`; or, instead, `spec`: the path of a NAME.spec or NAME.spec.in
+     * inside the sources (a source tree as Qubes components keep it), made into a .src.rpm first
+     */
+    srpm: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._+~^-]*\.src\.rpm$/, 'a .src.rpm file name').optional(),
+    spec: z
+      .string()
+      .max(4096)
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9._+-]*(\/[A-Za-z0-9_][A-Za-z0-9._+-]*)*\.spec(\.in)?$/, 'a relative path of a .spec or .spec.in')
+      .optional(),
+    /** for kinds 'dpkg' and 'rpm': skip the package's tests (DEB_BUILD_OPTIONS=nocheck, rpmbuild --nocheck) */
     nocheck: z.boolean().optional(),
   })
   .strict();

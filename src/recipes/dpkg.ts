@@ -123,6 +123,31 @@ async function changelogTimestamp(unpacked: string): Promise<number> {
   return Math.max(t, MIN_EPOCH);
 }
 
+/** Copies the .dsc and its files into `stage` (created) and returns their hash: the build's source hash. */
+async function stageSourcePackage(dsc: Dsc, stage: string): Promise<string> {
+  await fs.mkdir(stage);
+  for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
+    await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
+  }
+  return hashTree(stage, await walkTree(stage));
+}
+
+/**
+ * The source hash a build of this .dsc records (what prepareDpkgBuild stages), without
+ * unpacking it or checking build dependencies: what a rebuilder compares before sending
+ * the package to another builder.
+ */
+export async function sourcePackageHash(dscPath: string): Promise<string> {
+  const dsc = await readDsc(dscPath);
+  await verifyDscFiles(dsc);
+  const tmp = await tmpDir({ prefix: 'detbuild-dsc-hash-', unsafeCleanup: true });
+  try {
+    return await stageSourcePackage(dsc, path.join(tmp.path, 'src'));
+  } finally {
+    await tmp.cleanup().catch(() => undefined);
+  }
+}
+
 /**
  * Checks a .dsc and what it needs, stages it, and returns the build spec.
  * Throws RecipeError (bad .dsc, missing files, unpack failure) or
@@ -152,11 +177,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
   }
   try {
     const stage = path.join(root, 'src');
-    await fs.mkdir(stage);
-    for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
-      await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
-    }
-    const sourceHash = await hashTree(stage, await walkTree(stage));
+    const sourceHash = await stageSourcePackage(dsc, stage);
 
     const inspect = path.join(root, 'inspect');
     await unpack(dsc, inspect);

@@ -134,6 +134,7 @@ describe('qubes-detbuild-dom0 .rpm', () => {
     expect(rpm.map((e) => `${e.perms} ${e.owner}:${e.group} ${e.path}`)).toEqual([
       '-rw-rw-r-- root:qubes /etc/qubes/policy.d/30-detbuild.policy',
       'drwxr-x--- root:root /srv/salt/detbuild',
+      '-rw-r--r-- root:root /srv/salt/detbuild/fedora.sls',
       'drwxr-xr-x root:root /srv/salt/detbuild/files',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy.jinja',
