@@ -14,6 +14,8 @@ export function formatEvent(e: ProgressEvent): string | null {
       return `${clock()} [${e.stage}] ${e.message}`;
     case 'log':
       return `${clock()} ${e.stream === 'stdout' ? '│' : '!'} ${e.line}`;
+    case 'warning':
+      return `${clock()} [warning] ${e.message}`;
     case 'end':
       return null;
   }

@@ -42,12 +42,12 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
       outDir: opts.outDir,
       recipe: opts.recipe,
       signal: controller.signal,
-      onEvent: opts.quiet
-        ? undefined
-        : (e) => {
-            const line = formatEvent(e);
-            if (line !== null) process.stderr.write(`${line}\n`);
-          },
+      // warnings (a workspace left behind) are shown even when quiet
+      onEvent: (e) => {
+        if (opts.quiet && e.kind !== 'warning') return;
+        const line = formatEvent(e);
+        if (line !== null) process.stderr.write(`${line}\n`);
+      },
     });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, record: undefined, ...opts.jsonExtra }, null, 2)}\n`);

@@ -188,14 +188,12 @@ async function buildCommand(argv: string[]): Promise<number> {
       mode: values.plain ? 'plain' : 'deterministic',
       signal: controller.signal,
       log: (m) => process.stderr.write(`detbuild: ${m}\n`),
-      ...(values.quiet
-        ? {}
-        : {
-            onEvent: (e) => {
-              const line = formatEvent(e);
-              if (line !== null) process.stderr.write(`${line}\n`);
-            },
-          }),
+      // warnings (a workspace left behind) are shown even when quiet
+      onEvent: (e) => {
+        if (values.quiet && e.kind !== 'warning') return;
+        const line = formatEvent(e);
+        if (line !== null) process.stderr.write(`${line}\n`);
+      },
     });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ lockSha256: r.fetch.lockSha256, tarballSha256: r.tarballSha256, imageSha256: r.imageSha256, imageBytes: r.imageBytes, result: { ...r.build, stats: undefined } }, null, 2)}\n`);

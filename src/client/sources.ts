@@ -14,6 +14,7 @@ import { ClientError } from './errors.js';
 import { walkTree, type SourceEntry } from '../engine/sources.js';
 import { DEFAULT_EPOCH } from '../engine/source-date.js';
 import { SpecError } from '../engine/errors.js';
+import { DIR_MODE, fileMode, isExecutable } from '../engine/modes.js';
 
 /** The engine's own walk: same order, same VCS metadata left out, same refusal of special files. */
 async function walk(root: string): Promise<SourceEntry[]> {
@@ -36,7 +37,7 @@ export function packSources(root: string): Readable {
     for (const e of await walk(root)) {
       const base = { name: e.rel, mtime: new Date(DEFAULT_EPOCH * 1000), uid: 0, gid: 0, uname: '', gname: '' };
       if (e.kind === 'dir') {
-        await entry(pack, { ...base, type: 'directory', mode: 0o755 });
+        await entry(pack, { ...base, type: 'directory', mode: DIR_MODE });
       } else if (e.kind === 'symlink') {
         await entry(pack, { ...base, type: 'symlink', mode: 0o777, linkname: await fs.readlink(path.join(root, e.rel)) });
       } else {
@@ -44,7 +45,7 @@ export function packSources(root: string): Readable {
         try {
           const size = (await fh.stat()).size;
           // tar-stream's streams are streamx streams: used here through the Node-like subset
-          const sink = pack.entry({ ...base, type: 'file', mode: e.mode & 0o111 ? 0o755 : 0o644, size }) as unknown as NodeJS.WritableStream;
+          const sink = pack.entry({ ...base, type: 'file', mode: fileMode(isExecutable(e.mode)), size }) as unknown as NodeJS.WritableStream;
           const done = new Promise<void>((resolve, reject) => {
             sink.on('finish', () => resolve());
             sink.on('error', reject);

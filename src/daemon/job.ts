@@ -8,14 +8,16 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { ResolvedSpec, runBuild as RunBuild } from '../engine/index.js';
-import type { BuildResult, BuildSpec } from '../engine/types.js';
+import type { BuildEvent, BuildResult, BuildSpec } from '../engine/types.js';
 import { describeError } from '../errors.js';
 import { FrameType } from '../protocol/constants.js';
+import { ProtocolError } from '../protocol/errors.js';
 import type { FinalStatus, VerifyReport } from '../protocol/messages.js';
 import { FrameWriter } from '../protocol/writer.js';
 import { makeRecord } from '../record/collect.js';
 import { buildParametersFor } from '../record/parameters.js';
 import { diffArtifacts } from '../record/manifest.js';
+import { removeWorkspace } from '../engine/workspace.js';
 import type { Environment, EnvironmentRecord, RecipeRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
 import { diffoscopeReport } from '../record/diffoscope.js';
@@ -27,7 +29,7 @@ import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
 import { recipeRecordOf, specFromRecipe } from './spec.js';
 import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
-import { withIdleTimeout } from './stall.js';
+import { withTransferLimits } from './stall.js';
 
 export interface JobDeps {
   config: DaemonConfig;
@@ -48,7 +50,8 @@ export interface JobRequest {
 
 export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatus> {
   const { config } = deps;
-  const writer = new FrameWriter(job.output);
+  // a caller that stops reading its response (and stays connected) loses its build
+  const writer = new FrameWriter(job.output, undefined, config.responseStallTimeoutMs);
   const abort = new AbortController();
   const onCancel = () => abort.abort();
   // a cancelled job stops reading its request at once
@@ -68,7 +71,12 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     ws = await fs.mkdtemp(join(config.workDir, `${job.id}-`));
     status = await receiveAndBuild(deps, job, writer, ws, abort.signal);
   } catch (err) {
-    status = statusFromError(err);
+    if (err instanceof ProtocolError && err.code === 'PROTOCOL_STALLED') {
+      job.logger.warn(`the caller stopped reading its response (${describeError(err)}); its build is dropped`);
+      abort.abort();
+      job.output.destroy();
+      status = finalStatus('cancelled', `the caller stopped reading its response for ${Math.round(config.responseStallTimeoutMs / 1000)} s`);
+    } else status = statusFromError(err);
   } finally {
     job.signal.removeEventListener('abort', onCancel);
   }
@@ -82,7 +90,7 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     job.logger.warn(`cannot send the final status: ${describeError(err)}`);
   }
   job.output.destroy();
-  if (ws) await fs.rm(ws, { recursive: true, force: true }).catch((err: unknown) => job.logger.error(`cannot remove ${ws}: ${describeError(err)}`));
+  if (ws) await removeWorkspace(ws, (message) => job.logger.error(message));
   return status;
 }
 
@@ -95,7 +103,13 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   log.stage('receive', 'receiving sources');
   let recipe;
   try {
-    const req = await readRequest(withIdleTimeout(job.input, config.requestIdleTimeoutMs), srcDir, {
+    const limits = {
+      idleMs: config.requestIdleTimeoutMs,
+      deadlineMs: config.requestDeadlineMs,
+      minBytesPerSecond: config.requestMinBytesPerSecond,
+      graceMs: config.requestRateGraceMs,
+    };
+    const req = await readRequest(withTransferLimits(job.input, limits), srcDir, {
       maxRequestBytes: config.maxRequestBytes,
       maxRequestFiles: config.maxRequestFiles,
     });
@@ -141,7 +155,11 @@ async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, out
     watchdog.abort();
   }, spec.limits.timeoutMs + deps.config.watchdogGraceMs);
   try {
-    const r = await deps.runBuild(spec, { outDir, onEvent: log.onEvent, signal: watchdog.signal });
+    const onEvent = (e: BuildEvent): void => {
+      if (e.kind === 'warning') job.logger.warn(e.message);
+      log.onEvent(e);
+    };
+    const r = await deps.runBuild(spec, { outDir, onEvent, signal: watchdog.signal, buildUser: deps.config.buildUser });
     job.logger.info(`engine: ${r.status} (${r.message}) in ${r.durationMs} ms`);
     return r;
   } finally {

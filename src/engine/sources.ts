@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SpecError } from './errors.js';
+import { DIR_MODE, fileMode, isExecutable, type Owner } from './modes.js';
 import { isVcsMetadata } from './vcs.js';
 
 export interface SourceEntry {
@@ -113,15 +114,17 @@ export function defaultSeed(sourceHash: string, pf: ProjectFile): string {
  * git keeps them (0644, or 0755 when executable; directories 0755), so a checkout
  * made under umask 077 builds the same as one made under 022, and every time set
  * to `epoch`, so that nothing of when or how the sources were checked out reaches
- * the build. Directories are made first, in the walk's order.
+ * the build. Directories are made first, in the walk's order. Everything is given to
+ * `owner` (the build's host user, when the engine runs as root) when one is named.
  */
-export async function copyTree(from: string, to: string, epoch: number): Promise<void> {
+export async function copyTree(from: string, to: string, epoch: number, owner?: Owner): Promise<void> {
   try {
     const entries = await walkTree(from);
     for (const e of entries) {
       if (e.kind !== 'dir') continue;
       await fs.mkdir(path.join(to, e.rel));
-      await fs.chmod(path.join(to, e.rel), 0o755);
+      await fs.chmod(path.join(to, e.rel), DIR_MODE);
+      if (owner) await fs.chown(path.join(to, e.rel), owner.uid, owner.gid);
     }
     await inParallel(
       entries.filter((e) => e.kind !== 'dir'),
@@ -132,8 +135,9 @@ export async function copyTree(from: string, to: string, epoch: number): Promise
           await fs.symlink(await fs.readlink(src), dst);
         } else {
           await fs.copyFile(src, dst, fsConstants.COPYFILE_FICLONE);
-          await fs.chmod(dst, e.mode & 0o111 ? 0o755 : 0o644);
+          await fs.chmod(dst, fileMode(isExecutable(e.mode)));
         }
+        if (owner) await fs.lchown(dst, owner.uid, owner.gid);
         await fs.lutimes(dst, epoch, epoch);
       },
     );

@@ -85,7 +85,7 @@ export interface Manifest {
 
 export type BuildStatus =
   | 'success'
-  /** the build command exited non-zero or was killed by a signal of its own */
+  /** the build command exited non-zero or was killed by a signal of its own, or left output that cannot be published (a special file, an unacceptable name) */
   | 'failed'
   /** killed after limits.timeoutMs */
   | 'timeout'
@@ -112,7 +112,7 @@ export interface BuildResult {
   /** path of the kept build log (inside outDir on success, beside it on failure) */
   logPath: string | null;
   durationMs: number;
-  /** for status 'error': the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP) */
+  /** for status 'error' (and 'failed' over its output): the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP, ARTIFACT_NAME) */
   errorCode?: string;
   /** for status 'error': true when the request itself was wrong rather than the engine */
   badInput?: boolean;
@@ -122,6 +122,8 @@ export interface BuildResult {
 export type BuildEvent =
   | { kind: 'stage'; stage: 'prepare' | 'run' | 'collect' | 'done'; message: string }
   | { kind: 'log'; stream: 'stdout' | 'stderr'; line: string }
+  /** something the engine could not do that did not change the result (a workspace it could not remove) */
+  | { kind: 'warning'; message: string }
   | { kind: 'end'; result: BuildResult };
 
 export interface RunOptions {
@@ -136,4 +138,9 @@ export interface RunOptions {
    * before it is renamed to outDir: what a caller adds is published with the rest, atomically
    */
   beforePublish?: (stagingDir: string, manifest: Manifest) => Promise<void>;
+  /**
+   * when the engine runs as root: the unprivileged host user the build is started as (a
+   * name, `UID` or `UID:GID`; default $DETBUILD_BUILD_USER, else `nobody`). Ignored otherwise.
+   */
+  buildUser?: string;
 }

@@ -47,7 +47,13 @@ export const localRebuilder: Rebuilder = {
         outDir,
         recipe: build.recipe,
         signal: opts.signal,
-        onEvent: opts.onEvent ? (e) => (e.kind === 'end' ? undefined : opts.onEvent!(e)) : undefined,
+        onEvent: opts.onEvent
+          ? (e) => {
+              if (e.kind === 'end') return;
+              // an engine warning (a workspace left behind) as a line of the log
+              opts.onEvent!(e.kind === 'warning' ? { kind: 'log', stream: 'stderr', line: `[detbuild: ${e.message}]` } : e);
+            }
+          : undefined,
       });
       return { ok: r.ok, status: r.status, message: r.message, manifest: r.manifest, record: r.record, outDir: r.outDir, logPath: r.logPath };
     } finally {

@@ -54,6 +54,9 @@ export interface Variation {
   apply(a: RunConditions, b: RunConditions, host: HostFacts): Applied;
 }
 
+/** The host user run A's build runs as when the caller is root (an unprivileged uid besides nobody's). */
+export const RUN_A_BUILD_USER = '65533:65533';
+
 /** The gap between the end of run A and the start of run B. */
 export const TIME_GAP_MS = 2000;
 /** Run B's workspace goes to tmpfs only when it has this much room. */
@@ -82,11 +85,14 @@ export const VARIATIONS: readonly Variation[] = [
   {
     name: 'user_group',
     what: 'the user who owns the sources and runs the build',
-    apply(_a, b, host) {
+    apply(a, b, host) {
       if (!host.root) return { skipped: 'needs root to run a build as another user' };
       if (!host.nobodyUsable) return { skipped: 'the user nobody cannot run the installed detbuild here (it cannot read it)' };
       b.user = 'nobody';
-      return { a: 'the caller', b: 'nobody' };
+      // run by root, the engine starts builds as an unprivileged user (nobody by default):
+      // run A's gets one of its own, so that the two builds still run as different users
+      a.env.DETBUILD_BUILD_USER = RUN_A_BUILD_USER;
+      return { a: `the caller (root; its build runs as uid ${RUN_A_BUILD_USER})`, b: 'nobody' };
     },
   },
   {
