@@ -301,17 +301,18 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
     expect(errorLine(r)).toMatch(/gui-common:vm-debian-12\.amd64:debian: the builder did not return qubes-gui-common-extra_4\.3\.1\+deb12u1_amd64\.deb \(it returned: .*qubes-gui-common_4\.3\.1\+deb12u1_amd64\.deb/);
   });
 
-  it('control: builderv2 with its local executor and plain dpkg-buildpackage, same components and conditions', async () => {
+  it('control: builderv2 with its local executor and plain dpkg-buildpackage, same conditions', async () => {
     await configure(wsA, { control: true });
     await configure(wsB, { control: true });
-    const a = await qb(wsA, ['-c', 'gui-common', '-c', 'core-vchan-xen', 'package', 'build']);
+    // one component: the control only has to show what differs plainly (CI time)
+    const a = await qb(wsA, ['-c', 'gui-common', 'package', 'build']);
     expect(a.code, a.output).toBe(0);
     await sleep(2000);
-    const b = await qb(wsB, ['-c', 'gui-common', '-c', 'core-vchan-xen', 'package', 'build'], OTHER);
+    const b = await qb(wsB, ['-c', 'gui-common', 'package', 'build'], OTHER);
     expect(b.code, b.output).toBe(0);
     const report: string[] = [];
     let differs = 0;
-    for (const c of COMPONENTS) {
+    for (const c of ['gui-common']) {
       const plain = { a: await buildOutputs(wsA, c), b: await buildOutputs(wsB, c) };
       const d = differing(plain.a, plain.b);
       differs += d.length;
@@ -319,7 +320,7 @@ describe.skipIf(missing)('qubes-builderv2 qb with the detbuild plugin', () => {
     }
     seconds.plainA = (a.endedAt - a.startedAt) / 1000;
     seconds.plainB = (b.endedAt - b.startedAt) / 1000;
-    report.push(`qb package (prep) build of both, seconds: engine A ${seconds.engineA} B ${seconds.engineB} (prep included), plain A ${seconds.plainA} B ${seconds.plainB} (prep cached)`);
+    report.push(`qb package build, seconds (engine: both components, prep included; plain: gui-common, prep cached): engine A ${seconds.engineA} B ${seconds.engineB} (prep included), plain A ${seconds.plainA} B ${seconds.plainB} (prep cached)`);
     const fieldsA = await readFile(path.join(stageDir(wsA, 'gui-common', 'build'), Object.keys(await buildOutputs(wsA, 'gui-common')).find((f) => f.endsWith('.buildinfo'))!), 'utf8');
     const fieldsB = await readFile(path.join(stageDir(wsB, 'gui-common', 'build'), Object.keys(await buildOutputs(wsB, 'gui-common')).find((f) => f.endsWith('.buildinfo'))!), 'utf8');
     const lines = (t: string) => new Set(t.split('\n'));
