@@ -165,7 +165,7 @@ extern const unsigned char exec_stub[], exec_stub_path[], exec_stub_end[];
 
 /* Runs exec_stub in the stopped program: returns false if it could not run. */
 static bool run_stub(struct thread *t, const struct user_regs_struct *saved, unsigned long flags,
-		     struct user_regs_struct *out)
+		     const struct kernel_vdso *kv, struct user_regs_struct *out)
 {
 	size_t len = (size_t)(exec_stub_end - exec_stub);
 	unsigned char code[512], orig[512];
@@ -186,6 +186,8 @@ static bool run_stub(struct thread *t, const struct user_regs_struct *saved, uns
 	r.r12 = dt_table_len(nslots);
 	r.r13 = flags;
 	r.rbp = cfg.tsc_cookie;
+	r.r14 = kv->start;
+	r.r15 = kv->len;
 	if (regs_set(t->tid, &r) < 0)
 		goto restore;
 	for (int guard = 0; guard < 32; guard++) {
@@ -246,7 +248,11 @@ void on_exec(struct thread *t)
 	 * before any constructor; the Go runtime does it first thing too) */
 	unsigned long flags = 2;
 	bool mapped = false;
-	if (run_stub(t, &saved, flags, &res)) {
+	/* the kernel's vDSO would read the real clock (and its data pages hold
+	 * it): the stub unmaps them before mapping ours */
+	struct kernel_vdso kv;
+	kernel_vdso_find(t->tid, &kv);
+	if (run_stub(t, &saved, flags, &kv, &res)) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
 		t->vdso_mapped = mapped;
 		if (!mapped)

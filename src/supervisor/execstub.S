@@ -3,7 +3,9 @@
  * point (and the original bytes put back afterwards), so one stop maps the
  * substitute vDSO instead of one round trip per system call.
  *
- * In:  r12 = length of the clock table mapping
+ * In:  r14, r15 = start and length of the kernel's own vDSO and its data
+ *            pages, unmapped first (length 0: nothing to unmap)
+ *      r12 = length of the clock table mapping
  *      r13 = bit 0: arm CPUID faulting now (static program)
  *            bit 1: let the dynamic loader read the TSC (PR_TSC_ENABLE;
  *                   faulting is re-armed when it sets up TLS)
@@ -17,6 +19,13 @@
 	.globl exec_stub_path
 	.globl exec_stub_end
 exec_stub:
+	test %r15, %r15
+	jz 4f
+	mov %r14, %rdi
+	mov %r15, %rsi
+	mov $11, %eax                   /* munmap */
+	syscall
+4:
 	lea exec_stub_path(%rip), %rsi
 	mov $AT_FDCWD, %rdi
 	mov $0x80002, %edx              /* O_RDWR | O_CLOEXEC */

@@ -137,6 +137,11 @@ void resume_to_exit(struct thread *t);
 /* answers the system call at its entry stop with `ret` instead of running it (handlers.c) */
 void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
 
+/* ---- the kernel's own vDSO in a new program (kvdso.c) ---- */
+struct kernel_vdso { unsigned long start, len; };
+/* where [vvar], [vvar_vclock] and [vdso] lie, as one range (len 0: none) */
+void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv);
+
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
 long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn, long nr,
@@ -188,5 +193,9 @@ void pids_on_clone_done(pid_t tid);
 
 /* ---- seccomp (filter.c) ---- */
 void filter_install(bool trap_opens);
+
+/* ---- keeping the build inside the engine (guards.c) ---- */
+/* personality(): ADDR_NO_RANDOMIZE stays set */
+void guard_personality(struct thread *t, struct user_regs_struct *r);
 
 #endif
