@@ -263,7 +263,7 @@ void on_exec(struct thread *t)
 			debug("PR_TSC_ENABLE refused in pid %d: %lld", t->tid, (long long)res.r13);
 	}
 	saved.rax = 0; /* what execve returned */
-	if (table_hdr->gs_tid && mapped)
+	if (table_gs_tid && mapped)
 		saved.gs_base = (unsigned long long)t->tid + 1; /* execve cleared it */
 	regs_set(t->tid, &saved);
 	if (!found)

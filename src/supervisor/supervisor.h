@@ -53,9 +53,12 @@ void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- the clock table (threads.c) ---- */
 extern struct dt_header *table_hdr;
 extern struct dt_slot *slots;
-extern uint32_t *rt_index;
+extern uint32_t *rt_index;   /* the supervisor's own; the table holds a copy for the vDSO */
+extern bool table_gs_tid;    /* GS base tags each thread (the table holds a copy) */
 extern uint64_t nslots;
 void table_create(const char *path);
+/* keeps the table's mapping usable if the build cuts its file short (tableguard.c) */
+void table_guard(int fd, void *map, size_t map_len, size_t file_len);
 struct dt_slot *slot_of(pid_t tid);
 /* the value the thread's last read returned (or would have) */
 uint64_t clock_last(pid_t tid, int cls);

@@ -16,7 +16,12 @@
 
 struct dt_header *table_hdr;
 struct dt_slot *slots;
+/* The table is mapped writable into every build process: the supervisor
+ * reads clock values from it, never an index or a flag.  Those it keeps
+ * here, and only mirrors them into the table for the vDSO. */
 uint32_t *rt_index;
+static uint32_t *rt_index_shared;
+bool table_gs_tid;
 uint64_t nslots;
 uint64_t *proc_exit_rt, *proc_exit_mono;
 uint8_t *proc_threaded;
@@ -56,16 +61,20 @@ void table_create(const char *path)
 	void *p = mmap(NULL, total - DT_TABLE_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, fd, DT_TABLE_OFF);
 	if (p == MAP_FAILED)
 		die("cannot map the clock table: %m");
-	close(fd);
+	table_guard(fd, p, total - DT_TABLE_OFF, total);
 	table_hdr = p;
 	slots = (struct dt_slot *)((char *)p + 4096);
-	rt_index = (uint32_t *)(slots + nslots);
+	rt_index_shared = (uint32_t *)(slots + nslots);
+	rt_index = calloc(nslots, sizeof *rt_index);
+	if (!rt_index)
+		die("out of memory");
 	table_hdr->magic = DT_MAGIC;
 	table_hdr->rt_step = cfg.rt_step;
 	table_hdr->mono_step = cfg.mono_step;
 	table_hdr->cpu_step = cfg.cpu_step;
 	table_hdr->nslots = nslots;
-	table_hdr->gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+	table_gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+	table_hdr->gs_tid = table_gs_tid;
 	threads = calloc(nslots, sizeof *threads);
 	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
 	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
@@ -102,7 +111,7 @@ static struct dt_slot *rt_slot_of(pid_t tid)
 {
 	struct dt_slot *s = slot_of(tid);
 	uint32_t shared = rt_index[s - slots];
-	return shared ? &slots[shared] : s;
+	return shared && shared < nslots ? &slots[shared] : s;
 }
 
 static struct dt_slot *slot_for(pid_t tid, int cls)
@@ -154,7 +163,7 @@ void clock_step(pid_t tid)
 void clock_share_rt(pid_t tid, pid_t leader)
 {
 	if (tid > 0 && (uint64_t)tid < nslots)
-		rt_index[tid] = leader > 0 && leader != tid ? (uint32_t)leader : 0;
+		rt_index_shared[tid] = rt_index[tid] = leader > 0 && (uint64_t)leader < nslots && leader != tid ? (uint32_t)leader : 0;
 }
 
 bool clock_rt_shared(pid_t tid)
@@ -216,12 +225,12 @@ void thread_move(pid_t from, pid_t to)
 	}
 	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
-	rt_index[to] = 0;
+	rt_index_shared[to] = rt_index[to] = 0;
 }
 
 void thread_tag(pid_t tid)
 {
-	if (!table_hdr->gs_tid)
+	if (!table_gs_tid)
 		return;
 	ptrace(PTRACE_POKEUSER, tid, (void *)offsetof(struct user, regs.gs_base), (void *)(unsigned long)(tid + 1));
 }
