@@ -9,6 +9,8 @@ export const EXIT = {
   outputLimit: 6,
   engine: 7,
   cancelled: 8,
+  /** a limit of the sandbox (processes, memory, disk, /tmp, /dev/shm); 9-12 are the remote client's */
+  limit: 13,
 } as const;
 
 export class UsageError extends Error {}

@@ -161,19 +161,18 @@ static bool is_go_program(pid_t tid, const struct auxv_pos *pos)
 	return false;
 }
 
-extern const unsigned char exec_stub[], exec_stub_path[], exec_stub_end[];
+extern const unsigned char exec_stub[], exec_stub_addr[], exec_stub_end[];
 
 /* Runs exec_stub in the stopped program: returns false if it could not run. */
 static bool run_stub(struct thread *t, const struct user_regs_struct *saved, unsigned long flags,
 		     const struct kernel_vdso *kv, struct user_regs_struct *out)
 {
 	size_t len = (size_t)(exec_stub_end - exec_stub);
-	unsigned char code[512], orig[512];
+	unsigned char code[1024], orig[1024];
 	if (len > sizeof code)
 		die("internal: exec stub too large");
 	memcpy(code, exec_stub, len);
-	snprintf((char *)code + (exec_stub_path - exec_stub), (size_t)(exec_stub_end - exec_stub_path), "%s/state",
-		 cfg.state_dir);
+	tableserve_addr(code + (exec_stub_addr - exec_stub), (size_t)(exec_stub_end - exec_stub_addr));
 	char mem[64];
 	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
 	int fd = open(mem, O_RDWR | O_CLOEXEC);

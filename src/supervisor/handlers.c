@@ -443,7 +443,10 @@ void on_seccomp(struct thread *t)
 	case SYS_fork:
 	case SYS_vfork:
 	case SYS_clone:
-	case SYS_clone3: return pids_on_clone_entry(t);
+	case SYS_clone3:
+		if (limits_refuse_clone(t, &r))
+			return;
+		return pids_on_clone_entry(t);
 	case SYS_open:
 	case SYS_openat:
 	case SYS_openat2:

@@ -27,6 +27,7 @@ uint64_t *proc_exit_rt, *proc_exit_mono;
 uint8_t *proc_threaded;
 uint8_t *proc_go;
 static struct thread **threads;
+uint64_t threads_live;
 /* guards the thread table against the entropy file system's thread */
 static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -44,16 +45,18 @@ static uint64_t read_pid_max(void)
 	return v + 1;
 }
 
-void table_create(const char *path)
+void table_create(void)
 {
 	nslots = read_pid_max();
 	size_t image_len = (size_t)(vdso_image_end - vdso_image);
 	if (image_len > DT_IMAGE_MAX)
 		die("internal: vDSO image is %zu bytes, more than the %lu reserved", image_len, DT_IMAGE_MAX);
 	size_t total = DT_TABLE_OFF + dt_table_len(nslots);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* no file the build could open, cut short or replace: a sealed memfd,
+	 * handed to each new program by the supervisor itself (tableserve.c) */
+	int fd = memfd_create("detbuild-clock-table", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		die("cannot create the clock table %s: %m", path);
+		die("cannot create the clock table: %m (Hint: needs Linux 3.17 or later)");
 	if (ftruncate(fd, (off_t)total) < 0)
 		die("cannot size the clock table: %m");
 	if (pwrite(fd, vdso_image, image_len, 0) != (ssize_t)image_len)
@@ -61,7 +64,9 @@ void table_create(const char *path)
 	void *p = mmap(NULL, total - DT_TABLE_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, fd, DT_TABLE_OFF);
 	if (p == MAP_FAILED)
 		die("cannot map the clock table: %m");
-	table_guard(fd, p, total - DT_TABLE_OFF, total);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("cannot seal the clock table: %m");
+	tableserve_init(fd);
 	table_hdr = p;
 	slots = (struct dt_slot *)((char *)p + 4096);
 	rt_index_shared = (uint32_t *)(slots + nslots);
@@ -189,6 +194,7 @@ struct thread *thread_new(pid_t tid)
 		if (!t)
 			die("out of memory");
 		threads[tid] = t;
+		threads_live++;
 	}
 	memset(t, 0, sizeof *t);
 	t->tid = tid;
@@ -206,6 +212,7 @@ void thread_free(pid_t tid)
 	if (t) {
 		free(t);
 		threads[tid] = NULL;
+		threads_live--;
 	}
 	pthread_mutex_unlock(&ident_lock);
 }
