@@ -126,6 +126,8 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   a.push('--size', String(limits.maxShmBytes), '--tmpfs', '/dev/shm');
   a.push('--ro-bind', '/sys', '/sys');
   a.push('--size', String(limits.maxTmpBytes), '--tmpfs', SANDBOX.tmp);
+  // the root is read-only: /var/tmp (rpmbuild's and others' temporary files) is /tmp
+  a.push('--perms', '0755', '--dir', '/var', '--symlink', SANDBOX.tmp, '/var/tmp');
   a.push('--tmpfs', '/run', '--size', String(STATE_DIR_BYTES), '--tmpfs', SANDBOX.stateDir);
   a.push('--dir', '/build');
   a.push('--bind', ws.src, SANDBOX.src, '--bind', ws.out, SANDBOX.out, '--bind', ws.home, SANDBOX.home);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,16 @@ static uint64_t now_ms(void)
 static void *watch(void *arg)
 {
 	(void)arg;
+	/* off the build's CPU where there is another: its scans must not delay
+	 * the build or the supervisor's answers (how long a trapped call takes
+	 * changes how a Go runtime spreads its goroutines over its threads) */
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (c != cfg.build_cpu)
+			CPU_SET(c, &set);
+	if (sched_setaffinity(0, sizeof set, &set) < 0)
+		debug("the watch thread stays on the build's CPU: %m");
 	struct pollfd p = { .fd = tableserve_fd(), .events = POLLIN };
 	uint64_t next = now_ms() + WATCH_MS;
 	for (;;) {
