@@ -94,7 +94,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     });
     if (!srcStat.isDirectory()) throw new SpecError('SOURCE_NOT_DIRECTORY', `source path is not a directory: ${spec.sourceDir}`);
     await assertOutDirUsable(outDir);
-    await checkFacilities(spec.mode === 'deterministic');
+    await checkFacilities(true); // the supervisor is the sandbox's pid 1 in both modes
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     ws = await tmpDir({ prefix: 'detbuild-ws-', unsafeCleanup: true });
