@@ -165,10 +165,9 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     let killedFor: 'timeout' | 'output-limit' | 'cancelled' | 'limit' | null = null;
     const limits = sandboxLimits(spec.limits);
     let diskOver = 0;
-    // the supervisor, the sandbox's pid 1, sets the build's own limits (the file-size one among them)
-    const stdio = ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] as const;
-    if (stdio.length !== INFO_FD + 1 || stdio[STATUS_FD] !== 'pipe') throw new EngineError('ENGINE_INTERNAL', 'sandbox fds out of step');
-    const child = execa('bwrap', args, { stdio: [...stdio], buffer: false, reject: false, env: {}, extendEnv: false, detached: true });
+    // the supervisor, the sandbox's pid 1, sets the build's own limits (the file-size one among them);
+    // fd 3 is its status (STATUS_FD), fd 4 bubblewrap's info (INFO_FD)
+    const child = execa('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], buffer: false, reject: false, env: {}, extendEnv: false, detached: true });
     const sandbox = new SandboxTeardown(child, child.stdio[INFO_FD] as Readable);
     const kill = (why: typeof killedFor): void => {
       if (!killedFor) killedFor = why;

@@ -88,8 +88,9 @@ static void usage(void)
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
 		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [-v]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
-		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES] [limits] -- COMMAND...\n"
-		"                           -- COMMAND [ARG...]\n");
+		"                           -- COMMAND [ARG...]\n"
+		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
+		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]... -- COMMAND [ARG...]\n");
 	exit(2);
 }
 
