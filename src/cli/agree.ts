@@ -27,7 +27,7 @@ export const AGREE_HELP = helpText(
   `Checks signed rebuild attestations (DSSE envelopes from detbuild rebuild --sign) with gpgv against
 KEYRING alone, and says whether at least M independent rebuilders (distinct keys) attest the same
 artifacts for the same sources and recipe; rejected statements are one line each, dissent is listed.
-exit status: 0 agreement, 16 no agreement, 2 usage, 3 unreadable keyring or provenance (docs/REBUILD.md)`,
+exit status: 0 agreement, 17 no agreement, 2 usage, 3 unreadable keyring or provenance (docs/REBUILD.md)`,
   AGREE_OPTIONS,
 );
 

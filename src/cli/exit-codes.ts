@@ -12,16 +12,18 @@ export const EXIT = {
   /** detbuild verify: the two builds differ (the same code as `detbuild remote --verify`) */
   notReproducible: 9,
   // 10-12 are detbuild remote's (src/protocol/status.ts): transport, policy, integrity
+  /** a limit of the sandbox (processes, memory, disk, /tmp, /dev/shm): a build status, the wire's too */
+  limit: 13,
   /** detbuild rebuild: an artifact differs from the statement (BAD) */
-  rebuildBad: 13,
+  rebuildBad: 14,
   /** detbuild rebuild: refused, the builder's environment is not the recorded one (UNVERIFIABLE) */
-  rebuildUnverifiable: 14,
+  rebuildUnverifiable: 15,
   /** detbuild rebuild: the sources do not hash to the recorded source hash */
-  sourcesMismatch: 15,
+  sourcesMismatch: 16,
   /** detbuild agree: fewer than M independent rebuilders attest the same artifacts */
-  noAgreement: 16,
+  noAgreement: 17,
   /** detbuild rebuild --sign: the rebuild was GOOD but could not be signed */
-  signFailed: 17,
+  signFailed: 18,
 } as const;
 
 export class UsageError extends Error {}

@@ -45,8 +45,8 @@ export const REBUILD_HELP = helpText(
 describes: the sources must hash to the recorded source hash, the builder's environment must be the
 recorded one, then every artifact is compared with the statement's subjects. INPUT.json is
 {"format": "detbuild-rebuild-input/1", "provenance": PATH|URL, "sources": PATH|URL}.
-exit status: 0 GOOD, 13 BAD, 14 UNVERIFIABLE (another environment), 15 the sources do not match,
-3 bad input, 17 GOOD but not signed; a failed build exits as detbuild build / remote do (docs/REBUILD.md)`,
+exit status: 0 GOOD, 14 BAD, 15 UNVERIFIABLE (another environment), 16 the sources do not match,
+3 bad input, 18 GOOD but not signed; a failed build exits as detbuild build / remote do (docs/REBUILD.md)`,
   REBUILD_OPTIONS,
 );
 

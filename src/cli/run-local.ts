@@ -16,6 +16,7 @@ export const STATUS_EXIT: Record<BuildStatus, number> = {
   failed: EXIT.buildFailed,
   timeout: EXIT.timeout,
   'output-limit': EXIT.outputLimit,
+  limit: EXIT.limit,
   cancelled: EXIT.cancelled,
   error: EXIT.engine,
 };

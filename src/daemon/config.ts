@@ -22,6 +22,18 @@ const LimitsSchema = z
   })
   .strict();
 
+/** The sandbox's own limits (src/engine/limits.ts); absent ones keep the engine's defaults. */
+const SandboxLimitsSchema = z
+  .object({
+    maxProcesses: z.number().int().positive(),
+    maxMemoryBytes: z.number().int().positive(),
+    maxDiskBytes: z.number().int().positive(),
+    maxTmpBytes: z.number().int().positive(),
+    maxShmBytes: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+
 export const DaemonConfigSchema = z
   .object({
     /** where workspaces are made (systemd's StateDirectory) */
@@ -70,6 +82,8 @@ export const DaemonConfigSchema = z
       maxOutputFiles: 100_000,
       maxLogBytes: 256 * MiB,
     }),
+    /** processes, memory, disk, /tmp and /dev/shm of every build; a recipe cannot change them */
+    sandboxLimits: SandboxLimitsSchema.default({}),
     diffoscope: z
       .object({
         command: z.string().default(DIFFOSCOPE_DEFAULTS.command),

@@ -17,8 +17,8 @@ import { DaemonError } from './errors.js';
 
 /** The recipe's limits over the daemon's defaults; asking for more than the maximum is refused. */
 export function effectiveLimits(recipe: Recipe, config: DaemonConfig): BuildLimits {
-  const limits: BuildLimits = { ...config.defaultLimits };
-  for (const key of Object.keys(config.maxLimits) as Array<keyof BuildLimits>) {
+  const limits: BuildLimits = { ...config.defaultLimits, ...config.sandboxLimits };
+  for (const key of Object.keys(config.maxLimits) as Array<keyof DaemonConfig['maxLimits']>) {
     const asked = recipe.limits?.[key];
     if (asked === undefined) {
       limits[key] = Math.min(limits[key], config.maxLimits[key]);

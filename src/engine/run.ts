@@ -6,6 +6,7 @@
  */
 import { createWriteStream, existsSync, promises as fs, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOptions } from './types.js';
 import { EngineError, SpecError } from './errors.js';
@@ -13,7 +14,9 @@ import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
 import { lineSplitter } from './lines.js';
 import { normaliseTree } from './modes.js';
-import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
+import { INFO_FD, STATUS_FD, bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
+import { DiskWatch, limitFromReport, limitMessage, sandboxLimits, type LimitReport } from './limits.js';
+import { SandboxTeardown } from './teardown.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { ArtifactError, OutputLimitError, listArtifacts, measureTree } from './collect.js';
 import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
@@ -85,7 +88,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     await assertOutDirUsable(outDir);
     // run by root, the build runs as an unprivileged host user (never with root's access)
     const user: HostUser | null = buildHostUser(opts.buildUser);
-    await checkFacilities(spec.mode === 'deterministic', user);
+    await checkFacilities(true, user); // the supervisor is the sandbox's pid 1 in both modes
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     await retryLeftoverWorkspaces(warn);
@@ -125,7 +128,6 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       // the spec's extra read-only host directories (those that exist here)
       rootDirs: [...roots.dirs, ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))],
       cpu: opts.cpu ?? (await firstAllowedCpu()),
-      tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
       fuse: await fuseUsable(),
     };
     const env = buildEnvironment(spec, process.env);
@@ -156,37 +158,33 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       emit({ kind: 'log', stream: 'stderr', line });
     });
 
-    let killedFor: 'timeout' | 'output-limit' | 'cancelled' | null = null;
-    // the file-size limit applies to the build only (the supervisor's own
-    // clock table may be larger): the supervisor sets it, or prlimit in plain mode
-    const command = asHostUser(user, spec.mode === 'deterministic' ? ['bwrap', ...args] : ['prlimit', `--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args]);
-    const child = execa(command[0]!, command.slice(1), {
-      stdio: spec.mode === 'deterministic' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
-      buffer: false,
-      reject: false,
-      env: {},
-      extendEnv: false,
-      detached: true,
-    });
+    let killedFor: 'timeout' | 'output-limit' | 'cancelled' | 'limit' | null = null;
+    const limits = sandboxLimits(spec.limits);
+    let diskOver = 0;
+    // the supervisor, the sandbox's pid 1, sets the build's own limits (the file-size one among them);
+    // fd 3 is its status (STATUS_FD), fd 4 bubblewrap's info (INFO_FD)
+    const command = asHostUser(user, ['bwrap', ...args]);
+    const child = execa(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], buffer: false, reject: false, env: {}, extendEnv: false, detached: true });
+    const sandbox = new SandboxTeardown(child, child.stdio[INFO_FD] as Readable);
     const kill = (why: typeof killedFor): void => {
       if (!killedFor) killedFor = why;
-      try {
-        // the bwrap process group; its pid-1 dies with it and takes the whole tree
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      sandbox.kill();
     };
+    const disk = new DiskWatch([layout.src, layout.home, layout.out], limits.maxDiskBytes, (bytes) => {
+      diskOver = bytes;
+      kill('limit');
+    });
     let statusText = '';
     child.stdout?.on('data', (c: Buffer) => buildLines.push(c));
     child.stderr?.on('data', (c: Buffer) => engineLines.push(c));
-    const statusStream = child.stdio[3] as NodeJS.ReadableStream | undefined;
+    const statusStream = child.stdio[STATUS_FD] as NodeJS.ReadableStream | undefined;
     statusStream?.on('data', (c: Buffer) => {
       statusText += c.toString('utf8');
     });
     const timer = setTimeout(() => kill('timeout'), spec.limits.timeoutMs);
     let measuring = false;
     const watcher = setInterval(() => {
+      disk.tick();
       if (measuring) return;
       measuring = true;
       measureTree(layout.out)
@@ -200,7 +198,10 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     const onAbort = (): void => kill('cancelled');
     opts.signal?.addEventListener('abort', onAbort);
     if (opts.signal?.aborted) onAbort();
-    const done = await child;
+    // bubblewrap's end, then the sandbox's for certain; the pipes are not waited for
+    const done = await sandbox.exited;
+    await sandbox.finish([child.stdout, child.stderr, child.stdio[STATUS_FD], child.stdio[INFO_FD]] as Array<Readable | null>);
+    await child;
     clearTimeout(timer);
     clearInterval(watcher);
     opts.signal?.removeEventListener('abort', onAbort);
@@ -209,8 +210,13 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     await new Promise<void>((resolve) => log.end(resolve));
 
     let stats: EngineStats | null = null;
+    let limitReport: LimitReport | null = null;
     try {
-      stats = statusText.trim() ? (JSON.parse(statusText.trim()) as EngineStats) : null;
+      if (statusText.trim()) {
+        const { limit, limitValue, limitMax, fullFs, ...counters } = JSON.parse(statusText.trim()) as EngineStats & LimitReport;
+        stats = counters as EngineStats;
+        limitReport = { limit, limitValue, limitMax, fullFs };
+      }
     } catch {
       stats = null;
     }
@@ -224,20 +230,33 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       const m = await measureTree(layout.out);
       if (m.bytes > spec.limits.maxOutputBytes || m.files > spec.limits.maxOutputFiles) killedFor = 'output-limit';
     }
+    if (killedFor === null) {
+      const over = await disk.final();
+      if (over !== null) {
+        diskOver = over;
+        killedFor = 'limit';
+      }
+    }
     if (killedFor) {
       const messages = {
         timeout: `the build exceeded its time limit of ${spec.limits.timeoutMs} ms and was killed`,
         'output-limit': `the build exceeded its output limit (${spec.limits.maxOutputBytes} bytes, ${spec.limits.maxOutputFiles} files) and was killed`,
         cancelled: 'the build was cancelled',
+        limit: limitMessage('disk', limits, diskOver),
       } as const;
-      return finish(result({ status: killedFor, message: messages[killedFor], durationMs, logPath: await keepFailedLog(), stats }));
+      const limit = killedFor === 'limit' ? ({ limit: 'disk' } as const) : {};
+      return finish(result({ status: killedFor, message: messages[killedFor], durationMs, logPath: await keepFailedLog(), stats, ...limit }));
     }
-    const exitCode = typeof done.exitCode === 'number' ? done.exitCode : null;
-    if (spec.mode === 'deterministic' && stats === null) {
+    const exitCode = typeof done.code === 'number' ? done.code : null;
+    if (stats === null) {
       return finish(result({ status: 'error', message: `the engine did not run the build (exit status ${exitCode ?? done.signal}); see the log`, exitCode, durationMs, logPath: await keepFailedLog() }));
     }
-    const buildExit = stats ? (stats.exitCode ?? exitCode) : exitCode;
-    const buildSignal = stats && stats.signal ? `signal ${stats.signal}` : done.signal ?? null;
+    const buildExit = stats.exitCode ?? exitCode;
+    const buildSignal = stats.signal ? `signal ${stats.signal}` : null;
+    const overLimit = limitFromReport(limitReport, buildExit !== 0 || !!buildSignal, limits);
+    if (overLimit) {
+      return finish(result({ status: 'limit', message: overLimit.message, limit: overLimit.limit, exitCode: buildExit === -1 ? null : buildExit, signal: buildSignal, durationMs, logPath: await keepFailedLog(), stats }));
+    }
     if (buildExit !== 0 || buildSignal) {
       const why = buildSignal ? `was killed by ${buildSignal}` : `exited with status ${buildExit}`;
       return finish(result({ status: 'failed', message: `the build command ${why}`, exitCode: buildExit === -1 ? null : buildExit, signal: buildSignal, durationMs, logPath: await keepFailedLog(), stats }));

@@ -6,6 +6,7 @@
  */
 import type { BuildSpec } from './types.js';
 import { BUILD_USER, HOSTNAME, KERNEL_RELEASE } from './hostview.js';
+import { sandboxLimits, supervisorLimitArgs } from './limits.js';
 
 /** Fixed paths inside the sandbox. */
 export const SANDBOX = {
@@ -32,8 +33,6 @@ export interface WorkspaceLayout {
   rootDirs: string[];
   /** CPU the build is pinned to */
   cpu: number;
-  /** size of the build's /tmp, in bytes */
-  tmpBytes: number;
   /** /dev/fuse is usable: the supervisor serves /dev/urandom through FUSE instead of trapping open() */
   fuse: boolean;
 }
@@ -98,11 +97,21 @@ export function buildEnvironment(spec: BuildSpec, callerEnv: NodeJS.ProcessEnv):
   return { ...fixedEnvironment(spec), ...spec.env };
 }
 
+/** bubblewrap's info fd (its JSON names the host PID of the sandbox's pid 1, see teardown.ts) */
+export const INFO_FD = 4;
+/** the supervisor's status fd */
+export const STATUS_FD = 3;
+/** size of the supervisor's own tmpfs (the entropy file system's mount point, FIFOs of the fallback) */
+const STATE_DIR_BYTES = 1024 * 1024;
+
 export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<string, string>): string[] {
+  const limits = sandboxLimits(spec.limits);
   const a: string[] = [
     '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
     '--uid', String(BUILD_USER.uid), '--gid', String(BUILD_USER.gid),
     '--hostname', HOSTNAME,
+    // the supervisor is the sandbox's pid 1 (init.c): the namespace ends with it
+    '--as-pid-1', '--info-fd', String(INFO_FD),
     '--die-with-parent', '--new-session',
     '--ro-bind', '/usr', '/usr',
   ];
@@ -116,24 +125,34 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   for (const dev of DEVICES) a.push('--dev-bind', `/dev/${dev}`, `/dev/${dev}`);
   if (spec.mode === 'deterministic' && ws.fuse) a.push('--dev-bind', '/dev/fuse', '/dev/fuse');
   for (const [name, target] of DEV_LINKS) a.push('--symlink', target, `/dev/${name}`);
-  a.push('--tmpfs', '/dev/shm');
+  // every writable file system has a size (limits.ts); the rest is made read-only below
+  a.push('--size', String(limits.maxShmBytes), '--tmpfs', '/dev/shm');
   a.push('--ro-bind', '/sys', '/sys');
-  a.push('--size', String(ws.tmpBytes), '--tmpfs', SANDBOX.tmp);
-  a.push('--tmpfs', '/run', '--dir', SANDBOX.stateDir);
+  a.push('--size', String(limits.maxTmpBytes), '--tmpfs', SANDBOX.tmp);
+  // the root is read-only: /var/tmp (rpmbuild's and others' temporary files) is /tmp
+  a.push('--perms', '0755', '--dir', '/var', '--symlink', SANDBOX.tmp, '/var/tmp');
+  a.push('--tmpfs', '/run', '--size', String(STATE_DIR_BYTES), '--tmpfs', SANDBOX.stateDir);
   a.push('--dir', '/build');
   a.push('--bind', ws.src, SANDBOX.src, '--bind', ws.out, SANDBOX.out, '--bind', ws.home, SANDBOX.home);
+  a.push('--ro-bind', ws.supervisor, SANDBOX.supervisor);
   if (spec.mode === 'deterministic') {
     // the replaced views of the host; /sys/devices/system/cpu is emptied first
     a.push('--tmpfs', '/sys/devices/system/cpu', '--dir', '/sys/devices/system/cpu/cpu0');
     for (const [inside, host] of ws.viewFiles) a.push('--ro-bind', host, inside);
-    a.push('--ro-bind', ws.supervisor, SANDBOX.supervisor);
+    a.push('--remount-ro', '/sys/devices/system/cpu');
     // the supervisor pins PIDs through ns_last_pid; it clears the capability before running the build
     a.push('--cap-add', 'CAP_SYS_ADMIN');
   }
+  // the sandbox's own tmpfs mounts (its root, /dev, /run) hold nothing the build may write
+  a.push('--remount-ro', '/dev', '--remount-ro', '/run', '--remount-ro', '/');
   a.push('--chdir', SANDBOX.src, '--clearenv');
   for (const [k, v] of Object.entries(env).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) a.push('--setenv', k, v);
   a.push('--');
-  if (spec.mode === 'deterministic') {
+  if (spec.mode === 'plain') {
+    // the supervisor is only the sandbox's init: no engine
+    a.push(SANDBOX.supervisor, '--plain', '--status-fd', String(STATUS_FD), '--merge-output',
+      '--fsize', String(spec.limits.maxOutputBytes + 1), ...supervisorLimitArgs(limits), '--');
+  } else {
     a.push(
       SANDBOX.supervisor,
       '--epoch', String(spec.epoch),
@@ -141,11 +160,12 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       '--time-step', spec.timeStepNs.toString(),
       '--cpu', String(ws.cpu),
       '--state-dir', SANDBOX.stateDir,
-      '--status-fd', '3',
+      '--status-fd', String(STATUS_FD),
       '--release', KERNEL_RELEASE,
       '--merge-output',
       '--pin-pids',
       '--fsize', String(spec.limits.maxOutputBytes + 1),
+      ...supervisorLimitArgs(limits),
       ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
       // benchmarks only: the engine without its filesystem view, to measure what the view costs
       ...(process.env.DETBUILD_NO_FS_VIEW === '1' ? ['--no-fs-view'] : []),

@@ -9,12 +9,14 @@ import { SpecError } from './errors.js';
 import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
 import { defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
 import { sourceDate } from './source-date.js';
+import { SANDBOX_LIMIT_DEFAULTS } from './limits.js';
 
 export const DEFAULT_LIMITS: BuildLimits = {
   timeoutMs: 2 * 60 * 60 * 1000,
   maxOutputBytes: 4 * 1024 ** 3,
   maxOutputFiles: 100_000,
   maxLogBytes: 64 * 1024 ** 2,
+  ...SANDBOX_LIMIT_DEFAULTS,
 };
 
 export const DEFAULT_TIME_STEP_NS = 1_000_000_000n;
@@ -67,6 +69,7 @@ export function validateSpec(spec: BuildSpec): void {
   }
   const l = spec.limits;
   for (const [k, v] of Object.entries(l)) {
+    if (v === undefined) continue; // a sandbox limit left to its default
     if (!Number.isSafeInteger(v) || v <= 0) throw new SpecError('SPEC_INVALID', `limit ${k} must be a positive integer`);
   }
 }

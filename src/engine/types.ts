@@ -21,6 +21,20 @@ export interface BuildLimits {
   maxOutputFiles: number;
   /** maximum size of the build log kept, in bytes (the rest is truncated with a marker) */
   maxLogBytes: number;
+  /*
+   * Limits of the sandbox itself (see limits.ts; each defaults to SANDBOX_LIMIT_DEFAULTS when
+   * absent). Past one the build is killed and its status is 'limit', naming it.
+   */
+  /** processes and threads of the build at once */
+  maxProcesses?: number;
+  /** memory the build holds: resident anonymous and shared memory of its processes, plus its /tmp and /dev/shm */
+  maxMemoryBytes?: number;
+  /** bytes allocated on disk under /build/src, /build/home and $DETBUILD_OUT together */
+  maxDiskBytes?: number;
+  /** size of the build's /tmp (a tmpfs) */
+  maxTmpBytes?: number;
+  /** size of the build's /dev/shm (a tmpfs) */
+  maxShmBytes?: number;
 }
 
 /** Which rule gave a build's epoch (src/engine/source-date.ts). */
@@ -91,6 +105,8 @@ export type BuildStatus =
   | 'timeout'
   /** killed because the artifacts exceeded limits.maxOutputBytes / maxOutputFiles */
   | 'output-limit'
+  /** killed (or failed) past a limit of the sandbox: processes, memory, disk, /tmp or /dev/shm (BuildResult.limit) */
+  | 'limit'
   /** cancelled by the caller (AbortSignal) */
   | 'cancelled'
   /** the engine itself could not run the build (missing facility, bad spec, I/O error) */
@@ -116,7 +132,12 @@ export interface BuildResult {
   errorCode?: string;
   /** for status 'error': true when the request itself was wrong rather than the engine */
   badInput?: boolean;
+  /** for status 'limit': which limit */
+  limit?: SandboxLimitName;
 }
+
+/** The sandbox's limits, as a 'limit' status names them. */
+export type SandboxLimitName = 'processes' | 'memory' | 'disk' | 'tmp' | 'shm';
 
 /** A streamed build event (tagged union, formatted exhaustively by each front end). */
 export type BuildEvent =

@@ -14,6 +14,8 @@ export const REMOTE_STATUSES = [
   'timeout',
   /** killed because its artifacts or its log exceeded the limits */
   'output-limit',
+  /** killed past a limit of the sandbox: processes, memory, disk, /tmp or /dev/shm */
+  'limit',
   /** verify mode: the two builds differ */
   'not-reproducible',
   /** the build was cancelled (the caller went away or stopped reading its response, or Cancel over D-Bus) */
@@ -56,6 +58,7 @@ export const ExitCode = {
   'transport-error': 10,
   'policy-denied': 11,
   'integrity-error': 12,
+  limit: 13,
 } as const satisfies Record<OverallStatus, number>;
 
 /** Exit code for an internal error of the client or the service itself (a bug). */

@@ -161,19 +161,18 @@ static bool is_go_program(pid_t tid, const struct auxv_pos *pos)
 	return false;
 }
 
-extern const unsigned char exec_stub[], exec_stub_path[], exec_stub_end[];
+extern const unsigned char exec_stub[], exec_stub_addr[], exec_stub_end[];
 
 /* Runs exec_stub in the stopped program: returns false if it could not run. */
 static bool run_stub(struct thread *t, const struct user_regs_struct *saved, unsigned long flags,
-		     struct user_regs_struct *out)
+		     const struct kernel_vdso *kv, struct user_regs_struct *out)
 {
 	size_t len = (size_t)(exec_stub_end - exec_stub);
-	unsigned char code[512], orig[512];
+	unsigned char code[1024], orig[1024];
 	if (len > sizeof code)
 		die("internal: exec stub too large");
 	memcpy(code, exec_stub, len);
-	snprintf((char *)code + (exec_stub_path - exec_stub), (size_t)(exec_stub_end - exec_stub_path), "%s/state",
-		 cfg.state_dir);
+	tableserve_addr(code + (exec_stub_addr - exec_stub), (size_t)(exec_stub_end - exec_stub_addr));
 	char mem[64];
 	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
 	int fd = open(mem, O_RDWR | O_CLOEXEC);
@@ -186,6 +185,8 @@ static bool run_stub(struct thread *t, const struct user_regs_struct *saved, uns
 	r.r12 = dt_table_len(nslots);
 	r.r13 = flags;
 	r.rbp = cfg.tsc_cookie;
+	r.r14 = kv->start;
+	r.r15 = kv->len;
 	if (regs_set(t->tid, &r) < 0)
 		goto restore;
 	for (int guard = 0; guard < 32; guard++) {
@@ -256,7 +257,11 @@ void on_exec(struct thread *t)
 	 * before any constructor; the Go runtime does it first thing too) */
 	unsigned long flags = 2;
 	bool mapped = false;
-	if (run_stub(t, &saved, flags, &res)) {
+	/* the kernel's vDSO would read the real clock (and its data pages hold
+	 * it): the stub unmaps them before mapping ours */
+	struct kernel_vdso kv;
+	kernel_vdso_find(t->tid, &kv);
+	if (run_stub(t, &saved, flags, &kv, &res)) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
 		t->vdso_mapped = mapped;
 		if (!mapped)
@@ -267,7 +272,7 @@ void on_exec(struct thread *t)
 			debug("PR_TSC_ENABLE refused in pid %d: %lld", t->tid, (long long)res.r13);
 	}
 	saved.rax = 0; /* what execve returned */
-	if (table_hdr->gs_tid && mapped)
+	if (table_gs_tid && mapped)
 		saved.gs_base = (unsigned long long)t->tid + 1; /* execve cleared it */
 	regs_set(t->tid, &saved);
 	if (!found)

@@ -7,9 +7,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
+
+/* The kernel reads these arguments as an int: a 64-bit comparison would let
+ * garbage above bit 31 slip past a rule (prctl(PR_SET_TSC | 1 << 32, ...)). */
+#define INT_EQ(arg, value) SCMP_CMP(arg, SCMP_CMP_MASKED_EQ, 0xffffffffULL, (scmp_datum_t)(uint32_t)(value))
 
 #define RULE(action, name, ...)                                                                     \
 	do {                                                                                        \
@@ -91,7 +98,7 @@ void filter_install(bool trap_opens)
 	RULE(T, clock_nanosleep, 0);
 	static const int futex_timed[] = { FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_WAIT_REQUEUE_PI, 13 };
 	for (size_t i = 0; i < sizeof futex_timed / sizeof futex_timed[0]; i++)
-		RULE(T, futex, 2, SCMP_A1(SCMP_CMP_MASKED_EQ, FUTEX_CMD_MASK, (scmp_datum_t)futex_timed[i]),
+		RULE(T, futex, 2, SCMP_A1(SCMP_CMP_MASKED_EQ, (uint32_t)FUTEX_CMD_MASK, (scmp_datum_t)futex_timed[i]),
 		     SCMP_A3(SCMP_CMP_NE, 0));
 	RULE(T, poll, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, 0x80000000, 0));
 	RULE(T, epoll_wait, 1, SCMP_A3(SCMP_CMP_MASKED_EQ, 0x80000000, 0));
@@ -101,11 +108,19 @@ void filter_install(bool trap_opens)
 	RULE(T, select, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, pselect6, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, rt_sigtimedwait, 1, SCMP_A2(SCMP_CMP_NE, 0));
-	/* process and thread creation: deterministic PIDs */
+	/* process and thread creation: deterministic PIDs.  A child made with
+	 * CLONE_UNTRACED would run beyond the tracer (the kernel's vDSO, real
+	 * AT_RANDOM at its next exec): refused.  clone3 passes its flags in
+	 * memory, where no filter can read them and the build could change them
+	 * after any check of ours: it answers ENOSYS, so the C library falls back
+	 * to clone (glibc and Rust do; Go uses clone). */
 	RULE(T, fork, 0);
 	RULE(T, vfork, 0);
-	RULE(T, clone, 0);
-	RULE(T, clone3, 0);
+	RULE(T, clone, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, 0));
+	RULE(SCMP_ACT_ERRNO(EPERM), clone, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, CLONE_UNTRACED));
+	RULE(SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
+	/* ASLR stays off: personality() keeps ADDR_NO_RANDOMIZE (guards.c) */
+	RULE(T, personality, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ADDR_NO_RANDOMIZE, 0));
 	/* a parent that reaps a child catches up with the child's clock */
 	RULE(T, wait4, 0);
 	RULE(T, waitid, 0);
@@ -118,10 +133,22 @@ void filter_install(bool trap_opens)
 	RULE(SCMP_ACT_ERRNO(EPERM), ptrace, 0);
 	/* the build may not read the TSC directly: only the exec stub, which
 	 * knows the cookie, may lift the faulting for the dynamic loader */
-	RULE(SCMP_ACT_ERRNO(EPERM), prctl, 3, SCMP_A0(SCMP_CMP_EQ, PR_SET_TSC), SCMP_A1(SCMP_CMP_EQ, PR_TSC_ENABLE),
+	RULE(SCMP_ACT_ERRNO(EPERM), prctl, 3, INT_EQ(0, PR_SET_TSC), INT_EQ(1, PR_TSC_ENABLE),
 	     SCMP_A2(SCMP_CMP_NE, cfg.tsc_cookie));
-	RULE(T, arch_prctl, 1, SCMP_A0(SCMP_CMP_EQ, ARCH_SET_FS));
-	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 2, SCMP_A0(SCMP_CMP_EQ, ARCH_SET_CPUID), SCMP_A1(SCMP_CMP_NE, 0));
+	RULE(T, arch_prctl, 1, INT_EQ(0, ARCH_SET_FS));
+	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 2, INT_EQ(0, ARCH_SET_CPUID), SCMP_A1(SCMP_CMP_NE, 0));
+	/* the kernel's vDSO and its time data are unmapped at every exec (execsetup.c): not again */
+	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 1, INT_EQ(0, ARCH_MAP_VDSO_X32));
+	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 1, INT_EQ(0, ARCH_MAP_VDSO_32));
+	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 1, INT_EQ(0, ARCH_MAP_VDSO_64));
+	/* A filter of the build's own may return SECCOMP_RET_USER_NOTIF, which
+	 * takes precedence over our SECCOMP_RET_TRACE: its listener could then
+	 * let clock_gettime or getrandom run for real (FLAG_CONTINUE).  Without a
+	 * listener a user notification fails the call (ENOSYS), so refusing the
+	 * flag that makes one is enough; EINVAL is what kernels before 5.0, which
+	 * had no user notification, answer. */
+	RULE(SCMP_ACT_ERRNO(EINVAL), seccomp, 1,
+	     SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_NEW_LISTENER));
 
 	int rc = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -439,7 +439,7 @@ void on_seccomp(struct thread *t)
 	case SYS_wait4:
 	case SYS_waitid: return do_wait(t, &r);
 	case SYS_arch_prctl:
-		if (t->cpuid_pending && r.rdi == 0x1002 /* ARCH_SET_FS */) {
+		if (t->cpuid_pending && (uint32_t)r.rdi == 0x1002 /* ARCH_SET_FS: the kernel reads an int */) {
 			t->cpuid_pending = false;
 			return arm_faulting_at_set_fs(t, &r);
 		}
@@ -447,7 +447,10 @@ void on_seccomp(struct thread *t)
 	case SYS_fork:
 	case SYS_vfork:
 	case SYS_clone:
-	case SYS_clone3: return pids_on_clone_entry(t);
+	case SYS_clone3:
+		if (limits_refuse_clone(t, &r))
+			return;
+		return pids_on_clone_entry(t);
 	case SYS_open:
 	case SYS_openat:
 	case SYS_openat2:
@@ -468,6 +471,7 @@ void on_seccomp(struct thread *t)
 		return cfg.fs_view ? fs_on_change(t, &r) : resume(t, 0);
 	case SYS_chroot: case SYS_pivot_root: case SYS_unshare: case SYS_setns:
 		return fs_on_foreign(t, &r);
+	case SYS_personality: return guard_personality(t, &r);
 	default:
 		return resume(t, 0);
 	}

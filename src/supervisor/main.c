@@ -87,7 +87,10 @@ static void usage(void)
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
 		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [-v]\n"
-		"                           -- COMMAND [ARG...]\n");
+		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
+		"                           -- COMMAND [ARG...]\n"
+		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
+		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]... -- COMMAND [ARG...]\n");
 	exit(2);
 }
 
@@ -238,6 +241,7 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 			die("cannot limit the size of the build's files: %m");
 	}
+	limits_apply_child();
 	/* the supervisor may hold capabilities (to pin PIDs); the build holds none */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		die("cannot clear ambient capabilities: %m");
@@ -254,13 +258,15 @@ static void report(int fd, int code, int sig)
 {
 	if (fd < 0)
 		return;
+	char limits[512];
+	limits_json(limits, sizeof limits);
 	dprintf(fd,
 		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
 		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
 		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
 		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
-		"\"fsStamps\":%llu,\"fsInodes\":%llu}\n",
+		"\"fsStamps\":%llu,\"fsInodes\":%llu%s}\n",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
@@ -272,7 +278,7 @@ static void report(int fd, int code, int sig)
 		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
 		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
-		(unsigned long long)fsstats.inodes);
+		(unsigned long long)fsstats.inodes, limits);
 }
 
 int main(int argc, char **argv)
@@ -290,6 +296,10 @@ int main(int argc, char **argv)
 		{ "pin-pids", no_argument, 0, 'p' },
 		{ "fsize", required_argument, 0, 'z' },
 		{ "no-fs-view", no_argument, 0, 'n' },
+		{ "plain", no_argument, 0, 'P' },
+		{ "max-procs", required_argument, 0, 'M' },
+		{ "max-memory", required_argument, 0, 'B' },
+		{ "watch-fs", required_argument, 0, 'W' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
@@ -311,9 +321,25 @@ int main(int argc, char **argv)
 		case 'p': cfg.pin_pids = true; break;
 		case 'z': cfg.fsize = parse_u64("--fsize", optarg); break;
 		case 'n': cfg.fs_view = false; break;
+		case 'P': cfg.plain = true; break;
+		case 'M': cfg.max_procs = parse_u64("--max-procs", optarg); break;
+		case 'B': cfg.max_memory = parse_u64("--max-memory", optarg); break;
+		case 'W': limits_watch_fs(optarg); break;
 		case 'v': cfg.verbose++; break;
 		default: usage();
 		}
+	}
+	if (optind < argc && cfg.plain) {
+		/* the control run: only the sandbox's init, no engine */
+		int code, sig;
+		if (cfg.status_fd >= 0)
+			fcntl(cfg.status_fd, F_SETFD, FD_CLOEXEC);
+		signal(SIGPIPE, SIG_IGN);
+		init_harden();
+		limits_start();
+		init_run_plain(argv + optind, merge_output, &code, &sig);
+		report(cfg.status_fd, code, sig);
+		return sig ? 128 + sig : code < 0 ? 120 : code;
 	}
 	if (optind >= argc || !have_epoch || !seed)
 		usage();
@@ -344,10 +370,8 @@ int main(int argc, char **argv)
 			warnx_("cannot pin the supervisor to CPU %d: %m", cpu);
 	}
 
-	char table_path[256];
-	snprintf(table_path, sizeof table_path, "%s/state", cfg.state_dir);
 	mkdir(cfg.state_dir, 0755);
-	table_create(table_path);
+	table_create();
 	fs_init();
 	{
 		struct timespec now;
@@ -360,6 +384,8 @@ int main(int argc, char **argv)
 	cfg.trap_opens = !have_entropyfs;
 	if (have_entropyfs)
 		procview_start();
+	init_harden();
+	limits_start(); /* after the entropy thread: the build's PIDs stay where they were */
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
@@ -397,7 +423,9 @@ int main(int argc, char **argv)
 				main_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 				if (!killed_rest) {
 					/* the build is over: nothing it left behind may keep running */
-					kill_all_tracees();
+					limits_final();
+					if (!init_kill_all())
+						kill_all_tracees();
 					killed_rest = true;
 				}
 			}

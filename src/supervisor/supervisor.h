@@ -34,7 +34,10 @@ struct config {
 	uint64_t fsize;         /* RLIMIT_FSIZE of the build (0: unchanged) */
 	bool trap_opens;        /* no entropy file system: opens are trapped for /dev/urandom */
 	bool fs_view;           /* stat, getdents and file times go through fsview.c */
-	uint64_t start_real_ns; /* the real wall clock when the supervisor started */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
+	uint64_t start_real_ns; /* the real wall clock when the supervisor started */
+	bool plain;             /* --plain: only the sandbox's init (no engine) */
+	uint64_t max_procs;     /* processes and threads of the build at once (0: no limit) */
+	uint64_t max_memory;    /* bytes of memory the build may hold (0: no limit) */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
 };
 extern struct config cfg;
 
@@ -53,9 +56,19 @@ void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- the clock table (threads.c) ---- */
 extern struct dt_header *table_hdr;
 extern struct dt_slot *slots;
-extern uint32_t *rt_index;
+extern uint32_t *rt_index;   /* the supervisor's own; the table holds a copy for the vDSO */
+extern bool table_gs_tid;    /* GS base tags each thread (the table holds a copy) */
 extern uint64_t nslots;
-void table_create(const char *path);
+void table_create(void);
+
+/* ---- handing the clock table to new programs (tableserve.c) ---- */
+/* takes the table's sealed memfd; listens on the socket the exec stub asks */
+void tableserve_init(int table_fd);
+/* the listening socket (poll it), and the answer to whatever connected */
+int tableserve_fd(void);
+void tableserve_answer(void);
+/* the socket's address as the exec stub needs it: length, then sockaddr_un */
+size_t tableserve_addr(unsigned char *buf, size_t max);
 struct dt_slot *slot_of(pid_t tid);
 /* the value the thread's last read returned (or would have) */
 uint64_t clock_last(pid_t tid, int cls);
@@ -112,6 +125,8 @@ struct thread {
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);
+/* how many traced threads exist */
+extern uint64_t threads_live;
 void thread_free(pid_t tid);
 void thread_move(pid_t from, pid_t to);
 /* tags a stopped thread's GS base with its id for the vDSO (see shared.h) */
@@ -137,6 +152,11 @@ void resume(struct thread *t, int sig);
 void resume_to_exit(struct thread *t);
 /* answers the system call at its entry stop with `ret` instead of running it (handlers.c) */
 void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
+
+/* ---- the kernel's own vDSO in a new program (kvdso.c) ---- */
+struct kernel_vdso { unsigned long start, len; };
+/* where [vvar], [vvar_vclock] and [vdso] lie, as one range (len 0: none) */
+void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv);
 
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
@@ -210,5 +230,30 @@ void pids_on_clone_done(pid_t tid);
 
 /* ---- seccomp (filter.c) ---- */
 void filter_install(bool trap_opens);
+
+/* ---- the sandbox's pid 1 (init.c) ---- */
+/* kills every other process of the PID namespace; false when not its pid 1 */
+bool init_kill_all(void);
+/* not dumpable, first to go when memory runs out */
+void init_harden(void);
+/* plain mode: runs the command untraced, reaps everything, ends the tree */
+void init_run_plain(char **argv, bool merge_output, int *code, int *sig);
+
+/* ---- limits on what a build takes (limits.c) ---- */
+void limits_watch_fs(const char *path);
+/* starts the thread that watches the limits and serves the clock table */
+void limits_start(void);
+/* in the build's first process, before exec */
+void limits_apply_child(void);
+/* at a fork/clone entry stop: true (the call refused) when over the process limit */
+bool limits_refuse_clone(struct thread *t, struct user_regs_struct *r);
+/* a last look at the watched file systems when the build ends */
+void limits_final(void);
+/* the status fields: ,"limit":...,"fullFs":[...] */
+void limits_json(char *buf, size_t len);
+
+/* ---- keeping the build inside the engine (guards.c) ---- */
+/* personality(): ADDR_NO_RANDOMIZE stays set */
+void guard_personality(struct thread *t, struct user_regs_struct *r);
 
 #endif

@@ -16,12 +16,18 @@
 
 struct dt_header *table_hdr;
 struct dt_slot *slots;
+/* The table is mapped writable into every build process: the supervisor
+ * reads clock values from it, never an index or a flag.  Those it keeps
+ * here, and only mirrors them into the table for the vDSO. */
 uint32_t *rt_index;
+static uint32_t *rt_index_shared;
+bool table_gs_tid;
 uint64_t nslots;
 uint64_t *proc_exit_rt, *proc_exit_mono;
 uint8_t *proc_threaded;
 uint8_t *proc_go;
 static struct thread **threads;
+uint64_t threads_live;
 /* guards the thread table against the entropy file system's thread */
 static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -39,16 +45,18 @@ static uint64_t read_pid_max(void)
 	return v + 1;
 }
 
-void table_create(const char *path)
+void table_create(void)
 {
 	nslots = read_pid_max();
 	size_t image_len = (size_t)(vdso_image_end - vdso_image);
 	if (image_len > DT_IMAGE_MAX)
 		die("internal: vDSO image is %zu bytes, more than the %lu reserved", image_len, DT_IMAGE_MAX);
 	size_t total = DT_TABLE_OFF + dt_table_len(nslots);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* no file the build could open, cut short or replace: a sealed memfd,
+	 * handed to each new program by the supervisor itself (tableserve.c) */
+	int fd = memfd_create("detbuild-clock-table", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		die("cannot create the clock table %s: %m", path);
+		die("cannot create the clock table: %m (Hint: needs Linux 3.17 or later)");
 	if (ftruncate(fd, (off_t)total) < 0)
 		die("cannot size the clock table: %m");
 	if (pwrite(fd, vdso_image, image_len, 0) != (ssize_t)image_len)
@@ -56,16 +64,22 @@ void table_create(const char *path)
 	void *p = mmap(NULL, total - DT_TABLE_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, fd, DT_TABLE_OFF);
 	if (p == MAP_FAILED)
 		die("cannot map the clock table: %m");
-	close(fd);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("cannot seal the clock table: %m");
+	tableserve_init(fd);
 	table_hdr = p;
 	slots = (struct dt_slot *)((char *)p + 4096);
-	rt_index = (uint32_t *)(slots + nslots);
+	rt_index_shared = (uint32_t *)(slots + nslots);
+	rt_index = calloc(nslots, sizeof *rt_index);
+	if (!rt_index)
+		die("out of memory");
 	table_hdr->magic = DT_MAGIC;
 	table_hdr->rt_step = cfg.rt_step;
 	table_hdr->mono_step = cfg.mono_step;
 	table_hdr->cpu_step = cfg.cpu_step;
 	table_hdr->nslots = nslots;
-	table_hdr->gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+	table_gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+	table_hdr->gs_tid = table_gs_tid;
 	threads = calloc(nslots, sizeof *threads);
 	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
 	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
@@ -102,7 +116,7 @@ static struct dt_slot *rt_slot_of(pid_t tid)
 {
 	struct dt_slot *s = slot_of(tid);
 	uint32_t shared = rt_index[s - slots];
-	return shared ? &slots[shared] : s;
+	return shared && shared < nslots ? &slots[shared] : s;
 }
 
 static struct dt_slot *slot_for(pid_t tid, int cls)
@@ -154,7 +168,7 @@ void clock_step(pid_t tid)
 void clock_share_rt(pid_t tid, pid_t leader)
 {
 	if (tid > 0 && (uint64_t)tid < nslots)
-		rt_index[tid] = leader > 0 && leader != tid ? (uint32_t)leader : 0;
+		rt_index_shared[tid] = rt_index[tid] = leader > 0 && (uint64_t)leader < nslots && leader != tid ? (uint32_t)leader : 0;
 }
 
 bool clock_rt_shared(pid_t tid)
@@ -180,6 +194,7 @@ struct thread *thread_new(pid_t tid)
 		if (!t)
 			die("out of memory");
 		threads[tid] = t;
+		threads_live++;
 	}
 	memset(t, 0, sizeof *t);
 	t->tid = tid;
@@ -197,6 +212,7 @@ void thread_free(pid_t tid)
 	if (t) {
 		free(t);
 		threads[tid] = NULL;
+		threads_live--;
 	}
 	pthread_mutex_unlock(&ident_lock);
 }
@@ -216,12 +232,12 @@ void thread_move(pid_t from, pid_t to)
 	}
 	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
-	rt_index[to] = 0;
+	rt_index_shared[to] = rt_index[to] = 0;
 }
 
 void thread_tag(pid_t tid)
 {
-	if (!table_hdr->gs_tid)
+	if (!table_gs_tid)
 		return;
 	ptrace(PTRACE_POKEUSER, tid, (void *)offsetof(struct user, regs.gs_base), (void *)(unsigned long)(tid + 1));
 }

@@ -68,7 +68,7 @@ static uint64_t read_clock(int cls)
 	case DT_C_RT: {
 		const uint32_t *rt_index = (const uint32_t *)slot_at(h->nslots);
 		uint32_t shared = rt_index[tid];
-		return tick(&slot_at(shared ? shared : tid)->rt, h->rt_step);
+		return tick(&slot_at(shared && shared < h->nslots ? shared : tid)->rt, h->rt_step);
 	}
 	case DT_C_MONO:
 		return tick(&s->mono, h->mono_step);

@@ -163,7 +163,7 @@ describe('the rebuilderd backend', () => {
     expect(Object.values(r.verdicts)).toEqual(['BAD', 'BAD', 'BAD', 'BAD']);
     expect(r.outFiles).toEqual([]);
     expect(r.log).toMatch(/^UNVERIFIABLE: refused: this machine is not the recorded environment/m);
-    expect(r.log).toMatch(/detbuild-rebuilderd: no artifacts left: detbuild rebuild exited with status 14/);
+    expect(r.log).toMatch(/detbuild-rebuilderd: no artifacts left: detbuild rebuild exited with status 15/);
   });
 
   it('run by hand without rebuilderd: one line, status 2', async () => {
