@@ -37,7 +37,7 @@ VM_DEB ?= $(BUILD_DIR)/packages/qubes-detbuild-vm.deb
 # The files the VM payload is made of (some are built, some written by hand).
 PAYLOAD_INPUTS = dist/daemon/main.js dist/cli/main.js native/detbuild-supervisor \
 	qrexec-services/qubes.DetBuild qrexec-services/qubes.DetBuild.rpc-config \
-	src/daemon/detbuildd.service src/daemon/org.qubes.DetBuild1.conf package.json \
+	packaging/systemd/detbuildd.service packaging/dbus/org.qubes.DetBuild1.conf package.json \
 	integrations/qubes-builderv2/detbuild/__init__.py
 
 .PHONY: all build vm-modules node-headers check-payload install install-vm install-dom0 \
@@ -93,8 +93,8 @@ install-vm: check-payload
 	chmod 0755 $(DESTDIR)$(BINDIR)/detbuild
 	install -D -m 0755 qrexec-services/qubes.DetBuild $(DESTDIR)$(QREXEC_SERVICE_DIR)/qubes.DetBuild
 	install -D -m 0644 qrexec-services/qubes.DetBuild.rpc-config $(DESTDIR)$(RPC_CONFIG_DIR)/qubes.DetBuild
-	install -D -m 0644 src/daemon/detbuildd.service $(DESTDIR)$(UNITDIR)/detbuildd.service
-	install -D -m 0644 src/daemon/org.qubes.DetBuild1.conf $(DESTDIR)$(DBUS_SYSTEM_DIR)/org.qubes.DetBuild1.conf
+	install -D -m 0644 packaging/systemd/detbuildd.service $(DESTDIR)$(UNITDIR)/detbuildd.service
+	install -D -m 0644 packaging/dbus/org.qubes.DetBuild1.conf $(DESTDIR)$(DBUS_SYSTEM_DIR)/org.qubes.DetBuild1.conf
 	install -d $(DESTDIR)$(BUILDERV2_PLUGINS_DIR)/detbuild
 	install -m 0644 integrations/qubes-builderv2/detbuild/*.py $(DESTDIR)$(BUILDERV2_PLUGINS_DIR)/detbuild/
 	# modes independent of the umask and of how files were checked out:

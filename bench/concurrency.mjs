@@ -66,7 +66,7 @@ async function startBus(dir) {
 <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
 <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
 <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/></policy>
-<include>${path.join(repo, 'src/daemon/org.qubes.DetBuild1.conf')}</include></busconfig>`,
+<include>${path.join(repo, 'packaging/dbus/org.qubes.DetBuild1.conf')}</include></busconfig>`,
   );
   const proc = spawn('dbus-daemon', ['--config-file', conf, '--nofork', '--nopidfile', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const address = await new Promise((resolve) => proc.stdout.once('data', (c) => resolve(c.toString().split('\n')[0].trim())));

@@ -66,7 +66,7 @@ async function startBus(dir: string): Promise<{ address: string; proc: ChildProc
 <busconfig><type>detbuild-bench</type><listen>unix:path=${dir}/bus</listen><auth>EXTERNAL</auth>
 <policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_type="method_call"/><allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
 <allow send_requested_reply="true" send_type="method_return"/><allow send_requested_reply="true" send_type="error"/></policy>
-<include>${path.join(repo, 'src/daemon/org.qubes.DetBuild1.conf')}</include></busconfig>`,
+<include>${path.join(repo, 'packaging/dbus/org.qubes.DetBuild1.conf')}</include></busconfig>`,
   );
   const proc = spawn('dbus-daemon', ['--config-file', conf, '--nofork', '--nopidfile', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const address = await new Promise<string>((resolve) => proc.stdout!.once('data', (c: Buffer) => resolve(c.toString().split('\n')[0]!.trim())));

@@ -1,12 +1,16 @@
 /**
- * detbuildd: the build daemon of a builder qube.
+ * detbuildd: the build daemon of a builder qube. Two processes: this one, the front
+ * (front/: the D-Bus interface, the queue, the handle on the worker), and the build
+ * worker it forks (worker/: one job at a time: request, extraction, build, response).
+ * Both use what sits beside this file: the D-Bus contract (bus.ts, which the qrexec
+ * service imports too), their IPC messages (ipc.ts), configuration, errors, logging.
  *
  *   node dist/daemon/main.js [--config FILE] [--bus ADDRESS] [--workdir DIR] [--log-level LEVEL]
  *
  * Forks its build worker first (see ipc.ts for why), then owns org.qubes.DetBuild1 on the
  * system bus (or --bus / $DETBUILD_DBUS_ADDRESS) and serves builds one at a time.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -15,11 +19,11 @@ import dbus from 'dbus-next';
 import { describeError } from '../errors.js';
 import { BUS_NAME, INTERFACE, OBJECT_PATH, connectBus, whenConnected } from './bus.js';
 import { loadConfig, type DaemonConfig } from './config.js';
-import { BuilderInterface, closeStrayFds, trackSenders } from './dbus-interface.js';
+import { BuilderInterface, closeStrayFds, trackSenders } from './front/dbus-interface.js';
 import { DaemonError } from './errors.js';
-import type { FromWorker, ToWorker } from './ipc.js';
 import { createLogger, type Logger } from './logger.js';
-import { BuildQueue, type QueuedBuild } from './queue.js';
+import { BuildQueue, type QueuedBuild } from './front/queue.js';
+import { Worker } from './front/worker-process.js';
 
 interface Args {
   config?: string;
@@ -46,42 +50,6 @@ function parseArgs(argv: string[]): Args {
   return out;
 }
 
-class Worker {
-  private seq = 0;
-  private readonly records = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
-  readonly ready: Promise<void>;
-
-  constructor(
-    private readonly child: ChildProcess,
-    private readonly onMessage: (msg: FromWorker) => void,
-  ) {
-    this.ready = new Promise((resolve, reject) => {
-      child.once('exit', (code, signal) => reject(new DaemonError('DAEMON_WORKER', `the build worker exited (${signal ?? code}) before it was ready`)));
-      child.on('message', (msg: FromWorker) => {
-        if (msg.t === 'ready') resolve();
-        else if (msg.t === 'record') {
-          const p = this.records.get(msg.seq);
-          this.records.delete(msg.seq);
-          if (msg.record) p?.resolve(JSON.stringify(msg.record));
-          else p?.reject(new DaemonError('DAEMON_RECORD', msg.error ?? 'cannot collect the environment record'));
-        } else this.onMessage(msg);
-      });
-    });
-  }
-
-  send(msg: ToWorker, handle?: Socket): void {
-    this.child.send(msg, handle as never);
-  }
-
-  record(): Promise<string> {
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.records.set(seq, { resolve, reject });
-      this.send({ t: 'record', seq });
-    });
-  }
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   let config: DaemonConfig = await loadConfig(args.config);
@@ -91,7 +59,7 @@ async function main(): Promise<void> {
 
   // 1. the worker, before any D-Bus descriptor exists in this process
   const here = dirname(fileURLToPath(import.meta.url));
-  const child = fork(join(here, 'worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(here, 'worker', 'main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const queue = new BuildQueue(config);
   const worker = new Worker(child, (msg) => {
     if (msg.t === 'finished') queue.finish(msg.id, msg.status);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../src/daemon/errors.js';
-import { SourceExtractor } from '../../src/daemon/extract.js';
+import { SourceExtractor } from '../../src/daemon/worker/extract.js';
 import { HOSTILE, tarBytes } from './hostile.js';
 import { tempDir } from '../helpers/daemon.js';
 

@@ -54,12 +54,12 @@ export function addStandIns(dir: string): string[] {
     ['qrexec-services/qubes.DetBuild', 'qrexec-services/qubes.DetBuild', '#!/bin/sh\necho stand-in\n', 0o755],
     ['qrexec-services/qubes.DetBuild.rpc-config', 'qrexec-services/qubes.DetBuild.rpc-config', 'wait-for-session=0\n', 0o644],
     [
-      'src/daemon/detbuildd.service',
-      'src/daemon/detbuildd.service',
+      'packaging/systemd/detbuildd.service',
+      'packaging/systemd/detbuildd.service',
       '[Unit]\nDescription=stand-in\n[Service]\nUser=detbuild\nExecStart=/usr/bin/node /usr/lib/qubes-detbuild/dist/daemon/main.js\n[Install]\nWantedBy=multi-user.target\n',
       0o644,
     ],
-    ['src/daemon/org.qubes.DetBuild1.conf', 'src/daemon/org.qubes.DetBuild1.conf', '<busconfig>\n</busconfig>\n', 0o644],
+    ['packaging/dbus/org.qubes.DetBuild1.conf', 'packaging/dbus/org.qubes.DetBuild1.conf', '<busconfig>\n</busconfig>\n', 0o644],
   ];
   const used: string[] = [];
   for (const [input, source, content, mode] of standIns) {

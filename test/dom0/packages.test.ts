@@ -190,7 +190,7 @@ const rootSkip = canBuildRoots();
 const hasDaemon = () =>
   !standIns.includes('dist/daemon/main.js') &&
   !standIns.includes('qrexec-services/qubes.DetBuild') &&
-  !standIns.includes('src/daemon/detbuildd.service');
+  !standIns.includes('packaging/systemd/detbuildd.service');
 
 describe.skipIf(rootSkip !== null)('qubes-detbuild-vm installed in a scratch Debian bookworm root', () => {
   let root: string;

@@ -21,7 +21,7 @@ import { writeRequest } from '../../src/client/request.js';
 import { repoRoot } from './trees.js';
 
 export const serviceScript = path.join(repoRoot, 'qrexec-services', 'qubes.DetBuild');
-export const policyFile = path.join(repoRoot, 'src', 'daemon', 'org.qubes.DetBuild1.conf');
+export const policyFile = path.join(repoRoot, 'packaging', 'dbus', 'org.qubes.DetBuild1.conf');
 
 export function distDir(): string {
   const d = process.env.DETBUILD_TEST_DIST ?? path.join(repoRoot, 'dist');

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../src/engine/index.js';
 import { parseConfig } from '../../src/daemon/config.js';
-import { specFromRecipe } from '../../src/daemon/spec.js';
+import { specFromRecipe } from '../../src/daemon/worker/spec.js';
 import { HostileBench } from './sandbox-harness.js';
 
 const MiB = 1024 * 1024;

@@ -7,7 +7,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../src/daemon/errors.js';
-import { SourceExtractor } from '../../src/daemon/extract.js';
+import { SourceExtractor } from '../../src/daemon/worker/extract.js';
 import { tempDir } from '../helpers/daemon.js';
 import { paxRecord, rawTar, type RawEntry } from './raw-tar.js';
 

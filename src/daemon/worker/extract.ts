@@ -17,10 +17,10 @@
 import { constants as FS, createWriteStream, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
-import { DIR_MODE, fileMode, isExecutable } from '../engine/modes.js';
-import { ProtocolError } from '../protocol/errors.js';
-import { safeRelativePath } from '../protocol/paths.js';
-import { DaemonError } from './errors.js';
+import { DIR_MODE, fileMode, isExecutable } from '../../engine/modes.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { safeRelativePath } from '../../protocol/paths.js';
+import { DaemonError } from '../errors.js';
 
 export interface ExtractLimits {
   /** most entries of any kind */

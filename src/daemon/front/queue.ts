@@ -5,9 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import type { FinalStatus } from '../protocol/messages.js';
-import { exitCodeFor, type RemoteStatus } from '../protocol/status.js';
-import { DaemonError } from './errors.js';
+import type { FinalStatus } from '../../protocol/messages.js';
+import { exitCodeFor, type RemoteStatus } from '../../protocol/status.js';
+import { DaemonError } from '../errors.js';
 
 export type BuildState = 'queued' | 'waiting' | 'running' | 'done';
 

@@ -4,14 +4,14 @@
  */
 import { promises as fs } from 'node:fs';
 import type { Socket } from 'node:net';
-import { runBuild } from '../engine/index.js';
-import { describeError } from '../errors.js';
-import { collectEnvironment, makeRecord } from '../record/collect.js';
-import type { Environment } from '../record/schema.js';
-import type { DaemonConfig } from './config.js';
-import type { FromWorker, ToWorker } from './ipc.js';
+import { runBuild } from '../../engine/index.js';
+import { describeError } from '../../errors.js';
+import { collectEnvironment, makeRecord } from '../../record/collect.js';
+import type { Environment } from '../../record/schema.js';
+import type { DaemonConfig } from '../config.js';
+import type { FromWorker, ToWorker } from '../ipc.js';
 import { runJob } from './job.js';
-import { buildLogger, createLogger, type Logger } from './logger.js';
+import { buildLogger, createLogger, type Logger } from '../logger.js';
 
 interface PendingJob {
   id: string;

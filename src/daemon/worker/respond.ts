@@ -5,15 +5,15 @@
  */
 import { constants as FS, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { isExecutable } from '../engine/modes.js';
-import type { ArtifactEntry, Manifest } from '../engine/types.js';
-import { CHUNK_SIZE, FrameType } from '../protocol/constants.js';
-import type { ArtifactHeader } from '../protocol/messages.js';
-import { safeRelativePath } from '../protocol/paths.js';
-import type { FrameWriter } from '../protocol/writer.js';
-import type { EnvironmentRecord } from '../record/schema.js';
-import { describeError } from '../errors.js';
-import { DaemonError } from './errors.js';
+import { isExecutable } from '../../engine/modes.js';
+import type { ArtifactEntry, Manifest } from '../../engine/types.js';
+import { CHUNK_SIZE, FrameType } from '../../protocol/constants.js';
+import type { ArtifactHeader } from '../../protocol/messages.js';
+import { safeRelativePath } from '../../protocol/paths.js';
+import type { FrameWriter } from '../../protocol/writer.js';
+import type { EnvironmentRecord } from '../../record/schema.js';
+import { describeError } from '../../errors.js';
+import { DaemonError } from '../errors.js';
 
 export async function sendResults(writer: FrameWriter, artifactsDir: string, manifest: Manifest, record: EnvironmentRecord): Promise<void> {
   await writer.json(FrameType.manifest, manifest);

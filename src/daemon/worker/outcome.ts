@@ -1,11 +1,11 @@
 /** Turning what happened into the one final status frame (and the service's exit code). */
-import { describeError } from '../errors.js';
-import { SpecError } from '../engine/errors.js';
-import type { BuildResult } from '../engine/types.js';
-import { ProtocolError } from '../protocol/errors.js';
-import type { FinalStatus } from '../protocol/messages.js';
-import { exitCodeFor, type RemoteStatus } from '../protocol/status.js';
-import { DaemonError } from './errors.js';
+import { describeError } from '../../errors.js';
+import { SpecError } from '../../engine/errors.js';
+import type { BuildResult } from '../../engine/types.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import type { FinalStatus } from '../../protocol/messages.js';
+import { exitCodeFor, type RemoteStatus } from '../../protocol/status.js';
+import { DaemonError } from '../errors.js';
 
 export function finalStatus(status: RemoteStatus, message: string, build: FinalStatus['build'] = null): FinalStatus {
   return { status, ok: status === 'success', message, exitCode: exitCodeFor(status), build };

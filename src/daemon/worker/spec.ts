@@ -4,16 +4,16 @@
  */
 import { dirname, join } from 'node:path';
 import type { Logger } from 'winston';
-import { defaultSpecFor, type BuildEvent, type ResolvedSpec, type runBuild as RunBuild } from '../engine/index.js';
-import { prepareDpkgBuild } from '../recipes/dpkg.js';
-import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../recipes/rpm.js';
-import { prepareRpmSpecBuild } from '../recipes/rpm-spec.js';
-import { MissingBuildDepsError, RecipeError } from '../recipes/errors.js';
-import type { BuildLimits } from '../engine/types.js';
-import type { Recipe } from '../protocol/messages.js';
-import type { RecipeRecord } from '../record/schema.js';
-import type { DaemonConfig } from './config.js';
-import { DaemonError } from './errors.js';
+import { defaultSpecFor, type BuildEvent, type ResolvedSpec, type runBuild as RunBuild } from '../../engine/index.js';
+import { prepareDpkgBuild } from '../../recipes/dpkg.js';
+import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../../recipes/rpm.js';
+import { prepareRpmSpecBuild } from '../../recipes/rpm-spec.js';
+import { MissingBuildDepsError, RecipeError } from '../../recipes/errors.js';
+import type { BuildLimits } from '../../engine/types.js';
+import type { Recipe } from '../../protocol/messages.js';
+import type { RecipeRecord } from '../../record/schema.js';
+import type { DaemonConfig } from '../config.js';
+import { DaemonError } from '../errors.js';
 
 /** The recipe's limits over the daemon's defaults; asking for more than the maximum is refused. */
 export function effectiveLimits(recipe: Recipe, config: DaemonConfig): BuildLimits {

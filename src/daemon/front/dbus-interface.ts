@@ -13,10 +13,10 @@
  */
 import { closeSync } from 'node:fs';
 import dbus from 'dbus-next';
-import { describeError } from '../errors.js';
-import { ERROR_PREFIX } from './bus.js';
-import { DaemonError } from './errors.js';
-import type { Logger } from './logger.js';
+import { describeError } from '../../errors.js';
+import { ERROR_PREFIX } from '../bus.js';
+import { DaemonError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { BuildQueue, QueuedBuild } from './queue.js';
 
 const { Interface } = dbus.interface;

@@ -4,10 +4,10 @@
  * at most about `limits.maxLogBytes` of log frames are forwarded, and lines are dropped (and counted)
  * while the caller reads too slowly for the backlog to stay under BACKLOG_BYTES.
  */
-import type { BuildEvent } from '../engine/types.js';
-import { FrameType } from '../protocol/constants.js';
-import type { EventFrame } from '../protocol/messages.js';
-import type { FrameWriter } from '../protocol/writer.js';
+import type { BuildEvent } from '../../engine/types.js';
+import { FrameType } from '../../protocol/constants.js';
+import type { EventFrame } from '../../protocol/messages.js';
+import type { FrameWriter } from '../../protocol/writer.js';
 
 export const BACKLOG_BYTES = 8 * 1024 * 1024;
 

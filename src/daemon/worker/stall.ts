@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { DaemonError } from './errors.js';
+import { DaemonError } from '../errors.js';
 
 /** How long and how slowly a caller may take to hand over its request. */
 export interface TransferLimits {

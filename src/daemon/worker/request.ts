@@ -4,11 +4,11 @@
  * extracted safely, and a stream without its end frame is a truncated request.
  */
 import { createHash } from 'node:crypto';
-import { FrameType, REQUEST_FRAMES } from '../protocol/constants.js';
-import { ProtocolError } from '../protocol/errors.js';
-import { RecipeSchema, RequestEndSchema, type Recipe } from '../protocol/messages.js';
-import { FrameReader, parseJsonFrame } from '../protocol/reader.js';
-import { DaemonError } from './errors.js';
+import { FrameType, REQUEST_FRAMES } from '../../protocol/constants.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { RecipeSchema, RequestEndSchema, type Recipe } from '../../protocol/messages.js';
+import { FrameReader, parseJsonFrame } from '../../protocol/reader.js';
+import { DaemonError } from '../errors.js';
 import { SourceExtractor, type ExtractSummary } from './extract.js';
 
 export interface RequestLimits {
