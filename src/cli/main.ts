@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /** `detbuild`: the command-line front end.  Parses argv, calls the core, prints; nothing else. */
-import { runBuildCommand, BUILD_USAGE } from './build.js';
-import { runDebCommand, DEB_USAGE } from './deb.js';
-import { runRpmCommand, RPM_USAGE } from './rpm.js';
+import { runBuildCommand, BUILD_USAGE } from './commands/build.js';
+import { runDebCommand, DEB_USAGE } from './commands/deb.js';
+import { runRpmCommand, RPM_USAGE } from './commands/rpm.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { runTemplateCommand } from './template.js';
-import { runVerifyCommand, VERIFY_USAGE } from './verify.js';
+import { runTemplateCommand } from './commands/template.js';
+import { runVerifyCommand, VERIFY_USAGE } from './commands/verify.js';
 import { ENGINE_VERSION } from '../engine/version.js';
-import { runRebuildCommand } from './rebuild.js';
-import { runAgreeCommand } from './agree.js';
+import { runRebuildCommand } from './commands/rebuild.js';
+import { runAgreeCommand } from './commands/agree.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       return runAgreeCommand(rest);
     case 'remote':
     case 'info': {
-      const remoteModule = './remote.js'; // provided by the qrexec client (src/cli/remote.ts)
+      const remoteModule = './commands/remote.js'; // provided by the qrexec client (src/cli/commands/remote.ts)
       const mod = (await import(remoteModule)) as { runRemoteCommand?: (a: string[]) => Promise<number>; runInfoCommand?: (a: string[]) => Promise<number> };
       const fn = cmd === 'remote' ? mod.runRemoteCommand : (mod.runInfoCommand ?? mod.runRemoteCommand);
       if (!fn) throw new UsageError(`the '${cmd}' command is not available in this build`);

@@ -10,6 +10,7 @@ import { buildLocally } from '../local/build.js';
 import type { RecipeRecord } from '../record/schema.js';
 import { EXIT } from './exit-codes.js';
 import { formatEvent } from './format.js';
+import { onInterrupt } from './cancel.js';
 
 export const STATUS_EXIT: Record<BuildStatus, number> = {
   success: EXIT.ok,
@@ -34,15 +35,12 @@ export interface LocalRunOptions {
 }
 
 export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promise<number> {
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   try {
     const result = await buildLocally(spec, {
       outDir: opts.outDir,
       recipe: opts.recipe,
-      signal: controller.signal,
+      signal: interrupt.signal,
       // warnings (a workspace left behind) are shown even when quiet
       onEvent: (e) => {
         if (opts.quiet && e.kind !== 'warning') return;
@@ -63,7 +61,6 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
     }
     return STATUS_EXIT[result.status];
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }

@@ -16,6 +16,7 @@ import { batchNames } from './names.js';
 import { runBounded } from './pool.js';
 import { ProgressBoard } from './progress.js';
 import { summaryTable, type BatchOutcome } from './summary.js';
+import { onInterrupt } from '../cancel.js';
 
 export const SUMMARY_FILE = 'summary.json';
 
@@ -60,18 +61,15 @@ export async function runBatch(inputs: readonly string[], opts: BatchOptions, bu
   }
   const names = batchNames(inputs);
   const board = new ProgressBoard(names, process.stderr, opts.quiet || opts.json ? 'off' : process.stderr.isTTY ? 'tty' : 'lines');
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   let results;
   try {
-    results = await runBounded(inputs.length, opts.jobs, controller.signal, async (i, slot) => {
+    results = await runBounded(inputs.length, opts.jobs, interrupt.signal, async (i, slot) => {
       board.start(i);
       const started = Date.now();
       let o: Awaited<ReturnType<BatchBuild>>;
       try {
-        o = await build({ name: names[i]!, input: inputs[i]!, outDir: path.join(outRoot, names[i]!), slot, signal: controller.signal, stage: (t) => board.stage(i, t) });
+        o = await build({ name: names[i]!, input: inputs[i]!, outDir: path.join(outRoot, names[i]!), slot, signal: interrupt.signal, stage: (t) => board.stage(i, t) });
       } catch (err) {
         o = { ok: false, status: 'error', exitCode: EXIT.internal, message: describeError(err), artifacts: null, outDir: null, logPath: null };
       }
@@ -80,8 +78,7 @@ export async function runBatch(inputs: readonly string[], opts: BatchOptions, bu
     });
   } finally {
     board.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
   const outcomes: BatchOutcome[] = results.map((r, i) =>
     r.started
@@ -93,6 +90,6 @@ export async function runBatch(inputs: readonly string[], opts: BatchOptions, bu
   else process.stdout.write(`${summaryTable(outcomes)}\n`);
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length > 0 && !opts.json) process.stderr.write(`${opts.command}: ${failed.length} of ${outcomes.length} builds did not succeed\n`);
-  if (controller.signal.aborted) return EXIT.cancelled;
+  if (interrupt.signal.aborted) return EXIT.cancelled;
   return failed[0]?.exitCode ?? EXIT.ok;
 }

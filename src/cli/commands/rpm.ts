@@ -4,16 +4,17 @@
  * Qubes component's rpm_spec/NAME.spec.in), made into a .src.rpm under the engine first.
  */
 import path from 'node:path';
-import { runBuild } from '../engine/index.js';
-import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../recipes/rpm.js';
-import { prepareRpmSpecBuild, RpmSourceBuildError } from '../recipes/rpm-spec.js';
-import { RecipeError } from '../recipes/errors.js';
-import { srpmLabel } from '../recipes/srpm.js';
-import { describeError } from '../errors.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { formatEvent } from './format.js';
-import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
-import { runLocally, STATUS_EXIT } from './run-local.js';
+import { runBuild } from '../../engine/index.js';
+import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../../recipes/rpm.js';
+import { prepareRpmSpecBuild, RpmSourceBuildError } from '../../recipes/rpm-spec.js';
+import { RecipeError } from '../../recipes/errors.js';
+import { srpmLabel } from '../../recipes/srpm.js';
+import { describeError } from '../../errors.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { formatEvent } from '../format.js';
+import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from '../options.js';
+import { runLocally, STATUS_EXIT } from '../run-local.js';
+import { onInterrupt } from '../cancel.js';
 
 export const RPM_USAGE = `usage: detbuild rpm FILE.src.rpm --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--dep-map FILE] [--plain] [--json] [--quiet]
@@ -42,10 +43,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
       prepared = await prepareRpmBuild(path.resolve(positionals[0]!), choices);
     } else {
       // the first phase (the .src.rpm) runs here; Ctrl-C cancels it as runLocally does the rebuild
-      const controller = new AbortController();
-      const onSignal = (): void => controller.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupt = onInterrupt();
       try {
         prepared = await prepareRpmSpecBuild(
           values.spec,
@@ -54,7 +52,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
           (spec, phaseOut) =>
             runBuild(spec, {
               outDir: phaseOut,
-              signal: controller.signal,
+              signal: interrupt.signal,
               onEvent: values.quiet
                 ? undefined
                 : (e) => {
@@ -65,8 +63,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
           { failedLog: `${outDir}.failed.log` },
         );
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        interrupt.release();
       }
     }
   } catch (err) {

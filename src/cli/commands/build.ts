@@ -1,11 +1,11 @@
 /** `detbuild build SRC_DIR --out OUT_DIR [...]`: argv in, engine call, summary out. */
 import path from 'node:path';
-import { defaultSpecFor } from '../engine/index.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from './options.js';
-import { runLocally } from './run-local.js';
-import { allowedCpus } from '../engine/index.js';
-import { runLocalMany } from './batch/local-many.js';
+import { defaultSpecFor } from '../../engine/index.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from '../options.js';
+import { runLocally } from '../run-local.js';
+import { allowedCpus } from '../../engine/index.js';
+import { runLocalMany } from '../batch/local-many.js';
 
 export const BUILD_USAGE = `usage: detbuild build SRC_DIR... --out OUT_DIR [--command CMD] [--epoch SECONDS]
                       [--seed HEX] [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]

@@ -4,13 +4,13 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { agree, recipeKey, type Reference } from '../attest/agree.js';
-import { describeError } from '../errors.js';
-import { jsonText } from '../record/files.js';
-import { RebuildError } from '../rebuild/errors.js';
-import { loadPublished } from '../rebuild/published.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { HELP_OPTION, helpText, parseCommandLine } from './options.js';
+import { agree, recipeKey, type Reference } from '../../attest/agree.js';
+import { describeError } from '../../errors.js';
+import { jsonText } from '../../record/files.js';
+import { RebuildError } from '../../rebuild/errors.js';
+import { loadPublished } from '../../rebuild/published.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { HELP_OPTION, helpText, parseCommandLine } from '../options.js';
 
 export const AGREE_USAGE = 'usage: detbuild agree STATEMENT... --keys KEYRING --threshold M [--provenance PROVENANCE] [--json]';
 

@@ -5,23 +5,24 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
-import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../attest/attestation.js';
-import { gpgSign } from '../attest/gpg.js';
-import { RemoteInfoError, remoteRebuilder } from '../client/rebuilder.js';
-import { describeError } from '../errors.js';
-import { exitCodeFor, type OverallStatus } from '../protocol/status.js';
-import { DIFFOSCOPE_DEFAULTS } from '../record/diffoscope.js';
-import { jsonText } from '../record/files.js';
-import { ManifestSchema } from '../record/manifest.js';
-import { EnvironmentRecordSchema } from '../record/schema.js';
-import { RebuildError } from '../rebuild/errors.js';
-import { localRebuilder } from '../rebuild/local.js';
-import { obtainSources, readRebuildInput } from '../rebuild/fetch.js';
-import { loadPublished } from '../rebuild/published.js';
-import { rebuild, type RebuildReport } from '../rebuild/rebuild.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { formatEvent } from './format.js';
-import { HELP_OPTION, helpText, parseCommandLine } from './options.js';
+import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../../attest/attestation.js';
+import { gpgSign } from '../../attest/gpg.js';
+import { RemoteInfoError, remoteRebuilder } from '../../client/rebuilder.js';
+import { describeError } from '../../errors.js';
+import { exitCodeFor, type OverallStatus } from '../../protocol/status.js';
+import { DIFFOSCOPE_DEFAULTS } from '../../record/diffoscope.js';
+import { jsonText } from '../../record/files.js';
+import { ManifestSchema } from '../../record/manifest.js';
+import { EnvironmentRecordSchema } from '../../record/schema.js';
+import { RebuildError } from '../../rebuild/errors.js';
+import { localRebuilder } from '../../rebuild/local.js';
+import { obtainSources, readRebuildInput } from '../../rebuild/fetch.js';
+import { loadPublished } from '../../rebuild/published.js';
+import { rebuild, type RebuildReport } from '../../rebuild/rebuild.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { formatEvent } from '../format.js';
+import { HELP_OPTION, helpText, parseCommandLine } from '../options.js';
+import { onInterrupt } from '../cancel.js';
 
 export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SOURCES --out OUT_DIR [--target QUBE]
                         [--sign KEY] [--gpg PROGRAM] [--builder-id URI] [--json] [--quiet]
@@ -64,10 +65,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   const outDir = path.resolve(values.out);
   const quiet = values.quiet === true || values.json === true;
 
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   let report: RebuildReport;
   const work = await tmpDir({ prefix: 'detbuild-rebuild-', unsafeCleanup: true });
   try {
@@ -75,7 +73,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
     const published = await loadPublished(provenance);
     const sourcesDir = await obtainSources(sources, path.join(work.path, 'sources'));
     report = await rebuild(published, sourcesDir, values.target ? remoteRebuilder(values.target) : localRebuilder, outDir, {
-      signal: controller.signal,
+      signal: interrupt.signal,
       onEvent: quiet
         ? undefined
         : (e) => {
@@ -87,8 +85,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   } catch (err) {
     return failure(err);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
     await work.cleanup().catch(() => undefined);
   }
 

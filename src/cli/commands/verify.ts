@@ -1,12 +1,13 @@
 /** `detbuild verify SRC_DIR [--out DIR] [...]`: argv in, verify call, a verdict out. */
 import path from 'node:path';
-import { SpecError, defaultSpecFor } from '../engine/index.js';
-import { describeError } from '../errors.js';
-import { verifyBuild, type VerifyResult } from '../verify/index.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { formatEvent } from './format.js';
-import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from './options.js';
-import { STATUS_EXIT } from './run-local.js';
+import { SpecError, defaultSpecFor } from '../../engine/index.js';
+import { describeError } from '../../errors.js';
+import { verifyBuild, type VerifyResult } from '../../verify/index.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { formatEvent } from '../format.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from '../options.js';
+import { STATUS_EXIT } from '../run-local.js';
+import { onInterrupt } from '../cancel.js';
 
 export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
                        [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]`;
@@ -53,16 +54,12 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     return EXIT.badInput;
   }
 
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  // on(), not once(): execa's exit handler re-raises a signal nobody else listens to
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   let result: VerifyResult;
   try {
     result = await verifyBuild(resolved.spec, {
       ...(values.out !== undefined ? { outDir: values.out } : {}),
-      signal: controller.signal,
+      signal: interrupt.signal,
       onEvent: values.quiet
         ? undefined
         : (run, e) => {
@@ -74,8 +71,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
     return err instanceof SpecError ? EXIT.badInput : EXIT.engine;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,13 +1,13 @@
 /** `detbuild deb FILE.dsc --out OUT_DIR [...]`: a Debian source package through the dpkg recipe. */
 import path from 'node:path';
-import { prepareDpkgBuild } from '../recipes/dpkg.js';
-import { RecipeError } from '../recipes/errors.js';
-import { describeError } from '../errors.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from './options.js';
-import { runLocally } from './run-local.js';
-import { allowedCpus } from '../engine/index.js';
-import { runLocalMany } from './batch/local-many.js';
+import { prepareDpkgBuild } from '../../recipes/dpkg.js';
+import { RecipeError } from '../../recipes/errors.js';
+import { describeError } from '../../errors.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from '../options.js';
+import { runLocally } from '../run-local.js';
+import { allowedCpus } from '../../engine/index.js';
+import { runLocalMany } from '../batch/local-many.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]

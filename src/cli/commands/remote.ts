@@ -7,16 +7,17 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError } from '../errors.js';
-import { runRemote, type RemoteMode, type RemoteProgress, type RemoteResult } from '../client/remote.js';
-import type { EventFrame, Recipe } from '../protocol/messages.js';
-import { ExitCode, EXIT_INTERNAL } from '../protocol/status.js';
-import { toBuildinfo } from '../record/buildinfo.js';
-import { collectEnvironmentRecord } from '../record/collect.js';
-import type { EnvironmentRecord } from '../record/schema.js';
-import { runRemoteMany } from './batch/remote-many.js';
-import { parseJobs } from './options.js';
-import { UsageError } from './exit-codes.js';
+import { describeError } from '../../errors.js';
+import { runRemote, type RemoteMode, type RemoteProgress, type RemoteResult } from '../../client/remote.js';
+import type { EventFrame, Recipe } from '../../protocol/messages.js';
+import { ExitCode, EXIT_INTERNAL } from '../../protocol/status.js';
+import { toBuildinfo } from '../../record/buildinfo.js';
+import { collectEnvironmentRecord } from '../../record/collect.js';
+import type { EnvironmentRecord } from '../../record/schema.js';
+import { runRemoteMany } from '../batch/remote-many.js';
+import { parseJobs } from '../options.js';
+import { UsageError } from '../exit-codes.js';
+import { onInterrupt } from '../cancel.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -255,10 +256,7 @@ async function remote(argv: string[]): Promise<number> {
 
   const quiet = Boolean(values.quiet);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   let result: RemoteResult;
   try {
     result = await runRemote({
@@ -267,7 +265,7 @@ async function remote(argv: string[]): Promise<number> {
       sourceDir: positionals[0] ? path.resolve(positionals[0]) : undefined,
       outDir: values.out ? path.resolve(values.out) : undefined,
       recipe,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onEvent: quiet
         ? undefined
         : (e) => {
@@ -283,8 +281,7 @@ async function remote(argv: string[]): Promise<number> {
     });
   } finally {
     progress.clear();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 
   if (values.json) {

@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { describeError } from '../errors.js';
-import { readOsRelease } from '../record/index.js';
-import { STATUS_EXIT } from './run-local.js';
+import { describeError } from '../../errors.js';
+import { readOsRelease } from '../../record/index.js';
+import { STATUS_EXIT } from '../run-local.js';
 import {
   BUILDER_ROOTS,
   TemplateError,
@@ -22,9 +22,10 @@ import {
   resolveClosure,
   serializeLock,
   type LockedPackage,
-} from '../recipes/template/index.js';
-import { EXIT, UsageError } from './exit-codes.js';
-import { formatEvent } from './format.js';
+} from '../../recipes/template/index.js';
+import { EXIT, UsageError } from '../exit-codes.js';
+import { formatEvent } from '../format.js';
+import { onInterrupt } from '../cancel.js';
 
 export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record FILE] [--all | --roots PKG,...] [--resolve PKG,...|essential]
                               [--archive 'URI [SUITE [COMPONENT...]]']... [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
@@ -124,7 +125,7 @@ async function lockCommand(argv: string[]): Promise<number> {
     architecture = (await execa('dpkg', ['--print-architecture'])).stdout.trim();
     const allHere = values.all === true;
     if (allHere) {
-      const { listInstalledPackages } = await import('../record/index.js');
+      const { listInstalledPackages } = await import('../../record/index.js');
       packages = (await listInstalledPackages()).packages;
     } else {
       const roots = list(values.roots);
@@ -174,10 +175,7 @@ async function buildCommand(argv: string[]): Promise<number> {
   });
   if (positionals.length !== 1 || typeof values.out !== 'string') throw new UsageError(`expected LOCK and -o OUT_DIR\n${TEMPLATE_USAGE}`);
   const lock = await readLock(positionals[0]!);
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupt = onInterrupt();
   // a scratch directory of our own is removed afterwards; one given with --work is kept
   const work = typeof values.work === 'string' ? path.resolve(values.work) : await mkdtemp(path.join(tmpdir(), 'detbuild-template-'));
   try {
@@ -186,7 +184,7 @@ async function buildCommand(argv: string[]): Promise<number> {
       workDir: work,
       ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
       mode: values.plain ? 'plain' : 'deterministic',
-      signal: controller.signal,
+      signal: interrupt.signal,
       log: (m) => process.stderr.write(`detbuild: ${m}\n`),
       // warnings (a workspace left behind) are shown even when quiet
       onEvent: (e) => {
@@ -206,8 +204,7 @@ async function buildCommand(argv: string[]): Promise<number> {
     }
     return STATUS_EXIT[r.build.status];
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
     if (typeof values.work !== 'string') await rm(work, { recursive: true, force: true });
   }
 }
