@@ -1,19 +1,26 @@
-/** Exit statuses of the `detbuild` command; 125-127 stay free for qrexec. */
+/**
+ * Exit statuses of the `detbuild` command; 125-127 stay free for qrexec. A build's
+ * statuses have the codes the wire gives them (src/protocol/status.ts, the one table
+ * shared with the service, the daemon and the client), so `detbuild build` and
+ * `detbuild remote` exit alike; the codes above 13 are the CLI's own commands'.
+ */
+import { EXIT_INTERNAL, ExitCode } from '../protocol/status.js';
+
 export const EXIT = {
-  ok: 0,
-  internal: 1,
-  usage: 2,
-  badInput: 3,
-  buildFailed: 4,
-  timeout: 5,
-  outputLimit: 6,
-  engine: 7,
-  cancelled: 8,
+  ok: ExitCode.success,
+  internal: EXIT_INTERNAL,
+  usage: ExitCode.usage,
+  badInput: ExitCode.rejected,
+  buildFailed: ExitCode.failed,
+  timeout: ExitCode.timeout,
+  outputLimit: ExitCode['output-limit'],
+  engine: ExitCode.error,
+  cancelled: ExitCode.cancelled,
   /** detbuild verify: the two builds differ (the same code as `detbuild remote --verify`) */
-  notReproducible: 9,
-  // 10-12 are detbuild remote's (src/protocol/status.ts): transport, policy, integrity
-  /** a limit of the sandbox (processes, memory, disk, /tmp, /dev/shm): a build status, the wire's too */
-  limit: 13,
+  notReproducible: ExitCode['not-reproducible'],
+  // 10-12 are detbuild remote's: transport, policy, integrity
+  /** a limit of the sandbox (processes, memory, disk, /tmp, /dev/shm) */
+  limit: ExitCode.limit,
   /** detbuild rebuild: an artifact differs from the statement (BAD) */
   rebuildBad: 14,
   /** detbuild rebuild: refused, the builder's environment is not the recorded one (UNVERIFIABLE) */

@@ -8,19 +8,15 @@ import path from 'node:path';
 import type { BuildSpec, BuildStatus } from '../engine/index.js';
 import { buildLocally } from '../local/build.js';
 import type { RecipeRecord } from '../record/schema.js';
+import { exitCodeFor } from '../protocol/status.js';
 import { EXIT } from './exit-codes.js';
 import { formatEvent } from './format.js';
 import { onInterrupt } from './cancel.js';
 
-export const STATUS_EXIT: Record<BuildStatus, number> = {
-  success: EXIT.ok,
-  failed: EXIT.buildFailed,
-  timeout: EXIT.timeout,
-  'output-limit': EXIT.outputLimit,
-  limit: EXIT.limit,
-  cancelled: EXIT.cancelled,
-  error: EXIT.engine,
-};
+/** A build's status as the CLI's exit code (the wire's table: src/protocol/status.ts). */
+export function statusExit(status: BuildStatus): number {
+  return exitCodeFor(status);
+}
 
 export interface LocalRunOptions {
   outDir: string;
@@ -59,7 +55,7 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
       process.stderr.write(`detbuild: ${opts.label ? `${opts.label}: ` : ''}${result.message}${where}\n`);
       if (result.status === 'error' && result.badInput) return EXIT.badInput;
     }
-    return STATUS_EXIT[result.status];
+    return statusExit(result.status);
   } finally {
     interrupt.release();
   }

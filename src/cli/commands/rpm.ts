@@ -13,7 +13,7 @@ import { describeError } from '../../errors.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { formatEvent } from '../format.js';
 import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from '../options.js';
-import { runLocally, STATUS_EXIT } from '../run-local.js';
+import { runLocally, statusExit } from '../run-local.js';
 import { onInterrupt } from '../cancel.js';
 
 export const RPM_USAGE = `usage: detbuild rpm FILE.src.rpm --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -68,7 +68,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
     }
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    if (err instanceof RpmSourceBuildError) return err.badInput ? EXIT.badInput : STATUS_EXIT[err.result.status];
+    if (err instanceof RpmSourceBuildError) return err.badInput ? EXIT.badInput : statusExit(err.result.status);
     if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
     throw err;
   }

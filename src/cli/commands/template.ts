@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeError } from '../../errors.js';
 import { readOsRelease } from '../../record/index.js';
-import { STATUS_EXIT } from '../run-local.js';
+import { statusExit } from '../run-local.js';
 import {
   BUILDER_ROOTS,
   TemplateError,
@@ -202,7 +202,7 @@ async function buildCommand(argv: string[]): Promise<number> {
       process.stderr.write(`detbuild: ${r.build.message}${r.build.logPath ? ` (log: ${r.build.logPath})` : ''}\n`);
       if (r.build.status === 'error' && r.build.badInput) return EXIT.badInput;
     }
-    return STATUS_EXIT[r.build.status];
+    return statusExit(r.build.status);
   } finally {
     interrupt.release();
     if (typeof values.work !== 'string') await rm(work, { recursive: true, force: true });

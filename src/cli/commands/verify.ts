@@ -6,7 +6,7 @@ import { verifyBuild, type VerifyResult } from '../../verify/index.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { formatEvent } from '../format.js';
 import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from '../options.js';
-import { STATUS_EXIT } from '../run-local.js';
+import { statusExit } from '../run-local.js';
 import { onInterrupt } from '../cancel.js';
 
 export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
@@ -88,7 +88,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
       process.stderr.write(`detbuild: ${result.message}${result.logPath ? ` (log: ${result.logPath})` : ''}\n`);
       if (!r) return EXIT.engine;
       if (r.status === 'error' && r.badInput) return EXIT.badInput;
-      return STATUS_EXIT[r.status];
+      return statusExit(r.status);
     }
   }
 }

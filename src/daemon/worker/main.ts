@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import type { Socket } from 'node:net';
 import { runBuild } from '../../engine/index.js';
 import { describeError } from '../../errors.js';
+import { finalStatus } from './outcome.js';
 import { collectEnvironment, makeRecord } from '../../record/collect.js';
 import type { Environment } from '../../record/schema.js';
 import type { DaemonConfig } from '../config.js';
@@ -56,7 +57,7 @@ function maybeStart(job: PendingJob): void {
       send({
         t: 'finished',
         id: job.id,
-        status: { status: 'error', ok: false, message: `the builder failed: ${describeError(err)}`, exitCode: 7, build: null },
+        status: finalStatus('error', `the builder failed: ${describeError(err)}`),
       });
     },
   );
