@@ -6,6 +6,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './exit-codes.js';
+import { SEED_RULE, isSeed } from '../seed.js';
 
 /** `arg` names an option's value and `help` says what it does: both only for the help text (parseArgs ignores them). */
 export const HELP_OPTION = {
@@ -75,8 +76,8 @@ export function engineChoices(values: {
   const epoch = parseNumber('epoch', values.epoch, { integer: true });
   const stepS = parseNumber('time-step', values['time-step'], { integer: false });
   const timeoutS = parseNumber('timeout', values.timeout, { integer: false });
-  if (values.seed !== undefined && !/^[0-9a-f]{16,128}$/.test(values.seed)) {
-    throw new UsageError('--seed: expected 16 to 128 lowercase hex digits');
+  if (values.seed !== undefined && !isSeed(values.seed)) {
+    throw new UsageError(`--seed: expected ${SEED_RULE}`);
   }
   if (stepS !== undefined && stepS <= 0) throw new UsageError('--time-step must be more than 0');
   return {

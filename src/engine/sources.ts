@@ -10,6 +10,7 @@ import path from 'node:path';
 import { SpecError } from './errors.js';
 import { DIR_MODE, fileMode, isExecutable, type Owner } from './modes.js';
 import { isVcsMetadata } from './vcs.js';
+import { SEED_RULE, isSeed } from '../seed.js';
 
 export interface SourceEntry {
   rel: string;
@@ -98,7 +99,7 @@ export async function readProjectFile(root: string): Promise<ProjectFile> {
     pf.epoch = o.epoch as number;
   }
   if (o.seed !== undefined) {
-    if (typeof o.seed !== 'string' || !/^[0-9a-f]{16,128}$/.test(o.seed)) throw new SpecError('PROJECT_FILE_INVALID', 'detbuild.json: "seed" must be 16-128 lowercase hex digits');
+    if (typeof o.seed !== 'string' || !isSeed(o.seed)) throw new SpecError('PROJECT_FILE_INVALID', `detbuild.json: "seed" must be ${SEED_RULE}`);
     pf.seed = o.seed;
   }
   return pf;

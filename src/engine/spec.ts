@@ -10,6 +10,7 @@ import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
 import { defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
 import { sourceDate } from './source-date.js';
 import { SANDBOX_LIMIT_DEFAULTS } from './limits.js';
+import { SEED_RULE, isSeed } from '../seed.js';
 
 export const DEFAULT_LIMITS: BuildLimits = {
   timeoutMs: 2 * 60 * 60 * 1000,
@@ -54,7 +55,7 @@ export async function assertDirectory(dir: string, what: string): Promise<void> 
 export function validateSpec(spec: BuildSpec): void {
   if (!spec.command.trim()) throw new SpecError('SPEC_INVALID', 'the build command is empty');
   if (!Number.isSafeInteger(spec.epoch) || spec.epoch < 0) throw new SpecError('SPEC_INVALID', `epoch must be a non-negative integer of seconds, not ${spec.epoch}`);
-  if (!/^[0-9a-f]{16,128}$/.test(spec.seed)) throw new SpecError('SPEC_INVALID', 'seed must be 16 to 128 lowercase hex digits');
+  if (!isSeed(spec.seed)) throw new SpecError('SPEC_INVALID', `seed must be ${SEED_RULE}`);
   if (spec.timeStepNs <= 0n || spec.timeStepNs > 86_400n * 1_000_000_000n) throw new SpecError('SPEC_INVALID', 'time step must be more than 0 and at most one day');
   const fixed = fixedEnvironment(spec);
   for (const name of Object.keys(spec.env)) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ManifestSchema, ArtifactEntrySchema } from '../record/manifest.js';
 import { EnvironmentRecordSchema } from '../record/schema.js';
 import { REMOTE_STATUSES } from './status.js';
+import { SEED_PATTERN, SEED_RULE } from '../seed.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
 
@@ -50,7 +51,7 @@ export const RecipeSchema = z
       .strict()
       .optional(),
     /** seed of every random stream, lowercase hex, 16 to 128 digits */
-    seed: z.string().regex(/^[0-9a-f]{16,128}$/, '16 to 128 lowercase hex digits').optional(),
+    seed: z.string().regex(SEED_PATTERN, SEED_RULE).optional(),
     /** how far the logical clock advances on each read, nanoseconds */
     timeStepNs: z.number().int().min(1).max(1e12).optional(),
     /** extra environment variables for the build */

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { BUILD_TYPE } from '../record/intoto.js';
 import { RecipeRecordSchema, type InstalledPackage, type RecipeRecord } from '../record/schema.js';
+import { SEED_PATTERN, SEED_RULE } from '../seed.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -23,7 +24,7 @@ export const StatementSchema = z.object({
               command: z.string(),
               mode: z.enum(['deterministic', 'plain']),
               epoch: z.number().int().nonnegative(),
-              seed: z.string().regex(/^[0-9a-f]{16,128}$/),
+              seed: z.string().regex(SEED_PATTERN, SEED_RULE),
               timeStepNs: z.string().regex(/^[0-9]+$/),
               recipe: RecipeRecordSchema.optional(),
             })

@@ -18,6 +18,7 @@ import { runRemoteMany } from '../batch/remote-many.js';
 import { parseJobs } from '../options.js';
 import { UsageError } from '../exit-codes.js';
 import { onInterrupt } from '../cancel.js';
+import { SEED_RULE, isSeed } from '../../seed.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -215,7 +216,7 @@ async function remote(argv: string[]): Promise<number> {
     recipe.epoch = epoch;
   }
   if (values.seed !== undefined) {
-    if (!/^[0-9a-f]{16,128}$/.test(values.seed)) throw new Usage('--seed: expected 16 to 128 lowercase hex digits');
+    if (!isSeed(values.seed)) throw new Usage(`--seed: expected ${SEED_RULE}`);
     recipe.seed = values.seed;
   }
   const step = parseSeconds('time-step', values['time-step']);
