@@ -135,6 +135,11 @@ void filter_install(bool trap_opens)
 	 * knows the cookie, may lift the faulting for the dynamic loader */
 	RULE(SCMP_ACT_ERRNO(EPERM), prctl, 3, INT_EQ(0, PR_SET_TSC), INT_EQ(1, PR_TSC_ENABLE),
 	     SCMP_A2(SCMP_CMP_NE, cfg.tsc_cookie));
+	/* a program that makes itself not dumpable (gpg-agent, ssh-agent: against core
+	 * dumps) would shut the supervisor out of its memory: run as an unprivileged
+	 * user, it could no longer read or write it at the next stop, and the program
+	 * crashed. The call succeeds without effect; core dumps are off in the sandbox. */
+	RULE(SCMP_ACT_ERRNO(0), prctl, 1, INT_EQ(0, PR_SET_DUMPABLE));
 	RULE(T, arch_prctl, 1, INT_EQ(0, ARCH_SET_FS));
 	RULE(SCMP_ACT_ERRNO(EPERM), arch_prctl, 2, INT_EQ(0, ARCH_SET_CPUID), SCMP_A1(SCMP_CMP_NE, 0));
 	/* the kernel's vDSO and its time data are unmapped at every exec (execsetup.c): not again */

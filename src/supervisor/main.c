@@ -242,6 +242,12 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 			die("cannot limit the size of the build's files: %m");
 	}
 	limits_apply_child();
+	{
+		/* no core dumps: a crashing build leaves nothing of its memory behind, and
+		 * PR_SET_DUMPABLE, which programs call against core dumps, is a no-op (filter.c) */
+		struct rlimit core = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &core);
+	}
 	/* the supervisor may hold capabilities (to pin PIDs); the build holds none */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		die("cannot clear ambient capabilities: %m");
