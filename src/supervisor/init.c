@@ -46,6 +46,28 @@ void init_harden(void)
 		die("cannot make the supervisor non-dumpable: %m");
 }
 
+/* What every build process starts with, under the engine and plainly: no descriptor of
+ * the supervisor or its caller, the file-size and process limits, no core dumps (a
+ * crashing build leaves nothing of its memory behind, and PR_SET_DUMPABLE, which
+ * programs call against core dumps, is a no-op: filter.c), output merged if asked. */
+void init_enter_build(bool merge_output)
+{
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (cfg.fsize) {
+		struct rlimit rl = { cfg.fsize, cfg.fsize };
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			die("cannot limit the size of the build's files: %m");
+	}
+	limits_apply_child();
+	struct rlimit core = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &core) < 0)
+		die("cannot turn core dumps off: %m");
+	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+		die("dup2: %m");
+}
+
 void init_run_plain(char **argv, bool merge_output, int *code, int *sig)
 {
 	if (getpid() != 1)
@@ -54,17 +76,7 @@ void init_run_plain(char **argv, bool merge_output, int *code, int *sig)
 	if (main_pid < 0)
 		die("fork: %m");
 	if (main_pid == 0) {
-		if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-			for (int fd = 3; fd < 1024; fd++)
-				fcntl(fd, F_SETFD, FD_CLOEXEC);
-		if (cfg.fsize) {
-			struct rlimit rl = { cfg.fsize, cfg.fsize };
-			if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
-				die("cannot limit the size of the build's files: %m");
-		}
-		limits_apply_child();
-		if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
-			die("dup2: %m");
+		init_enter_build(merge_output);
 		execvp(argv[0], argv);
 		fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127 - 1);

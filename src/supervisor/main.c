@@ -232,27 +232,10 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die("PR_SET_NO_NEW_PRIVS: %m");
 	umask(022);
-	/* nothing the supervisor or its caller had open reaches the build */
-	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		for (int fd = 3; fd < 1024; fd++)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	if (cfg.fsize) {
-		struct rlimit rl = { cfg.fsize, cfg.fsize };
-		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
-			die("cannot limit the size of the build's files: %m");
-	}
-	limits_apply_child();
-	{
-		/* no core dumps: a crashing build leaves nothing of its memory behind, and
-		 * PR_SET_DUMPABLE, which programs call against core dumps, is a no-op (filter.c) */
-		struct rlimit core = { 0, 0 };
-		setrlimit(RLIMIT_CORE, &core);
-	}
 	/* the supervisor may hold capabilities (to pin PIDs); the build holds none */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		die("cannot clear ambient capabilities: %m");
-	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
-		die("dup2: %m");
+	init_enter_build(merge_output);
 	procview_enter();
 	filter_install(trap_opens);
 	execvp(argv[0], argv);

@@ -238,6 +238,8 @@ bool init_kill_all(void);
 void init_harden(void);
 /* plain mode: runs the command untraced, reaps everything, ends the tree */
 void init_run_plain(char **argv, bool merge_output, int *code, int *sig);
+/* in a build process before its exec: descriptors closed, limits, no core dumps */
+void init_enter_build(bool merge_output);
 
 /* ---- limits on what a build takes (limits.c) ---- */
 void limits_watch_fs(const char *path);
