@@ -165,6 +165,7 @@ static void on_new_child(struct thread *parent, int event)
 		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;
 	}
+	runtime_on_new(parent->tid, child, thread);
 	c->ready = true;
 	if (c->attached) {
 		thread_tag(child);
@@ -344,6 +345,7 @@ int main(int argc, char **argv)
 	snprintf(table_path, sizeof table_path, "%s/state", cfg.state_dir);
 	mkdir(cfg.state_dir, 0755);
 	table_create(table_path);
+	runtime_init();
 	fs_init();
 	{
 		struct timespec now;

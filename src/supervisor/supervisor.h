@@ -186,6 +186,11 @@ void pids_on_clone_entry(struct thread *t);
 bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
 
+/* ---- managed runtimes whose own monotonic reads do not advance the clock (runtime.c) ---- */
+void runtime_init(void);
+void runtime_on_new(pid_t parent, pid_t child, bool thread);
+void runtime_on_exec(pid_t tid);
+
 /* ---- seccomp (filter.c) ---- */
 void filter_install(bool trap_opens);
 
