@@ -439,6 +439,8 @@ int main(int argc, char **argv)
 			on_syscall_exit(t);
 		} else if (sig == SIGSEGV && emulate_fault(t)) {
 			resume(t, 0);
+		} else if (waits_absorb(tid, sig)) {
+			resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
 		} else {
 			siginfo_t si;
 			if (cfg.verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
