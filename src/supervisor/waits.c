@@ -39,13 +39,13 @@
  * timeout can wake any of them.  A thread asleep writing to the build's
  * output pipe waits for the engine, outside the sandbox, and counts as
  * running.  The passes start after a short real pause that doubles while the
- * build keeps running (50 us to 4 ms).
+ * build keeps running (50 us to 20 ms).
  *
- * Liveness: a thread that spins (sched_yield) until a sleeping thread acts
- * would wait forever; a wait therefore also times out, as a last resort, when
- * it has waited its own length plus LAST_RESORT_NS of real time while the
- * build kept running.  That outcome depends on real time again; it is logged
- * (DETBUILD_DEBUG) and counted. */
+ * A thread that spins (sched_yield) until a sleeping thread acts never lets
+ * the build fall asleep: its wait never times out, and the build runs into
+ * its time limit.  A timeout that fired in real time instead would make the
+ * outcome depend on the machine's speed again (JVM compiler threads idle in
+ * 5 s waits through any long compile). */
 #include "supervisor.h"
 
 #include <dirent.h>
@@ -63,8 +63,7 @@
 #include <unistd.h>
 
 #define FIRST_PAUSE_NS 50000ULL
-#define LONGEST_PAUSE_NS 4000000ULL
-#define LAST_RESORT_NS (60ULL * NS_PER_S)
+#define LONGEST_PAUSE_NS 20000000ULL
 
 struct kts { long sec, nsec; };
 
@@ -82,10 +81,9 @@ struct waiter {
 	struct user_regs_struct saved; /* the registers at the call's entry */
 	uint64_t len;                  /* the wait's length on the thread's clock */
 	uint64_t deadline;             /* when it ends on the thread's monotonic clock */
-	uint64_t real_start;           /* real CLOCK_MONOTONIC at registration */
 	uint8_t lineage[32];
 	long timeout_ret;
-	bool kicked, last_resort;
+	bool kicked;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -93,7 +91,11 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct waiter *waiters;
 static size_t nwaiters, capwaiters;
 static uint64_t generation;      /* changes at every creation, end, registration and exit */
+/* the pause before the next look: `early` after a wait began or ended (the
+ * build may just have fallen asleep), else `pause_ns`, which doubles while
+ * the build keeps running */
 static uint64_t pause_ns = FIRST_PAUSE_NS;
+static bool early;
 static bool helper_started;
 /* traced threads alive, for the helper's passes */
 static pid_t *live;
@@ -104,14 +106,9 @@ static uint8_t *absorb;
 /* the build's output (the supervisor's stdout and stderr) */
 static struct stat out_st[2];
 static bool out_ok[2];
-static uint64_t last_resorts;
-
-static uint64_t real_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
+static uint64_t passes, kicks, full_passes;
+static clockid_t helper_clock;
+static bool helper_clock_ok;
 
 static void ensure_tables(void)
 {
@@ -204,24 +201,30 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* state and scheduling counts of thread `tid` of process `tgid` (0: a build thread) */
-static bool read_thread(pid_t tgid, pid_t tid, struct reading *out)
+static void proc_path(char *path, size_t len, pid_t tgid, pid_t tid, const char *file)
+{
+	if (tgid)
+		snprintf(path, len, "/proc/%d/task/%d/%s", tgid, tid, file);
+	else
+		snprintf(path, len, "/proc/%d/%s", tid, file);
+}
+
+/* the scheduler state of thread `tid` of process `tgid` (0: a build thread) */
+static char read_state(pid_t tgid, pid_t tid)
 {
 	char path[64], buf[1024];
-	if (tgid)
-		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", tgid, tid);
-	else
-		snprintf(path, sizeof path, "/proc/%d/stat", tid);
+	proc_path(path, sizeof path, tgid, tid, "stat");
 	if (read_file(path, buf, sizeof buf) < 0)
-		return false;
+		return '?';
 	char *paren = strrchr(buf, ')');
-	if (!paren || !paren[1] || !paren[2])
-		return false;
-	out->state = paren[2];
-	if (tgid)
-		snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", tgid, tid);
-	else
-		snprintf(path, sizeof path, "/proc/%d/schedstat", tid);
+	return paren && paren[1] && paren[2] ? paren[2] : '?';
+}
+
+/* how long and how often the thread has run */
+static bool read_sched(pid_t tgid, pid_t tid, struct reading *out)
+{
+	char path[64], buf[256];
+	proc_path(path, sizeof path, tgid, tid, "schedstat");
 	unsigned long long rt, delay, pc;
 	if (read_file(path, buf, sizeof buf) < 0 || sscanf(buf, "%llu %llu %llu", &rt, &delay, &pc) != 3)
 		return false;
@@ -300,27 +303,69 @@ static void add_own_threads(void)
 	closedir(d);
 }
 
-static bool quiescent(void)
+/* Quiescence, in three passes: a cheap one that stops at the first thread
+ * not asleep (starting with the one found running last time), then the
+ * run counts of every thread (A), then their states and run counts again
+ * (B).  A thread asleep at its B reading that neither ran nor was scheduled
+ * since its A reading slept through the whole interval; every A reading
+ * comes before every B reading, so all slept at one moment in between. */
+static int hint_fd = -1;
+static pid_t hint_tid;
+static uint64_t hint_runtime;
+
+/* whether the thread found running last time has run since: one cheap read */
+static bool hint_still_running(void)
 {
-	/* first pass, starting where the last one found a running thread */
-	for (size_t k = 0; k < nents; k++) {
-		size_t i = (busy_hint + k) % nents;
-		if (!read_thread(ents[i].tgid, ents[i].tid, &ents[i].first) || ents[i].first.state != 'S') {
+	pid_t tid = ents[busy_hint].tid;
+	if (tid != hint_tid) {
+		if (hint_fd >= 0)
+			close(hint_fd);
+		char path[64];
+		proc_path(path, sizeof path, 0, tid, "schedstat");
+		hint_fd = open(path, O_RDONLY | O_CLOEXEC);
+		hint_tid = tid;
+		hint_runtime = 0;
+	}
+	char buf[128];
+	ssize_t n = hint_fd >= 0 ? pread(hint_fd, buf, sizeof buf - 1, 0) : -1;
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	uint64_t rt = strtoull(buf, NULL, 10);
+	bool ran = rt != hint_runtime;
+	hint_runtime = rt;
+	return ran;
+}
+
+static bool quiescent(size_t nbuild)
+{
+	if (busy_hint >= nbuild)
+		busy_hint = 0;
+	if (hint_still_running())
+		return false;
+	for (size_t k = 0; k < nbuild; k++) {
+		size_t i = (busy_hint + k) % nbuild;
+		if (read_state(0, ents[i].tid) != 'S') {
 			busy_hint = i;
 			return false;
 		}
 	}
-	/* second pass: still asleep, never scheduled meanwhile */
+	add_own_threads();
+	full_passes++;
+	for (size_t i = 0; i < nents; i++)
+		if (!read_sched(ents[i].tgid, ents[i].tid, &ents[i].first))
+			return false;
 	for (size_t i = 0; i < nents; i++) {
 		struct reading r;
-		if (!read_thread(ents[i].tgid, ents[i].tid, &r) || r.state != 'S' || r.pcount != ents[i].first.pcount ||
-		    r.runtime != ents[i].first.runtime) {
-			busy_hint = i;
+		if (read_state(ents[i].tgid, ents[i].tid) != 'S' || !read_sched(ents[i].tgid, ents[i].tid, &r) ||
+		    r.pcount != ents[i].first.pcount || r.runtime != ents[i].first.runtime) {
+			if (i < nbuild)
+				busy_hint = i;
 			return false;
 		}
 	}
-	for (size_t i = 0; i < nents; i++)
-		if (!ents[i].tgid && writes_output(ents[i].tid))
+	for (size_t i = 0; i < nbuild; i++)
+		if (writes_output(ents[i].tid))
 			return false;
 	return true;
 }
@@ -335,6 +380,7 @@ static bool earlier(const struct waiter *a, const struct waiter *b)
 static void kick_locked(struct waiter *w)
 {
 	w->kicked = true;
+	kicks++;
 	absorb[w->tid] = 1;
 	generation++;
 	if (syscall(SYS_tgkill, w->tgid, w->tid, SIGSTOP) < 0)
@@ -344,6 +390,7 @@ static void kick_locked(struct waiter *w)
 static void *helper(void *arg)
 {
 	(void)arg;
+	helper_clock_ok = pthread_getcpuclockid(pthread_self(), &helper_clock) == 0;
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -351,7 +398,8 @@ static void *helper(void *arg)
 		pthread_mutex_lock(&lock);
 		while (!nwaiters)
 			pthread_cond_wait(&wake, &lock);
-		uint64_t pause = pause_ns;
+		uint64_t pause = early ? FIRST_PAUSE_NS : pause_ns;
+		early = false;
 		pthread_mutex_unlock(&lock);
 		struct timespec ts = { (long)(pause / NS_PER_S), (long)(pause % NS_PER_S) };
 		nanosleep(&ts, NULL);
@@ -369,12 +417,12 @@ static void *helper(void *arg)
 		for (size_t i = 0; i < nlive; i++)
 			add_entity(0, live[i]);
 		pthread_mutex_unlock(&lock);
-		add_own_threads();
-		bool q = quiescent();
+		bool q = nents && quiescent(nents);
+		passes++;
 
 		pthread_mutex_lock(&lock);
 		if (generation != gen) {
-			pause_ns = FIRST_PAUSE_NS;
+			early = true;
 		} else if (q && nwaiters) {
 			struct waiter *first = &waiters[0];
 			for (size_t i = 1; i < nwaiters; i++)
@@ -383,20 +431,6 @@ static void *helper(void *arg)
 			kick_locked(first);
 			pause_ns = FIRST_PAUSE_NS;
 		} else {
-			uint64_t now = real_now();
-			for (size_t i = 0; i < nwaiters; i++) {
-				struct waiter *w = &waiters[i];
-				if (!w->kicked && now - w->real_start > w->len + LAST_RESORT_NS) {
-					w->last_resort = true;
-					last_resorts++;
-					warnx_("a timed wait of pid %d (%llu ms) ended after %llu s of real time while the build "
-					       "kept running: what follows in that thread depends on timing",
-					       w->tid, (unsigned long long)(w->len / 1000000),
-					       (unsigned long long)((now - w->real_start) / NS_PER_S));
-					kick_locked(w);
-					break;
-				}
-			}
 			pause_ns = pause_ns * 2 > LONGEST_PAUSE_NS ? LONGEST_PAUSE_NS : pause_ns * 2;
 		}
 		pthread_mutex_unlock(&lock);
@@ -404,8 +438,20 @@ static void *helper(void *arg)
 	return NULL;
 }
 
+static void report_helper(void)
+{
+	struct timespec cpu = { 0, 0 };
+	if (helper_clock_ok)
+		clock_gettime(helper_clock, &cpu);
+	debug("waits: %llu looks for quiescence (%llu past the first pass), %llu waits timed out; the helper used %ld.%03ld s of CPU",
+	      (unsigned long long)passes, (unsigned long long)full_passes, (unsigned long long)kicks,
+	      (long)cpu.tv_sec, cpu.tv_nsec / 1000000);
+}
+
 static void start_helper(void)
 {
+	if (cfg.verbose)
+		atexit(report_helper);
 	for (int i = 0; i < 2; i++)
 		out_ok[i] = fstat(i + 1, &out_st[i]) == 0 && (S_ISFIFO(out_st[i].st_mode) || S_ISSOCK(out_st[i].st_mode));
 	pthread_t th;
@@ -444,7 +490,6 @@ static void park(struct thread *t, struct user_regs_struct *r, const struct user
 	w.saved = *orig;
 	w.len = len;
 	w.deadline = clock_last(t->tid, DT_C_MONO) + len;
-	w.real_start = real_now();
 	memcpy(w.lineage, t->lineage, 32);
 	w.timeout_ret = timeout_ret;
 	if (regs_set(t->tid, r) < 0)
@@ -462,7 +507,7 @@ static void park(struct thread *t, struct user_regs_struct *r, const struct user
 	}
 	waiters[nwaiters++] = w;
 	generation++;
-	pause_ns = FIRST_PAUSE_NS;
+	early = true;
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 	t->pending = PEND_TIMED_WAIT;
@@ -633,7 +678,7 @@ void waits_on_exit(struct thread *t, struct user_regs_struct *r)
 			found = true;
 			break;
 		}
-	pause_ns = FIRST_PAUSE_NS;
+	early = true;
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 	if (!found)
@@ -683,6 +728,4 @@ void waits_on_exit(struct thread *t, struct user_regs_struct *r)
 	default:
 		break;
 	}
-	if (w.last_resort)
-		debug("waits: pid %d timed out in real time", t->tid);
 }
