@@ -12,6 +12,7 @@ import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOpti
 import { EngineError, SpecError } from './errors.js';
 import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
+import { presentToolchainState } from './toolchain-state.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
@@ -126,8 +127,9 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       viewFiles,
       supervisor: supervisorPath(),
       rootSymlinks: roots.symlinks,
-      // the spec's extra read-only host directories (those that exist here)
-      rootDirs: [...roots.dirs, ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))],
+      // the installed toolchains' state (toolchain-state.ts) and the spec's extra
+      // read-only host directories, those that exist here
+      rootDirs: [...new Set([...roots.dirs, ...presentToolchainState(), ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))])],
       cpu: await firstAllowedCpu(),
       tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
       fuse: await fuseUsable(),

@@ -8,11 +8,11 @@
  *
  * Build dependencies are the builder's installed packages: checked before the
  * build with dpkg-checkbuilddeps, an unmet one is a MissingBuildDepsError.
- * The sandbox shows /usr and /etc of the host; the recipe adds, read-only, the
- * state of installed packages that lives under /var/lib (HOST_STATE_DIRS):
- * the dpkg database (dpkg-checkbuilddeps, dpkg-shlibdeps and
- * dpkg-genbuildinfo read it), ghc's package database, TeX's formats, the XML
- * and SGML catalogs.
+ * The sandbox shows /usr and /etc of the host and, like every build, the
+ * state of installed packages that lives under /var/lib, read-only
+ * (src/engine/toolchain-state.ts): the dpkg database (dpkg-checkbuilddeps,
+ * dpkg-shlibdeps and dpkg-genbuildinfo read it), ghc's package database,
+ * TeX's formats, the XML and SGML catalogs.
  *
  * Rules-Requires-Root: binary-targets (the default) runs `fakeroot
  * debian/rules binary`, as dpkg-buildpackage does when not root.
@@ -27,9 +27,6 @@ import { hashTree, walkTree, MIN_EPOCH } from '../engine/sources.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
-
-/** State of installed packages outside /usr and /etc that builds read (bound read-only where present). */
-export const HOST_STATE_DIRS = ['var/lib/dpkg', 'var/lib/ghc', 'var/lib/texmf', 'var/lib/sgml-base', 'var/lib/xml-core', 'var/lib/libxml-sax-perl'];
 
 export interface DpkgChoices {
   mode?: EngineMode;
@@ -172,7 +169,6 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
-      hostDirs: HOST_STATE_DIRS,
     };
     validateSpec(spec);
     log?.info('dpkg recipe: spec ready', { source: dsc.source, epoch: spec.epoch, seed: spec.seed, mode: spec.mode });
