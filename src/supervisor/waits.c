@@ -63,6 +63,10 @@
 #include <unistd.h>
 
 #define FIRST_PAUSE_NS 50000ULL
+/* early looks (after a wait began or ended) at most this often: a build that
+ * starts and ends timed waits all the time would otherwise have the helper
+ * look every 50 us */
+#define EARLY_GAP_NS 500000ULL
 #define LONGEST_PAUSE_NS 20000000ULL
 
 struct kts { long sec, nsec; };
@@ -96,6 +100,14 @@ static uint64_t generation;      /* changes at every creation, end, registration
  * the build keeps running */
 static uint64_t pause_ns = FIRST_PAUSE_NS;
 static bool early;
+static uint64_t last_look;
+
+static uint64_t real_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
 static bool helper_started;
 /* traced threads alive, for the helper's passes */
 static pid_t *live;
@@ -398,7 +410,15 @@ static void *helper(void *arg)
 		pthread_mutex_lock(&lock);
 		while (!nwaiters)
 			pthread_cond_wait(&wake, &lock);
-		uint64_t pause = early ? FIRST_PAUSE_NS : pause_ns;
+		uint64_t pause = pause_ns;
+		if (early) {
+			uint64_t since = real_now() - last_look;
+			pause = since >= EARLY_GAP_NS ? FIRST_PAUSE_NS : EARLY_GAP_NS - since;
+			if (pause < FIRST_PAUSE_NS)
+				pause = FIRST_PAUSE_NS;
+			if (pause > pause_ns)
+				pause = pause_ns;
+		}
 		early = false;
 		pthread_mutex_unlock(&lock);
 		struct timespec ts = { (long)(pause / NS_PER_S), (long)(pause % NS_PER_S) };
@@ -419,6 +439,7 @@ static void *helper(void *arg)
 		pthread_mutex_unlock(&lock);
 		bool q = nents && quiescent(nents);
 		passes++;
+		last_look = real_now();
 
 		pthread_mutex_lock(&lock);
 		if (generation != gen) {
