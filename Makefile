@@ -22,6 +22,8 @@ DBUS_SYSTEM_DIR ?= /usr/share/dbus-1/system.d
 POLICY_DIR ?= /etc/qubes/policy.d
 SALT_DIR ?= /srv/salt/detbuild
 DOM0_DOC_DIR ?= /usr/share/doc/qubes-detbuild-dom0
+# the qubes-builderv2 plugin (docs/QUBES-BUILDER.md): builder.yml's plugins-dirs names this
+BUILDERV2_PLUGINS_DIR ?= /usr/share/qubes-detbuild/qubes-builderv2
 
 BUILD_DIR ?= packaging/build
 # Runtime dependencies for the builder template: npm ci --omit=dev, native
@@ -35,7 +37,8 @@ VM_DEB ?= $(BUILD_DIR)/packages/qubes-detbuild-vm.deb
 # The files the VM payload is made of (some are built, some written by hand).
 PAYLOAD_INPUTS = dist/daemon/main.js dist/cli/main.js native/detbuild-supervisor \
 	qrexec-services/qubes.DetBuild qrexec-services/qubes.DetBuild.rpc-config \
-	src/daemon/detbuildd.service src/daemon/org.qubes.DetBuild1.conf package.json
+	src/daemon/detbuildd.service src/daemon/org.qubes.DetBuild1.conf package.json \
+	integrations/qubes-builderv2/detbuild/__init__.py
 
 .PHONY: all build vm-modules node-headers check-payload install install-vm install-dom0 \
 	packages deb rpm clean
@@ -92,6 +95,8 @@ install-vm: check-payload
 	install -D -m 0644 qrexec-services/qubes.DetBuild.rpc-config $(DESTDIR)$(RPC_CONFIG_DIR)/qubes.DetBuild
 	install -D -m 0644 src/daemon/detbuildd.service $(DESTDIR)$(UNITDIR)/detbuildd.service
 	install -D -m 0644 src/daemon/org.qubes.DetBuild1.conf $(DESTDIR)$(DBUS_SYSTEM_DIR)/org.qubes.DetBuild1.conf
+	install -d $(DESTDIR)$(BUILDERV2_PLUGINS_DIR)/detbuild
+	install -m 0644 integrations/qubes-builderv2/detbuild/*.py $(DESTDIR)$(BUILDERV2_PLUGINS_DIR)/detbuild/
 	# modes independent of the umask and of how files were checked out:
 	# directories 0755, files 0644, or 0755 if their owner could execute them
 	find $(DESTDIR)$(LIBDIR)/dist $(DESTDIR)$(LIBDIR)/node_modules -type d -exec chmod 0755 {} +
@@ -104,8 +109,9 @@ install-dom0:
 	install -d -m 0750 $(DESTDIR)$(SALT_DIR)
 	install -d -m 0755 $(DESTDIR)$(SALT_DIR)/files
 	install -m 0644 salt/detbuild/init.top salt/detbuild/init.sls salt/detbuild/template.sls \
-		salt/detbuild/template-regen.sls salt/detbuild/map.jinja $(DESTDIR)$(SALT_DIR)/
+		salt/detbuild/template-regen.sls salt/detbuild/fedora.sls salt/detbuild/map.jinja $(DESTDIR)$(SALT_DIR)/
 	install -m 0644 salt/detbuild/files/30-detbuild.policy.jinja $(DESTDIR)$(SALT_DIR)/files/
+	install -m 0644 policy/30-detbuild.policy $(DESTDIR)$(SALT_DIR)/files/30-detbuild.policy
 	install -m 0644 salt/detbuild/files/detbuild-template-regen salt/detbuild/files/detbuild-template-regen.service \
 		salt/detbuild/files/detbuild-template-regen.timer salt/detbuild/files/template-regen.conf.jinja \
 		$(DESTDIR)$(SALT_DIR)/files/

@@ -13,6 +13,8 @@
  *   --fresh    rebuild even when a run's result is cached
  *   --render   only re-render bench/RESULTS.md from bench/corpus-results.json
  *   --plain-only  only the plain pairs (a quick screen: which packages differ plainly)
+ *   --rpm-only    only the RPM rows (test/corpus/rpm.json, bench/lib/rpm-corpus.mjs), which
+ *                 otherwise run after the Debian packages (block corpus-rpm of bench/RESULTS.md)
  *
  * Needs the sources and build dependencies: `sudo sh test/corpus/fetch.sh`
  * (all) first.  Runs are cached under ${DETBUILD_CACHE:-~/.cache/detbuild}/corpus.
@@ -26,6 +28,7 @@ import {
   CONDITIONS, buildOnce, cacheRoot, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
   loadCorpus, qubesDsc, repoDir, sameArtifacts, sleep, unmetBuildDeps,
 } from './lib/corpus.mjs';
+import { runRpmCorpus } from './lib/rpm-corpus.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(benchDir, 'corpus-results.json');
@@ -183,7 +186,8 @@ async function main() {
   const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : { results: [] };
   const byName = new Map(previous.results.map((r) => [r.package, r]));
   const { ENGINE_VERSION } = await import(path.join(repoDir, 'dist', 'engine', 'version.js'));
-  for (const entry of corpus.packages) {
+  const rpmOnly = args.includes('--rpm-only');
+  for (const entry of rpmOnly ? [] : corpus.packages) {
     if (only && !only.has(entry.package)) continue;
     log(`${entry.package} (${entry.role})`);
     let rec;
@@ -214,6 +218,9 @@ async function main() {
     };
     await fs.writeFile(resultsFile, `${JSON.stringify(data, null, 2)}\n`);
     await writeResultsMd(data);
+  }
+  if (!plainOnly) {
+    await runRpmCorpus({ only, log, resultsFile: path.join(benchDir, 'corpus-rpm-results.json'), resultsMd: path.join(benchDir, 'RESULTS.md') });
   }
   return 0;
 }

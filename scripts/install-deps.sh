@@ -19,3 +19,10 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing
 fi
+# /dev/fuse as every Debian system with udev has it (systemd's 50-udev-default.rules:
+# KERNEL=="fuse", MODE="0666"): the supervisor, run as an unprivileged user, mounts its
+# entropy and /proc file systems in the sandbox's user namespace. Machines without udev
+# (containers, some CI images) leave the kernel's default 0600.
+if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" = 600 ]; then
+	chmod 0666 /dev/fuse
+fi

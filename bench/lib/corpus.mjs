@@ -131,7 +131,7 @@ export function conditionSummary(c) {
   return `cpu ${c.cpu}, umask ${c.umask}, load ${c.load}, TZ=${c.env.TZ}, LANG=${c.env.LANG}${c.env.DEB_BUILD_OPTIONS ? `, DEB_BUILD_OPTIONS=${c.env.DEB_BUILD_OPTIONS}` : ''}, workspace on ${c.tmpdir ? 'tmpfs' : 'the disk'}`;
 }
 
-function startLoad(n) {
+export function startLoad(n) {
   const procs = [];
   for (let i = 0; i < n; i++) procs.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
   return () => {

@@ -2,24 +2,51 @@
 import path from 'node:path';
 import { defaultSpecFor } from '../engine/index.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from './options.js';
 import { runLocally } from './run-local.js';
+import { allowedCpus } from '../engine/index.js';
+import { runLocalMany } from './batch/local-many.js';
 
-export const BUILD_USAGE = `usage: detbuild build SRC_DIR --out OUT_DIR [--command CMD] [--epoch SECONDS]
-                      [--seed HEX] [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]`;
+export const BUILD_USAGE = `usage: detbuild build SRC_DIR... --out OUT_DIR [--command CMD] [--epoch SECONDS]
+                      [--seed HEX] [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]
+                      [--jobs N]   (several SRC_DIRs: side by side, one CPU each, OUT_DIR/NAME per build)`;
+
+const BUILD_OPTIONS = { ...COMMAND_OPTION, ...ENGINE_OPTIONS, ...JOBS_OPTION, ...HELP_OPTION } as const;
+
+export const BUILD_HELP = helpText(
+  BUILD_USAGE,
+  `Runs the build command in a copy of SRC_DIR under the determinism engine; what it writes
+under $DETBUILD_OUT is kept in OUT_DIR/artifacts, with manifest.json, build.log and the record files.
+Several SRC_DIRs build side by side, one CPU each, into OUT_DIR/NAME (docs/REBUILD.md).`,
+  BUILD_OPTIONS,
+);
 
 export async function runBuildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, command: { type: 'string', short: 'c' } } as const);
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one SRC_DIR\n${BUILD_USAGE}`);
+  const { values, positionals } = parseCommandLine(argv, BUILD_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${BUILD_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) throw new UsageError(`expected a SRC_DIR\n${BUILD_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${BUILD_USAGE}`);
   const choices = engineChoices(values);
+  const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
+  const specChoices = { ...(values.command !== undefined ? { command: values.command } : {}), ...choices };
+  if (positionals.length > 1) {
+    return runLocalMany(positionals, {
+      outRoot: values.out,
+      jobs,
+      json: values.json,
+      quiet: values.quiet,
+      command: 'detbuild build',
+      prepare: async (input) => ({ ...(await defaultSpecFor(path.resolve(input), specChoices)), recipe: { kind: 'command' } }),
+      prepareExit: () => EXIT.badInput,
+    });
+  }
 
   let resolved;
   try {
-    resolved = await defaultSpecFor(path.resolve(positionals[0]!), {
-      ...(values.command !== undefined ? { command: values.command } : {}),
-      ...choices,
-    });
+    resolved = await defaultSpecFor(path.resolve(positionals[0]!), specChoices);
   } catch (err) {
     process.stderr.write(`detbuild: ${(err as Error).message}\n`);
     return EXIT.badInput;

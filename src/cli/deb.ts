@@ -4,21 +4,58 @@ import { prepareDpkgBuild } from '../recipes/dpkg.js';
 import { RecipeError } from '../recipes/errors.js';
 import { describeError } from '../errors.js';
 import { EXIT, UsageError } from './exit-codes.js';
-import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from './options.js';
+import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from './options.js';
 import { runLocally } from './run-local.js';
+import { allowedCpus } from '../engine/index.js';
+import { runLocalMany } from './batch/local-many.js';
 
-export const DEB_USAGE = `usage: detbuild deb FILE.dsc --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
-                    [--timeout SECONDS] [--nocheck] [--plain] [--json] [--quiet]`;
+export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
+                    [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]
+                    [--jobs N]   (several .dsc: side by side, one CPU each, OUT_DIR/NAME per build)`;
+
+const DEB_OPTIONS = {
+  ...ENGINE_OPTIONS,
+  nocheck: { type: 'boolean', help: "skip the package's tests (DEB_BUILD_OPTIONS=nocheck)" },
+  'with-source': { type: 'boolean', help: 'the .buildinfo and .changes of a full upload: they also list the .dsc and its files as given' },
+  ...JOBS_OPTION,
+  ...HELP_OPTION,
+} as const;
+
+export const DEB_HELP = helpText(
+  DEB_USAGE,
+  `Builds a Debian source package (the .dsc and the files it lists) with dpkg-buildpackage -us -uc -b
+under the engine; the .debs, .buildinfo and .changes are kept in OUT_DIR/artifacts.`,
+  DEB_OPTIONS,
+);
 
 export async function runDebCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, { ...ENGINE_OPTIONS, nocheck: { type: 'boolean' } } as const);
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one FILE.dsc\n${DEB_USAGE}`);
+  const { values, positionals } = parseCommandLine(argv, DEB_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${DEB_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) throw new UsageError(`expected a FILE.dsc\n${DEB_USAGE}`);
   if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
   const choices = engineChoices(values);
+  const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
+  if (positionals.length > 1) {
+    return runLocalMany(positionals, {
+      outRoot: values.out,
+      jobs,
+      json: values.json,
+      quiet: values.quiet,
+      command: 'detbuild deb',
+      prepare: async (input) => {
+        const p = await prepareDpkgBuild(path.resolve(input), { ...choices, nocheck: values.nocheck === true });
+        return { spec: p.spec, recipe: { kind: 'dpkg', dsc: path.basename(p.dsc.path), nocheck: values.nocheck === true }, cleanup: p.cleanup };
+      },
+      prepareExit: (err) => (err instanceof RecipeError ? (err.badInput ? EXIT.badInput : EXIT.engine) : EXIT.internal),
+    });
+  }
 
   let prepared;
   try {
-    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true });
+    prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true, withSource: values['with-source'] === true });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
     if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
@@ -31,6 +68,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
       json: values.json,
       jsonExtra: { source: prepared.dsc.source, version: prepared.dsc.version },
       label: `${prepared.dsc.source} ${prepared.dsc.version}`,
+      recipe: { kind: 'dpkg', dsc: path.basename(prepared.dsc.path), nocheck: values.nocheck === true },
     });
   } finally {
     await prepared.cleanup();

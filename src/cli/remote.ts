@@ -14,10 +14,15 @@ import { ExitCode, EXIT_INTERNAL } from '../protocol/status.js';
 import { toBuildinfo } from '../record/buildinfo.js';
 import { collectEnvironmentRecord } from '../record/collect.js';
 import type { EnvironmentRecord } from '../record/schema.js';
+import { runRemoteMany } from './batch/remote-many.js';
+import { parseJobs } from './options.js';
+import { UsageError } from './exit-codes.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                        [--timeout SECONDS] [--plain] [--json] [--quiet]
+                       [--dsc NAME.dsc [--nocheck] [--with-source]] [--require-environment SHA256]
+       detbuild remote INPUT... --out OUT_DIR [--jobs N] [--target QUBE] [build options]
        detbuild remote --info [--target QUBE] [--json]
 
   --target QUBE   the builder: a qube name, or @dispvm:detbuild-dvm for a fresh
@@ -25,7 +30,19 @@ export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--tar
   --verify        build twice there under different conditions; keep the artifacts
                   only if both builds are identical
   --dsc NAME.dsc  SRC_DIR holds a Debian source package: build NAME.dsc with
-                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests)
+                  dpkg-buildpackage -b there (the dpkg recipe; --nocheck skips its tests;
+                  --with-source: the .changes and .buildinfo list the source package too)
+  --srpm NAME.src.rpm  SRC_DIR holds a source RPM: rebuild it with rpmbuild -ra there
+  --spec SPEC     SRC_DIR is a source tree with SPEC (e.g. rpm_spec/NAME.spec.in):
+                  make the .src.rpm there, then rebuild it (the rpm recipe; --nocheck too)
+  INPUT...        several source directories or FILE.dsc: each built in its own call (with the
+                  default target @dispvm:detbuild-dvm, its own disposable), --jobs at once
+                  (default 4), into OUT_DIR/NAME; a live line per build and a summary table
+  --require-environment SHA256
+                  the builder refuses the build unless its environment record's
+                  environmentSha256 is this one
+  --json          the result summary as JSON on stdout (the live log stays on stderr;
+                  --quiet silences it)
 exit status: 0 success, 2 usage, 3 request refused, 4 build failed, 5 timeout,
   6 output limit, 7 builder error, 8 cancelled, 9 not reproducible,
   10 transport error, 11 refused by qrexec policy, 12 artifact failed verification`;
@@ -111,14 +128,22 @@ export async function runRemoteCommand(argv: string[]): Promise<number> {
   }
 }
 
+const INFO_USAGE = `usage: detbuild info [--target QUBE] [--json]
+
+  prints the build environment record of this machine, or of the builder qube QUBE`;
+
 /** `detbuild info [--target QUBE] [--json]`. */
 export async function runInfoCommand(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' } } }));
+    ({ values } = parseArgs({ args: argv, strict: true, options: { target: { type: 'string', short: 't' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (err) {
-    process.stderr.write(`detbuild info: ${(err as Error).message}\nusage: detbuild info [--target QUBE] [--json]\n`);
+    process.stderr.write(`detbuild info: ${(err as Error).message}\n${INFO_USAGE}\n`);
     return ExitCode.usage;
+  }
+  if (values.help) {
+    process.stdout.write(`${INFO_USAGE}\n`);
+    return ExitCode.success;
   }
   if (values.target) return runRemoteCommand(['--info', '--target', values.target, ...(values.json ? ['--json'] : [])]);
   try {
@@ -156,7 +181,12 @@ async function remote(argv: string[]): Promise<number> {
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
         dsc: { type: 'string' },
+        srpm: { type: 'string' },
+        spec: { type: 'string' },
         nocheck: { type: 'boolean' },
+        jobs: { type: 'string', short: 'j' },
+        'with-source': { type: 'boolean' },
+        'require-environment': { type: 'string' },
       },
     });
   } catch (err) {
@@ -167,11 +197,13 @@ async function remote(argv: string[]): Promise<number> {
     process.stdout.write(`${REMOTE_USAGE}\n`);
     return ExitCode.success;
   }
-  const target = values.target ?? 'builder';
+  const many = positionals.length > 1;
+  const target = values.target ?? (many ? '@dispvm:detbuild-dvm' : 'builder');
   const mode: RemoteMode = values.info ? 'info' : values.verify ? 'verify' : 'build';
   if (mode === 'info' && (positionals.length > 0 || values.out)) throw new Usage('--info takes no SRC_DIR and no --out');
   if (mode !== 'info') {
-    if (positionals.length !== 1) throw new Usage('expected exactly one SRC_DIR');
+    if (positionals.length === 0) throw new Usage('expected a SRC_DIR');
+    if (many && (mode !== 'build' || values.dsc !== undefined)) throw new Usage('several inputs are built with build only: no --verify, and FILE.dsc inputs instead of --dsc');
     if (!values.out) throw new Usage('--out OUT_DIR is required');
   }
   const recipe: Recipe = {};
@@ -193,16 +225,35 @@ async function remote(argv: string[]): Promise<number> {
   const timeout = parseSeconds('timeout', values.timeout);
   if (timeout !== undefined) recipe.limits = { timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
   if (values.plain) recipe.mode = 'plain';
+  const kinds = [values.dsc, values.srpm, values.spec, values.command].filter((v) => v !== undefined).length;
+  if (kinds > 1) throw new Usage('--dsc, --srpm, --spec and --command exclude each other');
   if (values.dsc !== undefined) {
-    if (values.command !== undefined) throw new Usage('--dsc and --command exclude each other');
     recipe.kind = 'dpkg';
     recipe.dsc = values.dsc;
-    if (values.nocheck) recipe.nocheck = true;
+    if (values['with-source']) recipe.withSource = true;
+  } else if (values.srpm !== undefined || values.spec !== undefined) {
+    recipe.kind = 'rpm';
+    if (values.srpm !== undefined) recipe.srpm = values.srpm;
+    if (values.spec !== undefined) recipe.spec = values.spec;
   } else if (values.nocheck) {
-    throw new Usage('--nocheck belongs to --dsc');
+    throw new Usage('--nocheck belongs to --dsc, --srpm or --spec');
   }
+  if (values['with-source'] && values.dsc === undefined) throw new Usage('--with-source belongs to --dsc');
+  if (values['require-environment'] !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw new Usage('--require-environment: expected a lowercase hex sha256');
+    recipe.requireEnvironment = values['require-environment'];
+  }
+  if (values.nocheck) recipe.nocheck = true;
 
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
+  let jobs: number;
+  try {
+    jobs = parseJobs(values.jobs, 4, positionals.length);
+  } catch (err) {
+    throw new Usage((err as UsageError).message);
+  }
+  if (many) return runRemoteMany(positionals, { target, recipe, outRoot: path.resolve(values.out!), jobs, json: values.json, quiet: values.quiet });
+
+  const quiet = Boolean(values.quiet);
   const progress = new ProgressLine(Boolean(process.stderr.isTTY) && !quiet);
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -2,9 +2,12 @@
  * Running one build spec locally for a CLI command: Ctrl-C cancels it, the
  * engine's events go to stderr (unless quiet), the result to stdout (hashes or
  * JSON), a failure is one `detbuild:` line, and the exit status says how it ended.
+ * The result holds the environment record files, as a remote build's does.
  */
 import path from 'node:path';
-import { runBuild, type BuildSpec, type BuildStatus } from '../engine/index.js';
+import type { BuildSpec, BuildStatus } from '../engine/index.js';
+import { buildLocally } from '../local/build.js';
+import type { RecipeRecord } from '../record/schema.js';
 import { EXIT } from './exit-codes.js';
 import { formatEvent } from './format.js';
 
@@ -25,6 +28,8 @@ export interface LocalRunOptions {
   jsonExtra?: Record<string, unknown>;
   /** what the failure line names before the message (e.g. the source package) */
   label?: string;
+  /** what the sources are, for the record (default: a command build) */
+  recipe?: RecipeRecord;
 }
 
 export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promise<number> {
@@ -33,18 +38,19 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await runBuild(spec, {
+    const result = await buildLocally(spec, {
       outDir: opts.outDir,
+      recipe: opts.recipe,
       signal: controller.signal,
-      onEvent: opts.quiet
-        ? undefined
-        : (e) => {
-            const line = formatEvent(e);
-            if (line !== null) process.stderr.write(`${line}\n`);
-          },
+      // warnings (a workspace left behind) are shown even when quiet
+      onEvent: (e) => {
+        if (opts.quiet && e.kind !== 'warning') return;
+        const line = formatEvent(e);
+        if (line !== null) process.stderr.write(`${line}\n`);
+      },
     });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, ...opts.jsonExtra }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, record: undefined, ...opts.jsonExtra }, null, 2)}\n`);
     } else if (result.ok && result.manifest) {
       for (const a of result.manifest.artifacts) process.stdout.write(`${a.sha256}  ${a.path}\n`);
       process.stdout.write(`${path.join(result.outDir!, 'manifest.json')}\n`);

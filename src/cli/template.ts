@@ -188,14 +188,12 @@ async function buildCommand(argv: string[]): Promise<number> {
       mode: values.plain ? 'plain' : 'deterministic',
       signal: controller.signal,
       log: (m) => process.stderr.write(`detbuild: ${m}\n`),
-      ...(values.quiet
-        ? {}
-        : {
-            onEvent: (e) => {
-              const line = formatEvent(e);
-              if (line !== null) process.stderr.write(`${line}\n`);
-            },
-          }),
+      // warnings (a workspace left behind) are shown even when quiet
+      onEvent: (e) => {
+        if (values.quiet && e.kind !== 'warning') return;
+        const line = formatEvent(e);
+        if (line !== null) process.stderr.write(`${line}\n`);
+      },
     });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ lockSha256: r.fetch.lockSha256, tarballSha256: r.tarballSha256, imageSha256: r.imageSha256, imageBytes: r.imageBytes, result: { ...r.build, stats: undefined } }, null, 2)}\n`);
@@ -216,6 +214,10 @@ async function buildCommand(argv: string[]): Promise<number> {
 
 export async function runTemplateCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if ([sub, ...rest].some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${TEMPLATE_USAGE}\n`);
+    return EXIT.ok;
+  }
   try {
     switch (sub) {
       case 'lock':

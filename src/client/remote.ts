@@ -12,6 +12,7 @@ import { QrexecExit, exitCodeFor, type OverallStatus } from '../protocol/status.
 import type { EnvironmentRecord } from '../record/schema.js';
 import { ClientError } from './errors.js';
 import { writeRequest } from './request.js';
+import { withSourceDate } from './source-date.js';
 import { readResponse } from './response.js';
 import { assertOutDirUsable, discard, makeStaging, publish, type Staging } from './results.js';
 
@@ -85,8 +86,10 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
   const building = opts.mode !== 'info';
   if (building && (!opts.sourceDir || !opts.outDir)) return fail('usage', 'a build needs SRC_DIR and --out OUT_DIR');
   let staging: Staging | null = null;
+  let recipe = opts.recipe ?? {};
   if (building) {
     try {
+      recipe = await withSourceDate(recipe, opts.sourceDir!);
       await assertOutDirUsable(opts.outDir!);
       staging = await makeStaging(opts.outDir!);
     } catch (err) {
@@ -101,7 +104,14 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('close', (code, signal) => resolve({ code, signal })),
   );
-  const onAbort = () => child.kill('SIGTERM');
+  const onAbort = () => {
+    child.kill('SIGTERM');
+    // what the end of qrexec-client-vm means to the builder: the connection is gone both
+    // ways (the builder's next write fails and it cancels), whoever else holds the pipes
+    child.stdin.destroy();
+    child.stdout.destroy();
+    child.stderr.destroy();
+  };
   opts.signal?.addEventListener('abort', onAbort);
 
   let stderrTail = '';
@@ -124,7 +134,7 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
       return null;
     }
     try {
-      await writeRequest(child.stdin, opts.recipe ?? {}, { sourceDir: opts.sourceDir! }, (bytes) => opts.onProgress?.({ phase: 'upload', bytes, total: null }));
+      await writeRequest(child.stdin, recipe, { sourceDir: opts.sourceDir! }, (bytes) => opts.onProgress?.({ phase: 'upload', bytes, total: null }));
       return null;
     } catch (err) {
       child.stdin.destroy();

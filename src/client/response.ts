@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { constants as FS, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
+import { DIR_MODE, fileMode } from '../engine/modes.js';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 import { FrameType, RESPONSE_FRAMES } from '../protocol/constants.js';
 import { ProtocolError } from '../protocol/errors.js';
@@ -128,7 +129,9 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
             symlinks.push({ file, target: header.symlink });
             break;
           }
-          const fh = await fs.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, header.executable ? 0o755 : 0o644);
+          const fh = await fs.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, fileMode(header.executable));
+          // the mode the rule gives, whatever the caller's umask (as a local build publishes)
+          await fh.chmod(fileMode(header.executable));
           open = { entry, file, fh, out: fh.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), hash: createHash('sha256'), received: 0 };
           if (entry.size === 0) open = await closeArtifact(open);
           break;
@@ -213,7 +216,8 @@ async function makeParents(root: string, parts: string[]): Promise<void> {
       if (!st.isDirectory()) throw new ClientError('CLIENT_INTEGRITY', `artifact path goes through ${p}, which is not a directory`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await fs.mkdir(dir, { mode: 0o755 });
+      await fs.mkdir(dir, { mode: DIR_MODE });
+      await fs.chmod(dir, DIR_MODE);
     }
   }
 }

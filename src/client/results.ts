@@ -8,8 +8,7 @@ import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Manifest } from '../engine/types.js';
 import type { VerifyReport } from '../protocol/messages.js';
-import { toBuildinfo } from '../record/buildinfo.js';
-import { toInTotoStatement } from '../record/intoto.js';
+import { writeRecordFiles } from '../record/files.js';
 import type { EnvironmentRecord } from '../record/schema.js';
 import { ClientError } from './errors.js';
 
@@ -54,11 +53,7 @@ const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 export async function publish(staging: Staging, outDir: string, manifest: Manifest, record: EnvironmentRecord | null, verify: VerifyReport | null): Promise<void> {
   await closeLog(staging.log);
   await fs.writeFile(path.join(staging.dir, 'manifest.json'), json(manifest));
-  if (record) {
-    await fs.writeFile(path.join(staging.dir, 'record.json'), json(record));
-    await fs.writeFile(path.join(staging.dir, 'environment.buildinfo'), toBuildinfo(record, manifest.artifacts));
-    await fs.writeFile(path.join(staging.dir, 'provenance.intoto.json'), json(toInTotoStatement(record, manifest)));
-  }
+  if (record) await writeRecordFiles(staging.dir, record, manifest);
   if (verify) await fs.writeFile(path.join(staging.dir, 'verify.json'), json(verify));
   await fs.rmdir(outDir).catch(() => undefined);
   await fs.rename(staging.dir, outDir);

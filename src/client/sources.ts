@@ -1,8 +1,10 @@
 /**
- * The sources as a deterministic tar stream: entries in byte-wise sorted order, owner 0,
- * no user or group names, modes reduced to 0755/0644, modification times rounded up to a
- * whole second (as the engine rounds them: a remote build gets the same default epoch as
- * a local one). Special files are refused, as the engine refuses them.
+ * The sources as a deterministic tar stream, a function of their content only: entries
+ * in byte-wise sorted order, VCS metadata left out (the engine's own walk), owner 0, no
+ * user or group names, modes reduced to 0755/0644, every time DEFAULT_EPOCH (the engine
+ * uses no file time; the epoch of a git work tree, which the builder cannot read without
+ * .git, is resolved here: see remote.ts). Special files are refused, as the engine
+ * refuses them.
  */
 import { constants as FS, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -10,9 +12,11 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { ClientError } from './errors.js';
 import { walkTree, type SourceEntry } from '../engine/sources.js';
+import { DEFAULT_EPOCH } from '../engine/source-date.js';
 import { SpecError } from '../engine/errors.js';
+import { DIR_MODE, fileMode, isExecutable } from '../engine/modes.js';
 
-/** The engine's own walk: same order, same rounding of times, same refusal of special files. */
+/** The engine's own walk: same order, same VCS metadata left out, same refusal of special files. */
 async function walk(root: string): Promise<SourceEntry[]> {
   try {
     return await walkTree(root);
@@ -31,9 +35,9 @@ export function packSources(root: string): Readable {
     });
     if (!st.isDirectory()) throw new ClientError('CLIENT_SOURCES', `not a directory: ${root}`);
     for (const e of await walk(root)) {
-      const base = { name: e.rel, mtime: new Date(e.mtimeS * 1000), uid: 0, gid: 0, uname: '', gname: '' };
+      const base = { name: e.rel, mtime: new Date(DEFAULT_EPOCH * 1000), uid: 0, gid: 0, uname: '', gname: '' };
       if (e.kind === 'dir') {
-        await entry(pack, { ...base, type: 'directory', mode: 0o755 });
+        await entry(pack, { ...base, type: 'directory', mode: DIR_MODE });
       } else if (e.kind === 'symlink') {
         await entry(pack, { ...base, type: 'symlink', mode: 0o777, linkname: await fs.readlink(path.join(root, e.rel)) });
       } else {
@@ -41,7 +45,7 @@ export function packSources(root: string): Readable {
         try {
           const size = (await fh.stat()).size;
           // tar-stream's streams are streamx streams: used here through the Node-like subset
-          const sink = pack.entry({ ...base, type: 'file', mode: e.mode & 0o111 ? 0o755 : 0o644, size }) as unknown as NodeJS.WritableStream;
+          const sink = pack.entry({ ...base, type: 'file', mode: fileMode(isExecutable(e.mode)), size }) as unknown as NodeJS.WritableStream;
           const done = new Promise<void>((resolve, reject) => {
             sink.on('finish', () => resolve());
             sink.on('error', reject);

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { formatZodError } from '../protocol/reader.js';
+import { DIFFOSCOPE_DEFAULTS } from '../record/diffoscope.js';
 import { DaemonError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/qubes-detbuild/detbuildd.json';
@@ -25,12 +26,28 @@ export const DaemonConfigSchema = z
   .object({
     /** where workspaces are made (systemd's StateDirectory) */
     workDir: z.string().default('/var/lib/detbuild'),
+    /**
+     * when the daemon runs as root: the unprivileged host user builds are started as (a name,
+     * UID or UID:GID), never root. Run as any other user (the packaged detbuild), builds run as it.
+     */
+    buildUser: z.string().min(1).default('nobody'),
     /** largest source archive accepted, bytes */
     maxRequestBytes: z.number().int().positive().default(2 * GiB),
     /** most entries (files, directories, links) in a source archive */
     maxRequestFiles: z.number().int().positive().default(100_000),
     /** a request stream silent this long is abandoned (a caller killed mid-transfer) */
     requestIdleTimeoutMs: z.number().int().positive().default(60_000),
+    /** a request not complete this long after its turn came is refused */
+    requestDeadlineMs: z.number().int().positive().default(60 * 60_000),
+    /** after requestRateGraceMs, a request must have averaged at least this many bytes per second */
+    requestMinBytesPerSecond: z.number().int().positive().default(64 * 1024),
+    requestRateGraceMs: z.number().int().nonnegative().default(30_000),
+    /**
+     * the caller must take each block of the response the daemon has buffered (about 5 MiB)
+     * within this time, or it loses its build: a caller that stops reading but stays
+     * connected would otherwise hold the builder
+     */
+    responseStallTimeoutMs: z.number().int().positive().default(60_000),
     /** how long a caller may take to hand over its streams once its turn comes */
     attachTimeoutMs: z.number().int().positive().default(30_000),
     /** most builds waiting at once; more are refused */
@@ -55,9 +72,9 @@ export const DaemonConfigSchema = z
     }),
     diffoscope: z
       .object({
-        command: z.string().default('diffoscope'),
-        timeoutMs: z.number().int().positive().default(10 * 60_000),
-        maxReportBytes: z.number().int().positive().default(1 * MiB),
+        command: z.string().default(DIFFOSCOPE_DEFAULTS.command),
+        timeoutMs: z.number().int().positive().default(DIFFOSCOPE_DEFAULTS.timeoutMs),
+        maxReportBytes: z.number().int().positive().default(DIFFOSCOPE_DEFAULTS.maxReportBytes),
       })
       .strict()
       .default({}),

@@ -7,12 +7,17 @@
  * non-directory, symlinks whose target resolves outside the tree (checked on the final
  * tree, following every link), hard links to anything but a regular file already in the
  * tree, device nodes, FIFOs and every other entry type, duplicate entries, compressed
- * archives, more entries than the limit. Modes are reduced to 0755/0644; modification
- * times are kept (the engine's default epoch is the newest of them).
+ * archives, more entries than the limit, entry types node-tar would skip (GNU sparse files,
+ * unknown types, oversized extended headers), a NUL inside an extended header (a PAX record
+ * or a GNU long name, which node-tar would cut there), names and link targets that are not
+ * UTF-8 (node-tar would turn them into U+FFFD; a literal U+FFFD is refused with them). Modes
+ * are reduced to 0755/0644; modification times are kept (the engine uses none of them: its
+ * copy sets every time to the epoch).
  */
 import { constants as FS, createWriteStream, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync, chmodSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
+import { DIR_MODE, fileMode, isExecutable } from '../engine/modes.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { safeRelativePath } from '../protocol/paths.js';
 import { DaemonError } from './errors.js';
@@ -53,6 +58,26 @@ export class SourceExtractor {
       } catch (err) {
         this.fail(err as Error);
         entry.resume();
+      }
+    });
+    // entries node-tar would skip silently: refused like every other unknown type
+    this.parser.on('ignoredEntry', (entry: ReadEntry) => {
+      const why = entry.meta
+        ? `an extended header of ${entry.size} bytes is more than node-tar reads`
+        : entry.type === 'Unsupported' || !entry.type
+          ? 'entries of an unknown type are not accepted'
+          : `entries of type ${entry.type} are not accepted`;
+      this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(String(entry.path ?? '').slice(0, 200))} refused: ${why}`));
+      entry.resume();
+    });
+    // the text of each PAX header or GNU long name, before node-tar cuts it at the first NUL
+    this.parser.on('meta', (text: string) => {
+      if (this.failure) return;
+      const body = text.replace(/\0+$/, '');
+      if (body.includes('\0')) {
+        this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) holds a NUL: the name it carries would be cut there'));
+      } else if (body.includes('\uFFFD')) {
+        this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) is not valid UTF-8'));
       }
     });
     this.parserDone = new Promise((resolve) => {
@@ -112,6 +137,9 @@ export class SourceExtractor {
       return;
     }
     const raw = entry.path;
+    // node-tar decodes names as UTF-8, replacing what is not with U+FFFD
+    if (raw.includes('\uFFFD')) refuse(raw, 'its name is not valid UTF-8');
+    if (entry.linkpath?.includes('\uFFFD')) refuse(raw, 'its link target is not valid UTF-8');
     let path = raw;
     while (path.startsWith('./')) path = path.slice(2);
     if (path === '' || path === '.') {
@@ -140,7 +168,7 @@ export class SourceExtractor {
       case 'OldFile':
       case 'ContiguousFile': {
         this.ensureParents(parts, raw);
-        const mode = (entry.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
+        const mode = fileMode(isExecutable(entry.mode ?? 0));
         let fd: number;
         try {
           fd = openSync(dest, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, mode);
@@ -158,7 +186,6 @@ export class SourceExtractor {
               reject(e);
             });
             out.on('close', () => {
-              // the engine's default epoch is the newest source mtime, as for a local build
               if (entry.mtime) utimesSync(dest, entry.mtime, entry.mtime);
               resolve();
             });
@@ -235,7 +262,7 @@ export class SourceExtractor {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
           refuse(raw, `its parent ${JSON.stringify(p)} is missing`);
         }
-        mkdirSync(dir, { mode: 0o755 });
+        mkdirSync(dir, { mode: DIR_MODE });
         continue;
       }
       if (st.isSymbolicLink()) refuse(raw, `its path goes through the symlink ${JSON.stringify(p)}`);
@@ -245,12 +272,12 @@ export class SourceExtractor {
 
   private mkdirChecked(dest: string, raw: string): void {
     try {
-      mkdirSync(dest, { mode: 0o755 });
+      mkdirSync(dest, { mode: DIR_MODE });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const st = lstatSync(dest);
       if (!st.isDirectory()) refuse(raw, 'a directory entry over an existing non-directory');
-      chmodSync(dest, 0o755);
+      chmodSync(dest, DIR_MODE);
     }
   }
 

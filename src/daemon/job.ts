@@ -8,23 +8,28 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { ResolvedSpec, runBuild as RunBuild } from '../engine/index.js';
-import type { BuildResult, BuildSpec } from '../engine/types.js';
+import type { BuildEvent, BuildResult, BuildSpec } from '../engine/types.js';
 import { describeError } from '../errors.js';
 import { FrameType } from '../protocol/constants.js';
+import { ProtocolError } from '../protocol/errors.js';
 import type { FinalStatus, VerifyReport } from '../protocol/messages.js';
 import { FrameWriter } from '../protocol/writer.js';
 import { makeRecord } from '../record/collect.js';
+import { buildParametersFor } from '../record/parameters.js';
 import { diffArtifacts } from '../record/manifest.js';
-import type { BuildParameters, Environment, EnvironmentRecord } from '../record/schema.js';
+import { removeWorkspace } from '../engine/workspace.js';
+import type { Environment, EnvironmentRecord, RecipeRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
-import { diffoscopeReport } from './diffoscope.js';
+import { diffoscopeReport } from '../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
 import type { Logger } from './logger.js';
 import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
 import { readRequest } from './request.js';
+import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
-import { specFromRecipe } from './spec.js';
-import { withIdleTimeout } from './stall.js';
+import { recipeRecordOf, specFromRecipe } from './spec.js';
+import { RpmSourceBuildError } from '../recipes/rpm-spec.js';
+import { withTransferLimits } from './stall.js';
 
 export interface JobDeps {
   config: DaemonConfig;
@@ -45,7 +50,8 @@ export interface JobRequest {
 
 export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatus> {
   const { config } = deps;
-  const writer = new FrameWriter(job.output);
+  // a caller that stops reading its response (and stays connected) loses its build
+  const writer = new FrameWriter(job.output, undefined, config.responseStallTimeoutMs);
   const abort = new AbortController();
   const onCancel = () => abort.abort();
   // a cancelled job stops reading its request at once
@@ -65,7 +71,12 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     ws = await fs.mkdtemp(join(config.workDir, `${job.id}-`));
     status = await receiveAndBuild(deps, job, writer, ws, abort.signal);
   } catch (err) {
-    status = statusFromError(err);
+    if (err instanceof ProtocolError && err.code === 'PROTOCOL_STALLED') {
+      job.logger.warn(`the caller stopped reading its response (${describeError(err)}); its build is dropped`);
+      abort.abort();
+      job.output.destroy();
+      status = finalStatus('cancelled', `the caller stopped reading its response for ${Math.round(config.responseStallTimeoutMs / 1000)} s`);
+    } else status = statusFromError(err);
   } finally {
     job.signal.removeEventListener('abort', onCancel);
   }
@@ -79,7 +90,7 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
     job.logger.warn(`cannot send the final status: ${describeError(err)}`);
   }
   job.output.destroy();
-  if (ws) await fs.rm(ws, { recursive: true, force: true }).catch((err: unknown) => job.logger.error(`cannot remove ${ws}: ${describeError(err)}`));
+  if (ws) await removeWorkspace(ws, (message) => job.logger.error(message));
   return status;
 }
 
@@ -92,7 +103,13 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   log.stage('receive', 'receiving sources');
   let recipe;
   try {
-    const req = await readRequest(withIdleTimeout(job.input, config.requestIdleTimeoutMs), srcDir, {
+    const limits = {
+      idleMs: config.requestIdleTimeoutMs,
+      deadlineMs: config.requestDeadlineMs,
+      minBytesPerSecond: config.requestMinBytesPerSecond,
+      graceMs: config.requestRateGraceMs,
+    };
+    const req = await readRequest(withTransferLimits(job.input, limits), srcDir, {
       maxRequestBytes: config.maxRequestBytes,
       maxRequestFiles: config.maxRequestFiles,
     });
@@ -108,11 +125,14 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   }
   if (signal.aborted) return finalStatus('cancelled', 'cancelled before the build started');
 
-  let resolved: ResolvedSpec;
+  let resolved: ResolvedBuild;
   try {
-    resolved = await specFromRecipe(recipe, srcDir, config, job.logger);
+    await checkRequiredEnvironment(recipe.requireEnvironment, deps.environment);
+    resolved = { ...(await specFromRecipe(recipe, srcDir, config, job.logger, { runBuild: deps.runBuild, onEvent: log.onEvent, signal })), recipe: recipeRecordOf(recipe) };
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
+    // the first phase of a two-phase recipe (rpm from a spec) ran and failed: its own status
+    if (err instanceof RpmSourceBuildError) return { ...statusFromResult(job.id, err.result), message: err.message };
     return statusFromError(err);
   }
   job.logger.info(`building (${job.mode}, ${resolved.spec.mode}): ${resolved.spec.command}`);
@@ -121,16 +141,8 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
     : buildOnce(deps, job, writer, ws, resolved, signal);
 }
 
-function buildParameters(spec: BuildSpec, sourceHash: string): BuildParameters {
-  return {
-    mode: spec.mode,
-    command: spec.command,
-    epoch: spec.epoch,
-    seed: spec.seed,
-    timeStepNs: spec.timeStepNs.toString(),
-    sourceHash,
-  };
-}
+/** The spec and what the record says about the recipe it came from. */
+type ResolvedBuild = ResolvedSpec & { recipe: RecipeRecord };
 
 /** runBuild with a watchdog: if the engine overran its own time limit, abort it. */
 async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, outDir: string, log: LiveLog, signal: AbortSignal): Promise<BuildResult> {
@@ -143,7 +155,11 @@ async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, out
     watchdog.abort();
   }, spec.limits.timeoutMs + deps.config.watchdogGraceMs);
   try {
-    const r = await deps.runBuild(spec, { outDir, onEvent: log.onEvent, signal: watchdog.signal });
+    const onEvent = (e: BuildEvent): void => {
+      if (e.kind === 'warning') job.logger.warn(e.message);
+      log.onEvent(e);
+    };
+    const r = await deps.runBuild(spec, { outDir, onEvent, signal: watchdog.signal, buildUser: deps.config.buildUser });
     job.logger.info(`engine: ${r.status} (${r.message}) in ${r.durationMs} ms`);
     return r;
   } finally {
@@ -152,12 +168,12 @@ async function watchedBuild(deps: JobDeps, job: JobRequest, spec: BuildSpec, out
   }
 }
 
-async function buildOnce(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedSpec, signal: AbortSignal): Promise<FinalStatus> {
+async function buildOnce(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedBuild, signal: AbortSignal): Promise<FinalStatus> {
   const spec = resolved.spec;
   const log = new LiveLog(writer, spec.limits.maxLogBytes);
   const outDir = join(ws, 'out');
   const result = await watchedBuild(deps, job, spec, outDir, log, signal);
-  const record = makeRecord(await deps.environment(), buildParameters(spec, result.manifest?.sourceHash ?? resolved.sourceHash));
+  const record = makeRecord(await deps.environment(), buildParametersFor(spec, result.manifest?.sourceHash ?? resolved.sourceHash, resolved.recipe));
   if (!result.ok || !result.manifest) {
     await writer.json(FrameType.record, record);
     return statusFromResult(job.id, result);
@@ -173,7 +189,7 @@ const RUN_CONDITIONS = [
   { umask: 0o077, TZ: 'Asia/Tokyo', LANG: 'de_DE.UTF-8' },
 ] as const;
 
-async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedSpec, signal: AbortSignal): Promise<FinalStatus> {
+async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws: string, resolved: ResolvedBuild, signal: AbortSignal): Promise<FinalStatus> {
   const spec = resolved.spec;
   const runs: Array<{ tag: 'a' | 'b'; src: string; out: string; result: BuildResult | null; conditions: Record<string, string> }> = [
     { tag: 'a', src: spec.sourceDir, out: join(ws, 'out-a'), result: null, conditions: {} },
@@ -206,7 +222,7 @@ async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, 
     }
     if (!run.result.ok) {
       const s = statusFromResult(job.id, run.result);
-      await writer.json(FrameType.record, makeRecord(await deps.environment(), buildParameters(spec, resolved.sourceHash)));
+      await writer.json(FrameType.record, makeRecord(await deps.environment(), buildParametersFor(spec, resolved.sourceHash, resolved.recipe)));
       return { ...s, message: `run ${run.tag}: ${s.message}` };
     }
   }
@@ -227,7 +243,7 @@ async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, 
     diffoscope,
   };
   await writer.json(FrameType.verify, report);
-  const record = makeRecord(await deps.environment(), buildParameters(spec, a.manifest!.sourceHash));
+  const record = makeRecord(await deps.environment(), buildParametersFor(spec, a.manifest!.sourceHash, resolved.recipe));
   const build = { id: job.id, exitCode: 0, signal: null, durationMs: a.durationMs + b.durationMs };
   if (!report.identical) {
     await writer.json(FrameType.record, record);

@@ -46,6 +46,9 @@ export class LiveLog {
         this.send({ kind: 'log', stream: e.stream, line: e.line, ...(this.run ? { run: this.run } : {}) }, false);
         return;
       }
+      case 'warning':
+        this.send({ kind: 'log', stream: 'stderr', line: `[detbuild: ${e.message}]`, ...(this.run ? { run: this.run } : {}) }, true);
+        return;
       case 'end':
         return;
       default: {

@@ -5,12 +5,14 @@
  */
 import { constants as FS, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { isExecutable } from '../engine/modes.js';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 import { CHUNK_SIZE, FrameType } from '../protocol/constants.js';
 import type { ArtifactHeader } from '../protocol/messages.js';
 import { safeRelativePath } from '../protocol/paths.js';
 import type { FrameWriter } from '../protocol/writer.js';
 import type { EnvironmentRecord } from '../record/schema.js';
+import { describeError } from '../errors.js';
 import { DaemonError } from './errors.js';
 
 export async function sendResults(writer: FrameWriter, artifactsDir: string, manifest: Manifest, record: EnvironmentRecord): Promise<void> {
@@ -20,7 +22,14 @@ export async function sendResults(writer: FrameWriter, artifactsDir: string, man
 }
 
 async function sendArtifact(writer: FrameWriter, dir: string, a: ArtifactEntry): Promise<void> {
-  const file = join(dir, ...safeRelativePath(a.path, 'artifact'));
+  let parts: string[];
+  try {
+    parts = safeRelativePath(a.path, 'artifact');
+  } catch (err) {
+    // the engine publishes no such name; if one came through, it is the builder's fault, not the request's
+    throw new DaemonError('DAEMON_ARTIFACT_NAME', `cannot send the artifact: ${describeError(err)}`, { cause: err });
+  }
+  const file = join(dir, ...parts);
   const st = await fs.lstat(file);
   if (st.isSymbolicLink()) {
     const target = await fs.readlink(file);
@@ -34,7 +43,7 @@ async function sendArtifact(writer: FrameWriter, dir: string, a: ArtifactEntry):
     if (!fst.isFile() || fst.size !== a.size) {
       throw new DaemonError('DAEMON_ARTIFACT_CHANGED', `artifact ${a.path} changed after the build (size ${fst.size}, manifest ${a.size})`);
     }
-    const header: ArtifactHeader = { path: a.path, size: a.size, sha256: a.sha256, executable: (fst.mode & 0o111) !== 0, symlink: null };
+    const header: ArtifactHeader = { path: a.path, size: a.size, sha256: a.sha256, executable: isExecutable(fst.mode), symlink: null };
     await writer.json(FrameType.artifact, header);
     // no second hash here: the client checks every byte against the manifest, and the
     // engine hashed these very files; the size is checked, the descriptor is not a link

@@ -4,11 +4,14 @@
  */
 import { dirname, join } from 'node:path';
 import type { Logger } from 'winston';
-import { defaultSpecFor, type ResolvedSpec } from '../engine/index.js';
+import { defaultSpecFor, type BuildEvent, type ResolvedSpec, type runBuild as RunBuild } from '../engine/index.js';
 import { prepareDpkgBuild } from '../recipes/dpkg.js';
+import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../recipes/rpm.js';
+import { prepareRpmSpecBuild } from '../recipes/rpm-spec.js';
 import { MissingBuildDepsError, RecipeError } from '../recipes/errors.js';
 import type { BuildLimits } from '../engine/types.js';
 import type { Recipe } from '../protocol/messages.js';
+import type { RecipeRecord } from '../record/schema.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonError } from './errors.js';
 
@@ -35,7 +38,9 @@ export function effectiveLimits(recipe: Recipe, config: DaemonConfig): BuildLimi
  */
 async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, logger?: Logger): Promise<ResolvedSpec> {
   if (!recipe.dsc) throw new DaemonError('REQUEST_RECIPE', "a 'dpkg' recipe names its .dsc (field dsc)");
-  if (recipe.command !== undefined || recipe.env !== undefined) throw new DaemonError('REQUEST_RECIPE', "a 'dpkg' recipe takes no command and no env");
+  if (recipe.command !== undefined || recipe.env !== undefined || recipe.srpm !== undefined || recipe.spec !== undefined) {
+    throw new DaemonError('REQUEST_RECIPE', "a 'dpkg' recipe takes no command, env, srpm or spec");
+  }
   try {
     const prepared = await prepareDpkgBuild(join(sourceDir, recipe.dsc), {
       stageDir: join(dirname(sourceDir), 'dpkg-src'),
@@ -45,6 +50,7 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
       limits,
       mode: recipe.mode,
       nocheck: recipe.nocheck,
+      withSource: recipe.withSource,
       logger,
     });
     return { spec: prepared.spec, sourceHash: prepared.sourceHash };
@@ -55,17 +61,73 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
   }
 }
 
-export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: DaemonConfig, logger?: Logger): Promise<ResolvedSpec> {
+/** How a recipe that builds in two phases (rpm with a spec: the .src.rpm first) runs its first phase. */
+export interface PhaseRunner {
+  runBuild: typeof RunBuild;
+  onEvent?: (e: BuildEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * kind 'rpm': the same recipe modules as `detbuild rpm`. A .src.rpm is staged beside the
+ * received sources; a spec is first made into a .src.rpm under the engine (with `phase`,
+ * its log streamed like the build's), in the job's workspace too.
+ */
+async function rpmSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, logger?: Logger, phase?: PhaseRunner): Promise<ResolvedSpec> {
+  if ((recipe.srpm === undefined) === (recipe.spec === undefined)) throw new DaemonError('REQUEST_RECIPE', "an 'rpm' recipe names either its .src.rpm (field srpm) or its spec (field spec)");
+  if (recipe.command !== undefined || recipe.env !== undefined || recipe.dsc !== undefined || recipe.withSource !== undefined) {
+    throw new DaemonError('REQUEST_RECIPE', "an 'rpm' recipe takes no command, env, dsc or withSource");
+  }
+  const choices: RpmChoices = {
+    stageDir: join(dirname(sourceDir), 'rpm-src'),
+    epoch: recipe.epoch,
+    seed: recipe.seed,
+    timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
+    limits,
+    mode: recipe.mode,
+    nocheck: recipe.nocheck,
+    logger,
+  };
+  let prepared: RpmBuild;
+  try {
+    if (recipe.srpm !== undefined) {
+      prepared = await prepareRpmBuild(join(sourceDir, recipe.srpm), choices);
+    } else {
+      if (!phase) throw new DaemonError('REQUEST_RECIPE', 'this daemon cannot run the first phase of a spec build');
+      const run = phase.runBuild;
+      prepared = await prepareRpmSpecBuild(recipe.spec!, sourceDir, choices, (spec, outDir) => run(spec, { outDir, onEvent: phase.onEvent, signal: phase.signal }));
+    }
+  } catch (err) {
+    if (err instanceof MissingBuildDepsError) throw new DaemonError('REQUEST_BUILD_DEPS', `this builder cannot build it: ${err.message}`, { cause: err });
+    if (err instanceof RecipeError && err.badInput) throw new DaemonError('REQUEST_RECIPE', err.message, { cause: err });
+    throw err;
+  }
+  // the staged package lives in the job's workspace and goes with it
+  return { spec: prepared.spec, sourceHash: prepared.sourceHash };
+}
+
+export async function specFromRecipe(recipe: Recipe, sourceDir: string, config: DaemonConfig, logger?: Logger, phase?: PhaseRunner): Promise<ResolvedSpec> {
   const limits = effectiveLimits(recipe, config);
   if (recipe.kind === 'dpkg') return dpkgSpec(recipe, sourceDir, limits, logger);
-  if (recipe.dsc !== undefined || recipe.nocheck !== undefined) throw new DaemonError('REQUEST_RECIPE', "dsc and nocheck belong to a 'dpkg' recipe (kind: 'dpkg')");
+  if (recipe.kind === 'rpm') return rpmSpec(recipe, sourceDir, limits, logger, phase);
+  if (recipe.dsc !== undefined || recipe.nocheck !== undefined) throw new DaemonError('REQUEST_RECIPE', "dsc and nocheck belong to a 'dpkg' recipe (kind: 'dpkg'; nocheck also to 'rpm')");
+  if (recipe.withSource !== undefined) throw new DaemonError('REQUEST_RECIPE', "withSource belongs to a 'dpkg' recipe (kind: 'dpkg')");
+  if (recipe.srpm !== undefined || recipe.spec !== undefined) throw new DaemonError('REQUEST_RECIPE', "srpm and spec belong to an 'rpm' recipe (kind: 'rpm')");
   return defaultSpecFor(sourceDir, {
     command: recipe.command,
     epoch: recipe.epoch,
+    origin: recipe.epoch === undefined ? undefined : recipe.origin,
     seed: recipe.seed,
     timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
     env: recipe.env,
     limits,
     mode: recipe.mode,
   });
+}
+
+/** What the record keeps of a recipe: its kind and what prepares the sources (not its limits). */
+export function recipeRecordOf(recipe: Recipe): RecipeRecord {
+  if (recipe.kind === 'rpm') return { kind: 'rpm', ...(recipe.srpm ? { srpm: recipe.srpm } : {}), ...(recipe.nocheck ? { nocheck: true } : {}) };
+  if (recipe.kind === 'dpkg') return { kind: 'dpkg', ...(recipe.dsc ? { dsc: recipe.dsc } : {}), ...(recipe.nocheck ? { nocheck: true } : {}) };
+  return { kind: 'command', ...(recipe.env ? { env: recipe.env } : {}) };
 }

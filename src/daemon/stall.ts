@@ -1,24 +1,60 @@
 import type { Readable } from 'node:stream';
 import { DaemonError } from './errors.js';
 
+/** How long and how slowly a caller may take to hand over its request. */
+export interface TransferLimits {
+  /** nothing arrived for this long: a caller killed mid-transfer left the stream open */
+  idleMs: number;
+  /** the whole request took longer than this */
+  deadlineMs: number;
+  /** after `graceMs`, the request must have averaged at least this many bytes per second */
+  minBytesPerSecond: number;
+  graceMs: number;
+}
+
 /**
- * Yields a stream's chunks, failing with REQUEST_STALLED when nothing arrives for
- * `idleMs`: a caller killed mid-transfer may leave the stream open without EOF, and must
- * not hold the builder forever.
+ * Yields a stream's chunks, failing with REQUEST_STALLED, REQUEST_TOO_SLOW or
+ * REQUEST_DEADLINE when the caller breaks one of `limits`: a caller that drips a byte
+ * at a time (never idle long enough to trip the idle timeout) must not hold the builder.
+ *
+ * The rate rule is a moving deadline: every byte received buys 1/minBytesPerSecond seconds
+ * past the grace period, so a fast start does not excuse a stall later only as far as it
+ * was ahead.
  */
-export async function* withIdleTimeout(stream: Readable, idleMs: number): AsyncGenerator<Buffer> {
+export async function* withTransferLimits(stream: Readable, limits: TransferLimits): AsyncGenerator<Buffer> {
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const start = Date.now();
+  let bytes = 0;
+  let last = start;
+  const failure = (now: number): DaemonError | null => {
+    if (now - start >= limits.deadlineMs) {
+      return new DaemonError('REQUEST_DEADLINE', `the request was not complete by its deadline of ${seconds(limits.deadlineMs)} s (${bytes} bytes received)`);
+    }
+    if (now - start >= rateDeadline()) {
+      const rate = Math.round((bytes * 1000) / Math.max(1, now - start));
+      return new DaemonError('REQUEST_TOO_SLOW', `the request came too slowly: ${rate} bytes per second, below the builder's minimum of ${limits.minBytesPerSecond} bytes per second`);
+    }
+    if (now - last >= limits.idleMs) return new DaemonError('REQUEST_STALLED', `the request stalled: no data for ${seconds(limits.idleMs)} s`);
+    return null;
+  };
+  const rateDeadline = () => limits.graceMs + (bytes * 1000) / limits.minBytesPerSecond;
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DaemonError('REQUEST_STALLED', `the request stalled: no data for ${Math.round(idleMs / 1000)} s`)),
-        idleMs,
-      );
+      const check = () => {
+        const now = Date.now();
+        const err = failure(now);
+        if (err) return reject(err);
+        const next = Math.min(start + limits.deadlineMs, start + rateDeadline(), last + limits.idleMs);
+        timer = setTimeout(check, Math.max(1, Math.ceil(next - now)));
+      };
+      check();
     });
     try {
       const r = await Promise.race([it.next(), timeout]);
       if (r.done) return;
+      bytes += r.value.length;
+      last = Date.now();
       yield r.value;
     } catch (err) {
       stream.destroy();
@@ -27,4 +63,8 @@ export async function* withIdleTimeout(stream: Readable, idleMs: number): AsyncG
       clearTimeout(timer);
     }
   }
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1);
 }

@@ -7,8 +7,12 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactEntry, BuildLimits } from './types.js';
 import { EngineError } from './errors.js';
+import { pathProblem } from '../portable-path.js';
 
 export class OutputLimitError extends EngineError {}
+
+/** The build left something that cannot be published (a special file, a name no one can carry): the build's fault. */
+export class ArtifactError extends EngineError {}
 
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
@@ -46,22 +50,34 @@ export async function measureTree(dir: string): Promise<{ bytes: number; files: 
   return { bytes, files };
 }
 
-/** Lists regular files and symlinks under dir, sorted by path, with sizes and hashes. */
+/**
+ * Lists regular files and symlinks under dir, sorted by path, with sizes and hashes.
+ * Every path must be one the wire can carry (pathProblem), so a local and a remote build
+ * of the same sources publish the same artifacts or fail the same way (ArtifactError).
+ */
 export async function listArtifacts(dir: string, limits: BuildLimits): Promise<ArtifactEntry[]> {
   const out: ArtifactEntry[] = [];
   let total = 0;
+  const tooLong = (r: string, err: unknown): never => {
+    if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
+      throw new ArtifactError('ARTIFACT_NAME', `artifact ${JSON.stringify(r.slice(0, 200))} refused: its path is too long to open`, { cause: err });
+    }
+    throw err;
+  };
   async function walk(rel: string): Promise<void> {
-    const names = (await fs.readdir(path.join(dir, rel))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = (await fs.readdir(path.join(dir, rel)).catch((err: unknown) => tooLong(rel, err))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names) {
       const r = rel ? `${rel}/${name}` : name;
+      const problem = pathProblem(r);
+      if (problem !== null) throw new ArtifactError('ARTIFACT_NAME', `artifact ${JSON.stringify(r.slice(0, 200))} refused: ${problem}`);
       const p = path.join(dir, r);
-      const st = await fs.lstat(p);
+      const st = await fs.lstat(p).catch((err: unknown) => tooLong(r, err));
       if (st.isDirectory()) {
         await walk(r);
         continue;
       }
       if (!st.isFile() && !st.isSymbolicLink()) {
-        throw new EngineError('ARTIFACT_SPECIAL_FILE', `the build left a special file in its output: ${r}`);
+        throw new ArtifactError('ARTIFACT_SPECIAL_FILE', `the build left a special file in its output: ${r}`);
       }
       total += st.isFile() ? st.size : 0;
       if (out.length + 1 > limits.maxOutputFiles || total > limits.maxOutputBytes) {

@@ -22,6 +22,9 @@ function uuidFrom(hex: string): string {
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }
 
+/** /proc/pressure/*: nothing ever stalled. */
+const PSI_IDLE = 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
+
 /** /proc/cpuinfo reduced to processor 0, with the speed fields fixed. */
 export function cpuinfoFor(realCpuinfo: string): string {
   const first = realCpuinfo.split(/\n\s*\n/)[0] ?? '';
@@ -66,6 +69,9 @@ export function hostViewFiles(seed: string, realCpuinfo: string): Map<string, st
   files.set('/proc/stat', 'cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime 0\nprocesses 1\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n');
   files.set('/proc/uptime', `${UPTIME_S}.00 ${UPTIME_S}.00\n`);
   files.set('/proc/loadavg', '0.00 0.00 0.00 1/1 1\n');
+  // pressure stall information: how busy the host is (the kernel's numbers, where PSI is enabled)
+  for (const r of ['cpu', 'io', 'memory']) files.set(`/proc/pressure/${r}`, PSI_IDLE);
+  files.set('/proc/pressure/irq', PSI_IDLE.split('\n')[1]! + '\n');
   files.set('/proc/meminfo', 'MemTotal:        8388608 kB\nMemFree:         4194304 kB\nMemAvailable:    4194304 kB\nBuffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n');
   files.set('/proc/version', `Linux version ${KERNEL_RELEASE} (detbuild) #1 SMP PREEMPT_DYNAMIC detbuild\n`);
   files.set('/proc/sys/kernel/osrelease', `${KERNEL_RELEASE}\n`);

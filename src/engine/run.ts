@@ -7,16 +7,19 @@
 import { createWriteStream, existsSync, promises as fs, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { dir as tmpDir } from 'tmp-promise';
 import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOptions } from './types.js';
 import { EngineError, SpecError } from './errors.js';
 import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
 import { presentToolchainState } from './toolchain-state.js';
+import { lineSplitter } from './lines.js';
+import { normaliseTree } from './modes.js';
 import { bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
-import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
+import { ArtifactError, OutputLimitError, listArtifacts, measureTree } from './collect.js';
 import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
+import { asHostUser, buildHostUser, type HostUser } from './host-user.js';
+import { makeWorkspace, removeWorkspace, retryLeftoverWorkspaces, type Workspace } from './workspace.js';
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
 
@@ -27,7 +30,7 @@ export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
 }
 
-async function assertOutDirUsable(outDir: string): Promise<void> {
+export async function assertOutDirUsable(outDir: string): Promise<void> {
   let entries: string[];
   try {
     entries = await fs.readdir(outDir);
@@ -37,23 +40,6 @@ async function assertOutDirUsable(outDir: string): Promise<void> {
     throw new SpecError('OUT_UNUSABLE', `cannot use output directory ${outDir}`, { cause: err });
   }
   if (entries.length > 0) throw new SpecError('OUT_NOT_EMPTY', `output directory exists and is not empty: ${outDir}`);
-}
-
-/** Splits a byte stream into lines (a trailing partial line is flushed at the end). */
-function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
-  let rest = '';
-  return {
-    push(chunk) {
-      const text = rest + chunk.toString('utf8');
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      for (const l of lines) onLine(l);
-    },
-    end() {
-      if (rest) onLine(rest);
-      rest = '';
-    },
-  };
 }
 
 function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message: string; durationMs: number }): BuildOutcome {
@@ -70,7 +56,6 @@ function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message:
 }
 
 export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<BuildOutcome> {
-  const started = Date.now();
   const emit = (e: BuildEvent): void => {
     try {
       opts.onEvent?.(e);
@@ -78,13 +63,20 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       // a listener's failure must not break the build
     }
   };
-  const finish = (r: BuildOutcome): BuildOutcome => {
-    emit({ kind: 'end', result: r });
-    return r;
-  };
+  // the workspace is gone (or reported) before the end is announced
+  const r = await buildInWorkspace(spec, opts, emit);
+  emit({ kind: 'end', result: r });
+  return r;
+}
+
+async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
+  const started = Date.now();
+  // results pass through as they are: runBuild announces the end once the workspace is gone
+  const finish = (r: BuildOutcome): BuildOutcome => r;
+  const warn = (message: string): void => emit({ kind: 'warning', message });
   const outDir = path.resolve(opts.outDir);
   const failedLog = `${outDir}.failed.log`;
-  let ws: { path: string; cleanup(): Promise<void> } | null = null;
+  let ws: Workspace | null = null;
   try {
     validateSpec(spec);
     const srcStat = await fs.stat(spec.sourceDir).catch((err: unknown) => {
@@ -92,13 +84,15 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     });
     if (!srcStat.isDirectory()) throw new SpecError('SOURCE_NOT_DIRECTORY', `source path is not a directory: ${spec.sourceDir}`);
     await assertOutDirUsable(outDir);
-    await checkFacilities(spec.mode === 'deterministic');
+    // run by root, the build runs as an unprivileged host user (never with root's access)
+    const user: HostUser | null = buildHostUser(opts.buildUser);
+    await checkFacilities(spec.mode === 'deterministic', user);
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
-    ws = await tmpDir({ prefix: 'detbuild-ws-', unsafeCleanup: true });
-    const layoutDirs = { src: path.join(ws.path, 'src'), out: path.join(ws.path, 'out'), home: path.join(ws.path, 'home'), view: path.join(ws.path, 'view') };
-    for (const d of Object.values(layoutDirs)) await fs.mkdir(d, { mode: 0o755 });
-    await copyTree(spec.sourceDir, layoutDirs.src);
+    await retryLeftoverWorkspaces(warn);
+    ws = await makeWorkspace(user);
+    const layoutDirs = ws;
+    await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch, user ?? undefined);
     const sourceHash = await hashTree(layoutDirs.src, await walkTree(layoutDirs.src));
 
     const viewFiles = new Map<string, string>();
@@ -110,6 +104,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
         if (!inside.startsWith('/sys/devices/system/cpu/') && !existsSync(inside)) continue;
         const host = path.join(layoutDirs.view, `f${n++}`);
         await fs.writeFile(host, content, { mode: 0o444 });
+        await fs.chmod(host, 0o444);
         viewFiles.set(inside, host);
       }
       // /etc/localtime is a symlink into zoneinfo: the file it names becomes UTC
@@ -125,12 +120,13 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       out: layoutDirs.out,
       home: layoutDirs.home,
       viewFiles,
-      supervisor: supervisorPath(),
+      // the build user may not be able to reach the installed one (a checkout under /root)
+      supervisor: spec.mode === 'deterministic' && user ? await privateCopy(supervisorPath(), path.join(layoutDirs.view, 'supervisor')) : supervisorPath(),
       rootSymlinks: roots.symlinks,
       // the installed toolchains' state (toolchain-state.ts) and the spec's extra
       // read-only host directories, those that exist here
       rootDirs: [...new Set([...roots.dirs, ...presentToolchainState(), ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))])],
-      cpu: await firstAllowedCpu(),
+      cpu: opts.cpu ?? (await firstAllowedCpu()),
       tmpBytes: Math.min(spec.limits.maxOutputBytes * 2, 8 * 1024 ** 3),
       fuse: await fuseUsable(),
     };
@@ -165,7 +161,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     let killedFor: 'timeout' | 'output-limit' | 'cancelled' | null = null;
     // the file-size limit applies to the build only (the supervisor's own
     // clock table may be larger): the supervisor sets it, or prlimit in plain mode
-    const command = spec.mode === 'deterministic' ? ['bwrap', ...args] : ['prlimit', `--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args];
+    const command = asHostUser(user, spec.mode === 'deterministic' ? ['bwrap', ...args] : ['prlimit', `--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args]);
     const child = execa(command[0]!, command.slice(1), {
       stdio: spec.mode === 'deterministic' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
       buffer: false,
@@ -257,6 +253,10 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       if (err instanceof OutputLimitError) {
         return finish(result({ status: 'output-limit', message: err.message, durationMs, logPath: await keepFailedLog(), stats }));
       }
+      if (err instanceof ArtifactError) {
+        // what the build wrote, not the engine nor the request, is at fault
+        return finish(result({ status: 'failed', message: `the build's output cannot be published: ${err.message}`, exitCode: 0, durationMs, logPath: await keepFailedLog(), stats, errorCode: err.code }));
+      }
       throw err;
     }
     const manifest: Manifest = {
@@ -268,15 +268,20 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       timeStepNs: spec.timeStepNs.toString(),
       command: spec.command,
       sourceHash,
+      ...(spec.origin ? { epochFrom: spec.origin.epochFrom } : {}),
+      ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
       artifacts,
     };
     // publish: everything goes into a temporary sibling, renamed into place last
     const staging = `${outDir}.partial-${process.pid}-${Date.now()}`;
     await fs.mkdir(staging, { recursive: true });
     try {
+      // modes as the wire carries them (executable or not); the caller's again if another user built them
+      await normaliseTree(layout.out, user ? { uid: process.getuid!(), gid: process.getgid!() } : undefined);
       await moveTree(layout.out, path.join(staging, 'artifacts'));
       await fs.writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       await fs.copyFile(logPath, path.join(staging, 'build.log'));
+      await opts.beforePublish?.(staging, manifest);
       await fs.rmdir(outDir).catch(() => undefined);
       await fs.rename(staging, outDir);
     } catch (err) {
@@ -297,8 +302,15 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       }),
     );
   } finally {
-    if (ws) await ws.cleanup().catch(() => undefined);
+    if (ws) await removeWorkspace(ws.path, warn);
   }
+}
+
+/** A copy of a file only the engine can change, readable and executable by anyone. */
+async function privateCopy(from: string, to: string): Promise<string> {
+  await fs.copyFile(from, to);
+  await fs.chmod(to, 0o555);
+  return to;
 }
 
 async function moveTree(from: string, to: string): Promise<void> {

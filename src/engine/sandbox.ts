@@ -48,10 +48,13 @@ const DEV_LINKS: ReadonlyArray<[string, string]> = [
   ['core', '/proc/kcore'],
 ];
 
+/** The PATH every build runs with (what its tools are: the environment record probes the same). */
+export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /** Environment of every deterministic build; recipes may not override these. */
 export function fixedEnvironment(spec: BuildSpec): Record<string, string> {
   return {
-    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: BUILD_PATH,
     HOME: SANDBOX.home,
     USER: BUILD_USER.name,
     LOGNAME: BUILD_USER.name,

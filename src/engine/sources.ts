@@ -1,33 +1,38 @@
 /**
- * The build's inputs: copying the source tree into the workspace (modes
- * normalized to 0644/0755 as git does), hashing it,
- * and the defaults derived from it (epoch, seed, command).
+ * The build's inputs: walking the source tree (VCS metadata left out), hashing
+ * it, copying it into the workspace (modes normalized to 0644/0755 as git does,
+ * times set to the epoch), and the project file's defaults (command, seed). The
+ * epoch's rule is in source-date.ts.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { SpecError } from './errors.js';
+import { DIR_MODE, fileMode, isExecutable, type Owner } from './modes.js';
+import { isVcsMetadata } from './vcs.js';
 
 export interface SourceEntry {
   rel: string;
   kind: 'file' | 'dir' | 'symlink';
   mode: number;
-  mtimeS: number;
   size: number;
 }
 
-/** Walks a tree in a fixed (byte-wise sorted) order; never follows symlinks. */
+/**
+ * Walks a tree in a fixed (byte-wise sorted) order; never follows symlinks; leaves
+ * out VCS metadata (.git, .hg, .svn, .bzr, _darcs, CVS) at any depth.
+ */
 export async function walkTree(root: string): Promise<SourceEntry[]> {
   const out: SourceEntry[] = [];
   async function walk(rel: string): Promise<void> {
     const names = (await fs.readdir(path.join(root, rel))).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names) {
+      if (isVcsMetadata(name)) continue;
       const r = rel ? `${rel}/${name}` : name;
       const st = await fs.lstat(path.join(root, r));
       const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
       if (!kind) throw new SpecError('SOURCE_SPECIAL_FILE', `source tree holds a special file (device, FIFO or socket): ${r}`);
-      out.push({ rel: r, kind, mode: st.mode & 0o7777, mtimeS: Math.ceil(st.mtimeMs / 1000), size: st.size });
+      out.push({ rel: r, kind, mode: st.mode & 0o7777, size: st.size });
       if (kind === 'dir') await walk(r);
     }
   }
@@ -35,7 +40,10 @@ export async function walkTree(root: string): Promise<SourceEntry[]> {
   return out;
 }
 
-/** sha256 over paths, kinds, executable bits, contents and link targets (not times, not owners). */
+/**
+ * sha256 over paths, kinds, executable bits, contents and link targets: not times,
+ * not owners, not the other mode bits (umask), not the order directories list in.
+ */
 export async function hashTree(root: string, entries: SourceEntry[]): Promise<string> {
   const h = createHash('sha256');
   h.update('detbuild-source-tree/1\0');
@@ -96,49 +104,57 @@ export async function readProjectFile(root: string): Promise<ProjectFile> {
   return pf;
 }
 
-/** The date of the newest debian/changelog entry, as dpkg derives SOURCE_DATE_EPOCH. */
-export async function changelogEpoch(root: string): Promise<number | null> {
-  let text: string;
-  try {
-    text = await fs.readFile(path.join(root, 'debian', 'changelog'), 'utf8');
-  } catch {
-    return null;
-  }
-  const m = /^ -- .*?>\s+(.+)$/m.exec(text);
-  if (!m?.[1]) return null;
-  const t = Date.parse(m[1]);
-  return Number.isNaN(t) ? null : Math.floor(t / 1000);
-}
-
-/** Zip cannot store times before 1980; an epoch below that breaks zip and jar. */
-export const MIN_EPOCH = 315532800;
-
-/**
- * Default epoch: detbuild.json's "epoch", else the date of the newest
- * debian/changelog entry, else the newest modification time in the sources
- * (what a source tarball carries), never before 1980-01-01.
- */
-export async function defaultEpoch(root: string, entries: SourceEntry[], pf: ProjectFile): Promise<number> {
-  if (pf.epoch !== undefined) return pf.epoch;
-  const fromChangelog = await changelogEpoch(root);
-  if (fromChangelog !== null) return Math.max(fromChangelog, MIN_EPOCH);
-  let newest = MIN_EPOCH;
-  for (const e of entries) if (e.kind !== 'dir' && e.mtimeS > newest) newest = e.mtimeS;
-  return newest;
-}
-
 /** Default seed: the first 32 hex digits of the source hash. */
 export function defaultSeed(sourceHash: string, pf: ProjectFile): string {
   return pf.seed ?? sourceHash.slice(0, 32);
 }
 
-export async function copyTree(from: string, to: string): Promise<void> {
+/**
+ * Copies the walked tree (VCS metadata left out) into `to`, which exists: modes as
+ * git keeps them (0644, or 0755 when executable; directories 0755), so a checkout
+ * made under umask 077 builds the same as one made under 022, and every time set
+ * to `epoch`, so that nothing of when or how the sources were checked out reaches
+ * the build. Directories are made first, in the walk's order. Everything is given to
+ * `owner` (the build's host user, when the engine runs as root) when one is named.
+ */
+export async function copyTree(from: string, to: string, epoch: number, owner?: Owner): Promise<void> {
   try {
-    await execa('cp', ['-a', '--no-preserve=ownership', '--', `${from}/.`, to]);
-    // modes as git keeps them: only the executable bit is the caller's, so a
-    // checkout made under umask 077 builds the same as one made under 022
-    await execa('chmod', ['-R', 'u+rwX,go=u-w', '--', to]);
+    const entries = await walkTree(from);
+    for (const e of entries) {
+      if (e.kind !== 'dir') continue;
+      await fs.mkdir(path.join(to, e.rel));
+      await fs.chmod(path.join(to, e.rel), DIR_MODE);
+      if (owner) await fs.chown(path.join(to, e.rel), owner.uid, owner.gid);
+    }
+    await inParallel(
+      entries.filter((e) => e.kind !== 'dir'),
+      async (e) => {
+        const src = path.join(from, e.rel);
+        const dst = path.join(to, e.rel);
+        if (e.kind === 'symlink') {
+          await fs.symlink(await fs.readlink(src), dst);
+        } else {
+          await fs.copyFile(src, dst, fsConstants.COPYFILE_FICLONE);
+          await fs.chmod(dst, fileMode(isExecutable(e.mode)));
+        }
+        if (owner) await fs.lchown(dst, owner.uid, owner.gid);
+        await fs.lutimes(dst, epoch, epoch);
+      },
+    );
+    // directories last, deepest first: making their entries moved their times
+    for (const e of entries.filter((x) => x.kind === 'dir').reverse()) await fs.utimes(path.join(to, e.rel), epoch, epoch);
+    await fs.utimes(to, epoch, epoch);
   } catch (err) {
+    if (err instanceof SpecError) throw err;
     throw new SpecError('SOURCE_COPY_FAILED', `cannot copy the sources from ${from}`, { cause: err });
   }
+}
+
+/** Runs `fn` on every item, a few at a time (file copies overlap their I/O). */
+async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>, width = 16): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }

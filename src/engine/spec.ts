@@ -4,10 +4,11 @@
  * the same spec with no flags at all.
  */
 import { promises as fs } from 'node:fs';
-import type { BuildLimits, BuildSpec, EngineMode } from './types.js';
+import type { BuildLimits, BuildSpec, EngineMode, SourceOrigin } from './types.js';
 import { SpecError } from './errors.js';
 import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
-import { defaultEpoch, defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
+import { defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
+import { sourceDate } from './source-date.js';
 
 export const DEFAULT_LIMITS: BuildLimits = {
   timeoutMs: 2 * 60 * 60 * 1000,
@@ -24,6 +25,8 @@ const RESERVED_TOP = new Set(['usr', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run', 
 export interface SpecChoices {
   command?: string;
   epoch?: number;
+  /** where `epoch` came from when the caller derived it from the sources (a client for a git work tree) */
+  origin?: SourceOrigin;
   seed?: string;
   timeStepNs?: bigint;
   env?: Record<string, string>;
@@ -74,15 +77,17 @@ export async function defaultSpecFor(sourceDir: string, choices: SpecChoices = {
   const entries = await walkTree(sourceDir);
   const sourceHash = await hashTree(sourceDir, entries);
   const pf = await readProjectFile(sourceDir);
+  const date = await sourceDate(sourceDir, { explicit: choices.epoch, project: pf.epoch });
   const spec: BuildSpec = {
     sourceDir,
     command: choices.command ?? pf.command ?? 'make',
-    epoch: choices.epoch ?? (await defaultEpoch(sourceDir, entries, pf)),
+    epoch: date.epoch,
     seed: choices.seed ?? defaultSeed(sourceHash, pf),
     timeStepNs: choices.timeStepNs ?? DEFAULT_TIME_STEP_NS,
     env: choices.env ?? {},
     limits: { ...DEFAULT_LIMITS, ...choices.limits },
     mode: choices.mode ?? 'deterministic',
+    origin: choices.epoch !== undefined && choices.origin ? choices.origin : { epochFrom: date.from, ...(date.gitCommit ? { gitCommit: date.gitCommit } : {}) },
   };
   validateSpec(spec);
   return { spec, sourceHash };

@@ -23,6 +23,16 @@ export interface BuildLimits {
   maxLogBytes: number;
 }
 
+/** Which rule gave a build's epoch (src/engine/source-date.ts). */
+export type EpochOrigin = 'option' | 'detbuild.json' | 'git' | 'debian/changelog' | 'rpm-spec' | 'default';
+
+/** Where the sources' defaults came from: recorded in the manifest, never seen by the build. */
+export interface SourceOrigin {
+  epochFrom: EpochOrigin;
+  /** HEAD's commit id when the sources are a git work tree */
+  gitCommit?: string;
+}
+
 export interface BuildSpec {
   /** host directory holding the sources; it is copied, never modified */
   sourceDir: string;
@@ -44,6 +54,8 @@ export interface BuildSpec {
    * that every build sees (toolchain-state.ts). Set by recipes, never by a remote caller.
    */
   hostDirs?: string[];
+  /** where the epoch came from, and the git commit: copied into the manifest */
+  origin?: SourceOrigin;
 }
 
 /** Where a finished build put its results. */
@@ -64,12 +76,16 @@ export interface Manifest {
   command: string;
   /** sha256 over the sources as copied (path, mode, content), the default seed's origin */
   sourceHash: string;
+  /** which rule gave the epoch (absent when the spec did not say) */
+  epochFrom?: EpochOrigin;
+  /** the git commit the sources were checked out at, when they were a git work tree */
+  gitCommit?: string;
   artifacts: ArtifactEntry[];
 }
 
 export type BuildStatus =
   | 'success'
-  /** the build command exited non-zero or was killed by a signal of its own */
+  /** the build command exited non-zero or was killed by a signal of its own, or left output that cannot be published (a special file, an unacceptable name) */
   | 'failed'
   /** killed after limits.timeoutMs */
   | 'timeout'
@@ -96,7 +112,7 @@ export interface BuildResult {
   /** path of the kept build log (inside outDir on success, beside it on failure) */
   logPath: string | null;
   durationMs: number;
-  /** for status 'error': the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP) */
+  /** for status 'error' (and 'failed' over its output): the typed error's code (e.g. SOURCE_MISSING, OUT_NOT_EMPTY, ENGINE_NO_BWRAP, ARTIFACT_NAME) */
   errorCode?: string;
   /** for status 'error': true when the request itself was wrong rather than the engine */
   badInput?: boolean;
@@ -106,6 +122,8 @@ export interface BuildResult {
 export type BuildEvent =
   | { kind: 'stage'; stage: 'prepare' | 'run' | 'collect' | 'done'; message: string }
   | { kind: 'log'; stream: 'stdout' | 'stderr'; line: string }
+  /** something the engine could not do that did not change the result (a workspace it could not remove) */
+  | { kind: 'warning'; message: string }
   | { kind: 'end'; result: BuildResult };
 
 export interface RunOptions {
@@ -113,4 +131,16 @@ export interface RunOptions {
   outDir: string;
   onEvent?: (event: BuildEvent) => void;
   signal?: AbortSignal;
+  /** the CPU the build is pinned to (default: the first this process may use); builds side by side take one each */
+  cpu?: number;
+  /**
+   * called with the staging directory (artifacts/, manifest.json, build.log already there)
+   * before it is renamed to outDir: what a caller adds is published with the rest, atomically
+   */
+  beforePublish?: (stagingDir: string, manifest: Manifest) => Promise<void>;
+  /**
+   * when the engine runs as root: the unprivileged host user the build is started as (a
+   * name, `UID` or `UID:GID`; default $DETBUILD_BUILD_USER, else `nobody`). Ignored otherwise.
+   */
+  buildUser?: string;
 }

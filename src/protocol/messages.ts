@@ -38,6 +38,17 @@ export const RecipeSchema = z
     command: z.string().min(1).max(65536).optional(),
     /** SOURCE_DATE_EPOCH and the start of the logical clock, seconds */
     epoch: z.number().int().min(0).max(253402300799).optional(),
+    /**
+     * where `epoch` came from, when the caller resolved it from the sources (a git work
+     * tree's HEAD: the sources travel without .git); recorded in the manifest as given
+     */
+    origin: z
+      .object({
+        epochFrom: z.literal('git'),
+        gitCommit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
+      })
+      .strict()
+      .optional(),
     /** seed of every random stream, lowercase hex, 16 to 128 digits */
     seed: z.string().regex(/^[0-9a-f]{16,128}$/, '16 to 128 lowercase hex digits').optional(),
     /** how far the logical clock advances on each read, nanoseconds */
@@ -53,13 +64,36 @@ export const RecipeSchema = z
     /**
      * What the sources are. 'command' (the default): run `command`. 'dpkg': a Debian source
      * package, `dsc` and the files it lists at the top of the sources, built with
-     * `dpkg-buildpackage -us -uc -b` (src/recipes/dpkg.ts); `command` and `env` are not allowed.
+     * `dpkg-buildpackage -us -uc -b` (src/recipes/dpkg.ts); 'rpm': a source RPM or a spec (below).
+     * For 'dpkg' and 'rpm', `command` and `env` are not allowed.
      */
-    kind: z.enum(['command', 'dpkg']).optional(),
+    kind: z.enum(['command', 'dpkg', 'rpm']).optional(),
     /** for kind 'dpkg': the .dsc's file name (top level of the sources) */
     dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/, 'a .dsc file name').optional(),
-    /** for kind 'dpkg': DEB_BUILD_OPTIONS=nocheck */
+    /**
+     * for kind 'rpm' (src/recipes/rpm.ts): the .src.rpm's file name (top level of the sources),
+     * rebuilt with `rpmbuild -ra`; or, instead, `spec`: the path of a NAME.spec or NAME.spec.in
+     * inside the sources (a source tree as Qubes components keep it), made into a .src.rpm first
+     */
+    srpm: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._+~^-]*\.src\.rpm$/, 'a .src.rpm file name').optional(),
+    spec: z
+      .string()
+      .max(4096)
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9._+-]*(\/[A-Za-z0-9_][A-Za-z0-9._+-]*)*\.spec(\.in)?$/, 'a relative path of a .spec or .spec.in')
+      .optional(),
+    /** for kinds 'dpkg' and 'rpm': skip the package's tests (DEB_BUILD_OPTIONS=nocheck, rpmbuild --nocheck) */
     nocheck: z.boolean().optional(),
+    /**
+     * for kind 'dpkg': the .changes and .buildinfo also list the .dsc and the
+     * files it names, as sent (what `dpkg-buildpackage -sa` uploads); the source package is
+     * not rebuilt
+     */
+    withSource: z.boolean().optional(),
+    /**
+     * the builder refuses the request, before building, unless the
+     * `environmentSha256` of its environment record is this one
+     */
+    requireEnvironment: sha256Hex.optional(),
   })
   .strict();
 export type Recipe = z.infer<typeof RecipeSchema>;

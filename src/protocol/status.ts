@@ -8,7 +8,7 @@
 /** Statuses a final status frame can carry (the builder's verdict). */
 export const REMOTE_STATUSES = [
   'success',
-  /** the build command exited non-zero or was killed by a signal of its own */
+  /** the build command exited non-zero or was killed by a signal of its own, or left output that cannot be published */
   'failed',
   /** killed after its time limit, with its whole process tree */
   'timeout',
@@ -16,7 +16,7 @@ export const REMOTE_STATUSES = [
   'output-limit',
   /** verify mode: the two builds differ */
   'not-reproducible',
-  /** the build was cancelled (the caller went away, or Cancel over D-Bus) */
+  /** the build was cancelled (the caller went away or stopped reading its response, or Cancel over D-Bus) */
   'cancelled',
   /** the builder could not run the build (engine or daemon failure, daemon unavailable) */
   'error',

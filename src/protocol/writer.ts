@@ -50,10 +50,14 @@ export class FrameWriter {
   /**
    * @param maxBuffered bytes the stream may hold unsent before a write waits for 'drain':
    *   a few chunks in flight keep the pipe busy while the next chunk is read
+   * @param stallTimeoutMs the longest a write (or end) waits for the reader to take what is
+   *   buffered; past it the write fails with PROTOCOL_STALLED. A reader that stops reading
+   *   but keeps its end open would otherwise hold the writer forever.
    */
   constructor(
     private readonly out: Writable,
     private readonly maxBuffered = 4 * 1024 * 1024,
+    private readonly stallTimeoutMs?: number,
   ) {}
 
   streamHeader(kind: StreamKindName): Promise<void> {
@@ -94,7 +98,7 @@ export class FrameWriter {
       ok = out.write(b);
       this.bytesWritten += b.length;
     }
-    if (!ok && out.writableLength > this.maxBuffered) await waitDrain(out);
+    if (!ok && out.writableLength > this.maxBuffered) await waitDrain(out, this.stallTimeoutMs);
   }
 
   /** Ends the stream and resolves when everything was flushed. */
@@ -110,7 +114,12 @@ export class FrameWriter {
         cleanup();
         resolve();
       };
+      const timer = stallTimer(this.stallTimeoutMs, () => {
+        cleanup();
+        reject(stalled(this.stallTimeoutMs!));
+      });
       const cleanup = () => {
+        if (timer) clearTimeout(timer);
         out.off('error', onError);
         out.off('finish', onFinish);
       };
@@ -121,9 +130,22 @@ export class FrameWriter {
   }
 }
 
-function waitDrain(out: Writable): Promise<void> {
+function stalled(ms: number): ProtocolError {
+  return new ProtocolError('PROTOCOL_STALLED', `the reader stopped reading: ${Math.round(ms / 1000)} s without taking what was written`);
+}
+
+function stallTimer(ms: number | undefined, onStall: () => void): NodeJS.Timeout | null {
+  return ms === undefined ? null : setTimeout(onStall, ms);
+}
+
+function waitDrain(out: Writable, stallTimeoutMs?: number): Promise<void> {
   return new Promise((resolve, reject) => {
+    const timer = stallTimer(stallTimeoutMs, () => {
+      cleanup();
+      reject(stalled(stallTimeoutMs!));
+    });
     const cleanup = () => {
+      if (timer) clearTimeout(timer);
       out.off('drain', onDrain);
       out.off('error', onError);
       out.off('close', onClose);

@@ -23,7 +23,8 @@ import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
 import { DEFAULT_LIMITS, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
-import { hashTree, walkTree, MIN_EPOCH } from '../engine/sources.js';
+import { hashTree, walkTree } from '../engine/sources.js';
+import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
@@ -52,6 +53,8 @@ export interface DpkgChoices {
   limits?: Partial<BuildLimits>;
   /** add `nocheck` to DEB_BUILD_OPTIONS (skip the package's test suite) */
   nocheck?: boolean;
+  /** the .changes and .buildinfo also list the .dsc and its files as given (see dpkgCommand) */
+  withSource?: boolean;
   /** run dpkg-checkbuilddeps first (default true) */
   checkBuildDeps?: boolean;
   /** stage the source package here (must not exist; the caller removes it) instead of a temporary directory */
@@ -99,8 +102,16 @@ export async function checkBuildDeps(unpacked: string, source: string): Promise<
   throw new MissingBuildDepsError(source, unmet ? splitDependencies(unmet[1]!) : [], conflicts ? splitDependencies(conflicts[1]!) : []);
 }
 
-/** The sandbox command: unpack, build, copy the results to $DETBUILD_OUT. */
-export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string {
+/**
+ * The sandbox command: unpack, build, copy the results to $DETBUILD_OUT.
+ *
+ * withSource: after the binary build, the .buildinfo and the .changes are made again for
+ * a full upload (`--build=full -sa`, what qubes-builderv2's pbuilder builds give to its
+ * sign and publish stages). dpkg-genbuildinfo and dpkg-genchanges read the .dsc and the
+ * files it names from the parent directory, where the given source package lies, so they
+ * list those files as they were sent: the source package is not rebuilt.
+ */
+export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean; withSource?: boolean } = {}): string {
   const dir = `${dsc.source}-${dsc.upstreamVersion}`;
   return [
     'set -e',
@@ -112,6 +123,13 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean } = {}): string 
     `dpkg-source --no-check -x ${shellQuote(path.basename(dsc.path))} ${shellQuote(dir)}`,
     `cd ${shellQuote(dir)}`,
     'dpkg-buildpackage -us -uc -b',
+    ...(opts.withSource
+      ? [
+          'changes="$(dpkg-parsechangelog -SSource)_$(dpkg-parsechangelog -SVersion | sed "s/^[0-9]*://")_$(dpkg-architecture -qDEB_HOST_ARCH).changes"',
+          'dpkg-genbuildinfo --build=full',
+          'dpkg-genchanges --build=full -sa -O"../$changes"',
+        ]
+      : []),
     'cd ..',
     'for f in *.deb *.udeb *.ddeb *.buildinfo *.changes; do if [ -e "$f" ]; then cp -- "$f" "$DETBUILD_OUT/"; fi; done',
   ].join('\n');
@@ -131,6 +149,31 @@ async function changelogTimestamp(unpacked: string): Promise<number> {
     throw new RecipeError('DSC_NO_CHANGELOG', `cannot read the date of debian/changelog: ${tail(r.stderr || r.stdout)}`);
   }
   return Math.max(t, MIN_EPOCH);
+}
+
+/** Copies the .dsc and its files into `stage` (created) and returns their hash: the build's source hash. */
+async function stageSourcePackage(dsc: Dsc, stage: string): Promise<string> {
+  await fs.mkdir(stage);
+  for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
+    await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
+  }
+  return hashTree(stage, await walkTree(stage));
+}
+
+/**
+ * The source hash a build of this .dsc records (what prepareDpkgBuild stages), without
+ * unpacking it or checking build dependencies: what a rebuilder compares before sending
+ * the package to another builder.
+ */
+export async function sourcePackageHash(dscPath: string): Promise<string> {
+  const dsc = await readDsc(dscPath);
+  await verifyDscFiles(dsc);
+  const tmp = await tmpDir({ prefix: 'detbuild-dsc-hash-', unsafeCleanup: true });
+  try {
+    return await stageSourcePackage(dsc, path.join(tmp.path, 'src'));
+  } finally {
+    await tmp.cleanup().catch(() => undefined);
+  }
 }
 
 /**
@@ -162,11 +205,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
   }
   try {
     const stage = path.join(root, 'src');
-    await fs.mkdir(stage);
-    for (const name of [path.basename(dsc.path), ...dsc.files.map((f) => f.name)]) {
-      await fs.copyFile(path.join(path.dirname(dsc.path), name), path.join(stage, name));
-    }
-    const sourceHash = await hashTree(stage, await walkTree(stage));
+    const sourceHash = await stageSourcePackage(dsc, stage);
 
     const inspect = path.join(root, 'inspect');
     await unpack(dsc, inspect);
@@ -176,13 +215,14 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
 
     const spec: BuildSpec = {
       sourceDir: stage,
-      command: dpkgCommand(dsc, { nocheck: choices.nocheck }),
+      command: dpkgCommand(dsc, { nocheck: choices.nocheck, withSource: choices.withSource }),
       epoch,
       seed: choices.seed ?? sourceHash.slice(0, 32),
       timeStepNs: choices.timeStepNs ?? DPKG_TIME_STEP_NS,
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
+      origin: { epochFrom: choices.epoch !== undefined ? 'option' : 'debian/changelog' },
     };
     validateSpec(spec);
     log?.info('dpkg recipe: spec ready', { source: dsc.source, epoch: spec.epoch, seed: spec.seed, mode: spec.mode });

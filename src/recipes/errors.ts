@@ -22,12 +22,19 @@ export class MissingBuildDepsError extends RecipeError {
   /** installed packages the source declares Build-Conflicts with */
   readonly conflicts: string[];
 
-  constructor(source: string, missing: string[], conflicts: string[], options?: { cause?: unknown }) {
+  constructor(
+    source: string,
+    missing: string[],
+    conflicts: string[],
+    /** hint: what to do (default: apt-get build-dep); labels: how the two lists are named */
+    options?: { cause?: unknown; hint?: string; labels?: { missing: string; conflicts: string } },
+  ) {
     const parts = [];
-    if (missing.length) parts.push(`missing build dependencies: ${missing.join(', ')}`);
-    if (conflicts.length) parts.push(`conflicting packages installed: ${conflicts.join(', ')}`);
-    super('BUILD_DEPS_UNMET', `${source}: ${parts.join('; ')} (install them in the builder, e.g. apt-get build-dep ${source})`, {
-      ...options,
+    const labels = options?.labels ?? { missing: 'missing build dependencies', conflicts: 'conflicting packages installed' };
+    if (missing.length) parts.push(`${labels.missing}: ${missing.join(', ')}`);
+    if (conflicts.length) parts.push(`${labels.conflicts}: ${conflicts.join(', ')}`);
+    super('BUILD_DEPS_UNMET', `${source}: ${parts.join('; ')} (${options?.hint ?? `install them in the builder, e.g. apt-get build-dep ${source}`})`, {
+      cause: options?.cause,
       badInput: false,
     });
     this.missing = missing;

@@ -44,6 +44,7 @@ export function toBuildinfo(record: EnvironmentRecord, artifacts: readonly Artif
     ]);
     field('X-Detbuild-Command', record.build.command);
     if (record.build.sourceHash) field('X-Detbuild-Source-Sha256', record.build.sourceHash);
+    if (record.build.gitCommit) field('X-Detbuild-Git-Commit', record.build.gitCommit);
   }
   field('X-Detbuild-Engine', `${env.engine.name} ${env.engine.version}`);
   field('X-Detbuild-Package-Manager', env.packageManager);

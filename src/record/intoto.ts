@@ -44,6 +44,8 @@ export function toInTotoStatement(record: EnvironmentRecord, manifest: Manifest,
           epoch: manifest.epoch,
           seed: manifest.seed,
           timeStepNs: manifest.timeStepNs,
+          // what the sources are (a plain tree, a Debian source package): how to prepare them again
+          ...(record.build?.recipe ? { recipe: record.build.recipe } : {}),
         },
         internalParameters: {
           engineVersion: manifest.engineVersion,

@@ -23,6 +23,8 @@ export const ManifestSchema = z
     timeStepNs: z.string(),
     command: z.string(),
     sourceHash: z.string(),
+    epochFrom: z.enum(['option', 'detbuild.json', 'git', 'debian/changelog', 'rpm-spec', 'default']).optional(),
+    gitCommit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
     artifacts: z.array(ArtifactEntrySchema),
   })
   .strict() satisfies z.ZodType<Manifest>;

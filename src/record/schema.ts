@@ -44,6 +44,27 @@ export const EnvironmentSchema = z
   .strict();
 export type Environment = z.infer<typeof EnvironmentSchema>;
 
+/**
+ * What kind of input the build was made from, beyond its command: a rebuilder needs it to
+ * prepare the same spec from the same sources ('command': the sources as they are, with
+ * the recipe's extra environment; 'dpkg': a Debian source package, staged and unpacked by
+ * src/recipes/dpkg.ts). Optional in a record: records made before it existed hash as before.
+ */
+export const RecipeRecordSchema = z
+  .object({
+    kind: z.enum(['command', 'dpkg', 'rpm']),
+    /** kind 'dpkg': the .dsc's file name */
+    dsc: z.string().min(1).optional(),
+    /** kind 'rpm': the .src.rpm's file name (for a spec build, the .src.rpm its first phase made) */
+    srpm: z.string().min(1).optional(),
+    /** kind 'dpkg': DEB_BUILD_OPTIONS=nocheck; kind 'rpm': rpmbuild --nocheck */
+    nocheck: z.boolean().optional(),
+    /** kind 'command': the extra environment variables the recipe set */
+    env: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+export type RecipeRecord = z.infer<typeof RecipeRecordSchema>;
+
 /** What the build spec fixed (null in a record for `+info`, which builds nothing). */
 export const BuildParametersSchema = z
   .object({
@@ -56,6 +77,9 @@ export const BuildParametersSchema = z
     timeStepNs: z.string().regex(/^[0-9]+$/),
     /** sha256 over the sources as the engine copied them */
     sourceHash: z.string().nullable(),
+    /** the git commit the sources were checked out at, when the caller's sources were a git work tree */
+    gitCommit: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
+    recipe: RecipeRecordSchema.optional(),
   })
   .strict();
 export type BuildParameters = z.infer<typeof BuildParametersSchema>;

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { BUILD_PATH } from '../engine/sandbox.js';
 
 /** Tools whose version a rebuilder needs to know, and how to ask each. */
 export const TOOLCHAIN_PROBES: ReadonlyArray<readonly [name: string, file: string, args: readonly string[]]> = [
@@ -17,10 +18,14 @@ export const TOOLCHAIN_PROBES: ReadonlyArray<readonly [name: string, file: strin
   ['tar', 'tar', ['--version']],
 ];
 
-/** First non-empty line of a tool's version output (stdout, else stderr); null when absent. */
+/**
+ * First non-empty line of a tool's version output (stdout, else stderr); null when absent.
+ * The tool is looked up on the PATH builds run with, not the caller's: the record says what
+ * a build uses, whoever collects it (a worker with ~/.cargo/bin first on its PATH included).
+ */
 export async function probeVersion(file: string, args: readonly string[]): Promise<string | null> {
   try {
-    const r = await execa(file, args, { timeout: 15_000, reject: false, stdin: 'ignore', env: { LC_ALL: 'C' } });
+    const r = await execa(file, args, { timeout: 15_000, reject: false, stdin: 'ignore', env: { LC_ALL: 'C', PATH: BUILD_PATH } });
     if (r.failed && r.exitCode === undefined) return null;
     const line = [r.stdout, r.stderr]
       .map((s) => String(s ?? '').split('\n').map((l) => l.trim()).find((l) => l !== ''))

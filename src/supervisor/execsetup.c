@@ -225,11 +225,21 @@ void on_exec(struct thread *t)
 	ptrace(PTRACE_GETEVENTMSG, t->tid, NULL, &former);
 	if ((pid_t)former != t->tid && former > 0) {
 		/* a non-leader thread exec'ed: it takes over the leader's id */
-		thread_move((pid_t)former, t->tid);
-		t = thread_get(t->tid);
+		if (thread_get((pid_t)former)) {
+			pid_t leader = t->tid; /* thread_move frees the leader's entry, t */
+			thread_move((pid_t)former, leader);
+			t = thread_get(leader);
+		} else {
+			/* its old id was already reported gone: the leader's
+			 * entry stands for it, without what the leader had pending */
+			t->pending = PEND_NONE;
+			t->pend_argreg = t->pend_argreg2 = -1;
+			t->pend_sig = 0;
+			t->pend_rusage = 0;
+		}
 	}
 	stats.execs++;
-	t->nexecs++;
+	procident_on_exec(t, (pid_t)former); /* counts the exec */
 
 	struct user_regs_struct saved, res = { 0 };
 	if (regs_get(t->tid, &saved) < 0)

@@ -34,6 +34,7 @@ void filter_install(bool trap_opens)
 	RULE(T, gettimeofday, 0);
 	RULE(T, time, 0);
 	RULE(T, times, 0);
+	RULE(T, getrusage, 0); /* CPU accounting (rusage.c) */
 	RULE(T, adjtimex, 0);
 	RULE(T, clock_adjtime, 0);
 	/* entropy */

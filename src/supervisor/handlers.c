@@ -178,6 +178,7 @@ static void do_wait(struct thread *t, struct user_regs_struct *r)
 {
 	t->pending = PEND_REAP;
 	t->pend_ptr = r->orig_rax == SYS_waitid ? r->rdx : 0;
+	rusage_on_wait_entry(t, r);
 	resume_to_exit(t);
 }
 
@@ -196,12 +197,14 @@ static void merge_child(struct thread *t, pid_t child)
 		clock_step(t->tid);
 		/* never behind the files it wrote (fschange.c): they carry one time */
 		clock_merge(t->tid, fs_change_time_of(child), 0);
+		procident_on_reap(t, child, fs_change_time_of(child), 0);
 		return;
 	}
 	struct dt_slot *s = slot_of(child);
 	uint64_t rt = s->rt > proc_exit_rt[child] ? s->rt : proc_exit_rt[child];
 	uint64_t mono = s->mono > proc_exit_mono[child] ? s->mono : proc_exit_mono[child];
 	clock_merge(t->tid, rt, mono);
+	procident_on_reap(t, child, rt, mono);
 }
 
 /* ---- opening entropy files ---- */
@@ -259,6 +262,7 @@ void on_seccomp(struct thread *t)
 	case SYS_gettimeofday: return do_gettimeofday(t, &r);
 	case SYS_time: return do_time(t, &r);
 	case SYS_times: return do_times(t, &r);
+	case SYS_getrusage: return rusage_on_getrusage(t, &r);
 	case SYS_getrandom: return do_getrandom(t, &r);
 	case SYS_uname: return do_uname(t, &r);
 	case SYS_sysinfo: return do_sysinfo(t, &r);
@@ -336,6 +340,7 @@ void on_syscall_exit(struct thread *t)
 		changed = true;
 		break;
 	case PEND_REAP:
+		rusage_on_wait_exit(t, ret);
 		if (t->pend_nr == SYS_wait4 && ret > 0) {
 			merge_child(t, (pid_t)ret);
 		} else if (t->pend_nr == SYS_waitid && ret == 0 && t->pend_ptr) {

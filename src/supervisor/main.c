@@ -141,7 +141,8 @@ static void on_new_child(struct thread *parent, int event)
 	c->attached = attached;
 	bool thread = event == PTRACE_EVENT_CLONE && creates_thread(parent->tid);
 	c->tgid = thread ? parent->tgid : child;
-	stream_derive(c->lineage, parent->lineage, thread ? "thread" : "process", parent->nchildren++);
+	if (thread) /* a process's identity is its process's (procident.c) */
+		stream_derive(c->lineage, parent->lineage, "thread", parent->nchildren++);
 	struct dt_slot *ps = slot_of(parent->tid), *cs = slot_of(child);
 	cs->rt = ps->rt;
 	cs->mono = ps->mono;
@@ -157,11 +158,13 @@ static void on_new_child(struct thread *parent, int event)
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = slots[rt_index[parent->tid]].rt;
+		procident_on_fork(parent, c); /* the process's identity and spawn clock, not the thread's */
 		stats.forks++;
 	} else {
 		if (!proc_threaded[parent->tgid])
 			fs_on_threaded(parent);
 		proc_threaded[parent->tgid] = 1;
+		procident_on_thread(parent);
 		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;
 	}
@@ -241,6 +244,7 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 		die("cannot clear ambient capabilities: %m");
 	if (merge_output && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
 		die("dup2: %m");
+	procview_enter();
 	filter_install(trap_opens);
 	execvp(argv[0], argv);
 	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -356,6 +360,8 @@ int main(int argc, char **argv)
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
 	cfg.trap_opens = !have_entropyfs;
+	if (have_entropyfs)
+		procview_start();
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))

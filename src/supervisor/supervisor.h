@@ -98,6 +98,7 @@ struct thread {
 	unsigned long long pend_argval2;
 	unsigned long long pend_ptr;
 	int pend_sig;           /* signal to deliver on the next resume */
+	unsigned long long pend_rusage; /* wait4/waitid: where the caller wants the child's rusage */
 	bool cpuid_pending;     /* TSC and CPUID faulting still to be armed (at ARCH_SET_FS) */
 	bool vdso_mapped;       /* the substitute vDSO is mapped in its process */
 	/* fsview.c: the call in flight and what its exit stop needs */
@@ -171,13 +172,34 @@ void cpuid_prepare(void);
 /* ---- thread identity, shared with the entropy file system's thread (threads.c) ---- */
 /* copies the thread's lineage and returns (then increments) its count of entropy opens */
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32]);
+/* the thread's thread group, 0 if it is not traced */
+pid_t identity_tgid(pid_t tid);
 
 /* ---- /dev/urandom and friends through FUSE (entropyfs.c) ---- */
 bool entropyfs_start(void);
 
+/* ---- the build's /proc: per-process accounting files made deterministic (procview.c) ---- */
+/* mounts the file system where it waits for the build (in the supervisor's mount namespace) */
+bool procview_start(void);
+/* in the build's first process, before exec: its own mount namespace with the view at /proc */
+void procview_enter(void);
+
 /* ---- /dev/urandom and friends by trapping open(2), the fallback (urandom.c) ---- */
 /* returns the path of a FIFO serving a fresh stream for this open, or NULL */
 const char *urandom_redirect(struct thread *t, const char *path);
+
+/* ---- CPU accounting: getrusage() and the wait calls' rusage (rusage.c) ---- */
+void rusage_on_getrusage(struct thread *t, struct user_regs_struct *r);
+void rusage_on_wait_entry(struct thread *t, const struct user_regs_struct *r);
+void rusage_on_wait_exit(struct thread *t, long ret);
+
+/* ---- a process's identity and its children's clocks, whichever thread acts (procident.c) ---- */
+void procident_on_fork(struct thread *parent, struct thread *child);
+void procident_on_thread(struct thread *creator);
+/* counts the exec; `former` is the exec'ing thread's id before the exec */
+void procident_on_exec(struct thread *t, pid_t former);
+/* t reaped `child`, whose clocks ended at rt, mono */
+void procident_on_reap(struct thread *t, pid_t child, uint64_t rt, uint64_t mono);
 
 /* ---- deterministic PIDs (pids.c) ---- */
 void pids_init(pid_t first);

@@ -247,3 +247,12 @@ uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])
 	pthread_mutex_unlock(&ident_lock);
 	return n;
 }
+
+pid_t identity_tgid(pid_t tid)
+{
+	pthread_mutex_lock(&ident_lock);
+	struct thread *t = thread_get(tid);
+	pid_t tgid = t ? t->tgid : 0;
+	pthread_mutex_unlock(&ident_lock);
+	return tgid;
+}

@@ -7,9 +7,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireCli } from '../helpers/conditions.js';
+import { runCli } from '../helpers/cli.js';
 import { freshDir } from '../helpers/trees.js';
 
 const EXIT_USAGE = 2;
@@ -31,10 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
-
-async function detbuild(args: string[]) {
-  return execa(process.execPath, [requireCli(), ...args], { reject: false, stdin: 'ignore', timeout: 300_000 });
-}
 
 /** The CLI's own stderr lines (build-log lines left out): exactly one, last, `detbuild: `-prefixed. */
 function expectOneErrorLine(stderr: string): string {
@@ -80,7 +75,7 @@ describe('detbuild build: bad input', () => {
 
   for (const c of cases) {
     it(`${c.name}: exit ${c.status}, one error line`, async () => {
-      const res = await detbuild(await c.args());
+      const res = await runCli(await c.args());
       expect(res.exitCode, `stderr:\n${res.stderr}`).toBe(c.status);
       const line = expectOneErrorLine(res.stderr);
       if (c.mentions) expect(line).toContain(c.mentions());
@@ -95,7 +90,7 @@ describe('detbuild build: bad input', () => {
 
   it(`a failing build command: exit ${EXIT_BUILD_FAILED}, one error line, no result, the log kept beside it`, async () => {
     const out = path.join(root, 'out-fail');
-    const res = await detbuild(['build', src, '--out', out, '--command', 'echo about to fail; exit 7']);
+    const res = await runCli(['build', src, '--out', out, '--command', 'echo about to fail; exit 7']);
     expect(res.exitCode, `stderr:\n${res.stderr}`).toBe(EXIT_BUILD_FAILED);
     expectOneErrorLine(res.stderr);
     expect(existsSync(out), 'no result directory for a failed build').toBe(false);

@@ -9,7 +9,8 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { distDir, repoRoot, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
 
 let bus: Bus;
 let daemon: Daemon;

@@ -4,10 +4,12 @@
  * double of test/client/bin, the real service and daemon).
  */
 import { execFile } from 'node:child_process';
-import { readdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, repoRoot, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../daemon/harness.js';
+import { distDir, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { repoRoot } from '../helpers/trees.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
 
 let bus: Bus;
@@ -59,6 +61,28 @@ describe('detbuild remote --dsc', () => {
       'detbuild-probe_1.0_amd64.buildinfo',
       'detbuild-probe_1.0_amd64.changes',
     ]);
+  });
+
+  it('--with-source: the .changes and .buildinfo list the source package as sent; --require-environment names the builder it accepts', async () => {
+    const info = await detbuild(['info', '--target', 'builder', '--json']);
+    const environmentSha256 = (JSON.parse(info.stdout) as { environment: { environmentSha256: string } }).environment.environmentSha256;
+    const out = path.join(outRoot, 'o5');
+    const r = await detbuild(['remote', src, '--dsc', 'detbuild-probe_1.0.dsc', '--with-source', '--require-environment', environmentSha256, '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const changes = await readFile(path.join(out, 'artifacts', 'detbuild-probe_1.0_amd64.changes'), 'utf8');
+    expect(changes).toMatch(/^Architecture: source all$/m);
+    const dscSha = createHash('sha256').update(await readFile(path.join(src, 'detbuild-probe_1.0.dsc'))).digest('hex');
+    expect(changes).toContain(`${dscSha} `);
+    for (const f of (await readdir(src)).filter((n) => n !== 'detbuild-probe_1.0.dsc')) expect(changes, f).toContain(f);
+    expect(await readFile(path.join(out, 'artifacts', 'detbuild-probe_1.0_amd64.buildinfo'), 'utf8')).toContain(`${dscSha} `);
+    // the package itself is the same as in the binary-only build
+    const first = path.join(outRoot, 'o1', 'artifacts', 'detbuild-probe_1.0_all.deb');
+    expect(await readFile(path.join(out, 'artifacts', 'detbuild-probe_1.0_all.deb'))).toEqual(await readFile(first));
+
+    const other = `${environmentSha256.slice(0, 63)}${environmentSha256.endsWith('0') ? '1' : '0'}`;
+    const refused = await detbuild(['remote', src, '--dsc', 'detbuild-probe_1.0.dsc', '--require-environment', other, '--out', path.join(outRoot, 'o6'), '--quiet']);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain(`this builder's environment is ${environmentSha256}, the request requires ${other}`);
   });
 
   it('refuses --dsc with --command, and --nocheck without --dsc', async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/constants.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { encodeFrame, encodeJsonFrame, encodeStreamHeader } from '../../src/protocol/writer.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, sourceTree, startBus, startDaemon, type Bus, type Daemon, type ServiceRun } from './harness.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, sourceTree, startBus, startDaemon, type Bus, type Daemon, type ServiceRun } from '../helpers/daemon.js';
 import { HOSTILE, tarBytes, tarStream } from './hostile.js';
 
 const run = promisify(execFile);

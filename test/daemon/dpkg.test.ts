@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, startBus, startDaemon, tempDir, type Bus, type Daemon } from './harness.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 let bus: Bus;

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonError } from '../../src/daemon/errors.js';
 import { SourceExtractor } from '../../src/daemon/extract.js';
 import { HOSTILE, tarBytes } from './hostile.js';
-import { tempDir } from './harness.js';
+import { tempDir } from '../helpers/daemon.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

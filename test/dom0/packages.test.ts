@@ -59,6 +59,9 @@ function expectedVmFiles(dir: string, unit: string): Map<string, string> {
     [unit, FILE],
     ['/usr/share/dbus-1/system.d/org.qubes.DetBuild1.conf', FILE],
   ]);
+  for (const [rel, mode] of treeFiles(join(dir, 'integrations/qubes-builderv2/detbuild'))) {
+    if (rel.endsWith('.py')) expected.set(`/usr/share/qubes-detbuild/qubes-builderv2/detbuild/${rel}`, mode);
+  }
   for (const [rel, mode] of treeFiles(join(dir, 'dist'))) expected.set(`${LIB}/dist/${rel}`, mode);
   for (const [rel, mode] of treeFiles(join(dir, 'packaging/build/vm-modules/node_modules'))) {
     expected.set(`${LIB}/node_modules/${rel}`, mode === 'l' ? 'lrwxrwxrwx' : mode);
@@ -111,7 +114,8 @@ describe('qubes-detbuild-vm .rpm', () => {
     for (const e of rpm) expect(`${e.owner}/${e.group}`).toBe('root/root');
     // directories: the ones of the payload tree, nothing the system owns
     const rpmDirs = rpm.filter((e) => e.perms.startsWith('d')).map((e) => e.path);
-    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && e.path.startsWith(LIB)).map((e) => e.path);
+    const own = (p: string) => p.startsWith(LIB) || p.startsWith('/usr/share/qubes-detbuild');
+    const debDirs = debEntries(a.deb).filter((e) => e.perms.startsWith('d') && own(e.path)).map((e) => e.path);
     expect(rpmDirs.sort()).toEqual(debDirs.sort());
   });
 
@@ -134,7 +138,9 @@ describe('qubes-detbuild-dom0 .rpm', () => {
     expect(rpm.map((e) => `${e.perms} ${e.owner}:${e.group} ${e.path}`)).toEqual([
       '-rw-rw-r-- root:qubes /etc/qubes/policy.d/30-detbuild.policy',
       'drwxr-x--- root:root /srv/salt/detbuild',
+      '-rw-r--r-- root:root /srv/salt/detbuild/fedora.sls',
       'drwxr-xr-x root:root /srv/salt/detbuild/files',
+      '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/30-detbuild.policy.jinja',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen',
       '-rw-r--r-- root:root /srv/salt/detbuild/files/detbuild-template-regen.service',

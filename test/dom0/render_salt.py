@@ -8,13 +8,14 @@ Output (JSON on stdout): {"text": rendered text, "data": parsed YAML or null}.
 
 Like Salt: StrictUndefined, the "do" and "loopcontrols" extensions, includes
 and imports resolved under the file root (salt://), `salt['pillar.get']`
-with ':' paths and merge=True, `salt['grains.get']`, the json and yaml
-filters, and the trailing newline of the template kept. Needs Debian's
+with ':' paths and merge=True, `salt['grains.get']`, the json, yaml
+and regex_replace filters, and the trailing newline of the template kept. Needs Debian's
 python3-jinja2 and python3-yaml.
 """
 
 import copy
 import json
+import re
 import sys
 
 import jinja2
@@ -65,6 +66,10 @@ def main():
         keep_trailing_newline=True,
     )
     env.filters["json"] = lambda value: json.dumps(value)
+    # salt.utils.jinja.regex_replace
+    env.filters["regex_replace"] = lambda txt, rgx, val, ignorecase=False, multiline=False: re.compile(
+        rgx, (re.I if ignorecase else 0) | (re.M if multiline else 0)
+    ).sub(val, txt)
     env.filters["yaml"] = lambda value, flow=True: yaml.safe_dump(
         value, default_flow_style=flow
     ).strip()

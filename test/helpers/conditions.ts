@@ -13,10 +13,10 @@
  *   manifest.json, build.log). It checks fixtures and this harness without the engine.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
+import { requireCli } from './cli.js';
 import { cleanCopy, freshDir, listFiles, repoRoot, sha256File } from './trees.js';
 
 export type Runner = 'engine' | 'plain' | 'direct';
@@ -110,20 +110,6 @@ export const HOSTILE: Conditions = {
   },
 };
 
-/** The detbuild CLI entry point the runners call. */
-export function cliPath(): string {
-  return process.env.DETBUILD_CLI ?? path.join(repoRoot, 'dist', 'cli', 'main.js');
-}
-
-/** Throws a clear error when the CLI has not been built. */
-export function requireCli(): string {
-  const cli = cliPath();
-  if (!existsSync(cli)) {
-    throw new Error(`detbuild CLI not found at ${cli}: run \`npm run build\` first (or set DETBUILD_CLI)`);
-  }
-  return cli;
-}
-
 /** Arguments of `detbuild build` for a request. */
 export function cliArgs(req: BuildRequest, outDir: string): string[] {
   const args = ['build', req.sourceDir, '--out', outDir];
@@ -136,7 +122,7 @@ export function cliArgs(req: BuildRequest, outDir: string): string[] {
 }
 
 /** The wrappers that put the caller under the conditions: umask, then CPU pinning. */
-function conditionWrapper(cond: Conditions): string[] {
+export function conditionWrapper(cond: Conditions): string[] {
   const argv: string[] = [];
   if (cond.umask !== undefined) {
     if (!/^[0-7]{3,4}$/.test(cond.umask)) throw new Error(`bad umask ${cond.umask}`);
@@ -147,7 +133,7 @@ function conditionWrapper(cond: Conditions): string[] {
 }
 
 /** Starts busy-loop processes; the returned function stops them. */
-function startLoad(workers: number): () => Promise<void> {
+export function startLoad(workers: number): () => Promise<void> {
   const procs: ResultPromise[] = [];
   for (let i = 0; i < workers; i++) {
     procs.push(execa('sh', ['-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));

@@ -14,7 +14,7 @@ import { MissingBuildDepsError, RecipeError } from '../../src/recipes/errors.js'
 import { parseDscText } from '../../src/recipes/dsc.js';
 // @ts-expect-error plain JavaScript module shared with the corpus benchmark
 import { CONDITIONS, buildOnce, differingDebs, sameArtifacts } from '../../bench/lib/corpus.mjs';
-import { requireCli } from '../helpers/conditions.js';
+import { runCli } from '../helpers/cli.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { makeProbePackage } from './probe-package.js';
 
@@ -98,16 +98,15 @@ describe('dpkg recipe: bad input', () => {
   });
 
   it('the CLI prints one line and exits non-zero', async () => {
-    const cli = requireCli();
-    const missing = await execa(process.execPath, [cli, 'deb', path.join(dir, 'nope_1.0.dsc'), '--out', path.join(dir, 'o1')], { reject: false });
+    const missing = await runCli(['deb', path.join(dir, 'nope_1.0.dsc'), '--out', path.join(dir, 'o1')]);
     expect(missing.exitCode).toBe(3);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toMatch(/^detbuild: cannot read the \.dsc .*nope_1\.0\.dsc/);
-    const deps = await execa(process.execPath, [cli, 'deb', path.join(dir, 'deps', 'detbuild-probe_1.0.dsc'), '--out', path.join(dir, 'o2')], { reject: false });
+    const deps = await runCli(['deb', path.join(dir, 'deps', 'detbuild-probe_1.0.dsc'), '--out', path.join(dir, 'o2')]);
     expect(deps.exitCode).toBe(7);
     expect(deps.stderr.trim().split('\n')).toHaveLength(1);
     expect(deps.stderr).toContain('missing build dependencies: detbuild-no-such-package (>= 2)');
-    const usage = await execa(process.execPath, [cli, 'deb', '--out', path.join(dir, 'o3')], { reject: false });
+    const usage = await runCli(['deb', '--out', path.join(dir, 'o3')]);
     expect(usage.exitCode).toBe(2);
   });
 });

@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, type DecodedFrame } from '../daemon/harness.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, type DecodedFrame } from '../helpers/daemon.js';
 
 let bus: Bus;
 let daemon: Daemon;

@@ -21,7 +21,8 @@ import {
   serializeLock,
   type TemplateLock,
 } from '../../src/recipes/template/index.js';
-import { HOSTILE, NORMAL, cliPath, describeRun, requireCli, runPair, runUnder, type RunRecord } from '../helpers/conditions.js';
+import { requireCli, runCli } from '../helpers/cli.js';
+import { HOSTILE, NORMAL, describeRun, runPair, runUnder, type RunRecord } from '../helpers/conditions.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { PROBE, buildProbeDeb, cacheDir, minimalLock, type MinimalLock } from './minimal-lock.js';
 
@@ -155,7 +156,7 @@ describe('builder template regeneration (minimal lock: the essential set)', () =
     // the same through the CLI: one line, exit status 3 (bad input)
     const lockFile = path.join(root, 'bogus.lock.json');
     await writeFile(lockFile, serializeLock(bogus));
-    const cli = await execa(process.execPath, [cliPath(), 'template', 'build', lockFile, '-o', path.join(root, 'bogus-out'), '--cache', cacheDir()], { reject: false });
+    const cli = await runCli(['template', 'build', lockFile, '-o', path.join(root, 'bogus-out'), '--cache', cacheDir()]);
     expect(cli.exitCode).toBe(3);
     const lastLine = cli.stderr.trim().split('\n').at(-1)!;
     expect(lastLine).toMatch(/^detbuild: the archive no longer serves the pinned version: bash=0\.0-detbuild-nonexistent/);

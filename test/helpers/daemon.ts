@@ -14,13 +14,12 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { RESPONSE_FRAMES, frameTypeName } from '../../src/protocol/constants.js';
 import { FrameReader } from '../../src/protocol/reader.js';
 import type { Recipe } from '../../src/protocol/messages.js';
 import { writeRequest } from '../../src/client/request.js';
+import { repoRoot } from './trees.js';
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const serviceScript = path.join(repoRoot, 'qrexec-services', 'qubes.DetBuild');
 export const policyFile = path.join(repoRoot, 'src', 'daemon', 'org.qubes.DetBuild1.conf');
 

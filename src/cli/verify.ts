@@ -1,0 +1,124 @@
+/** `detbuild verify SRC_DIR [--out DIR] [...]`: argv in, verify call, a verdict out. */
+import path from 'node:path';
+import { SpecError, defaultSpecFor } from '../engine/index.js';
+import { describeError } from '../errors.js';
+import { verifyBuild, type VerifyResult } from '../verify/index.js';
+import { EXIT, UsageError } from './exit-codes.js';
+import { formatEvent } from './format.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from './options.js';
+import { STATUS_EXIT } from './run-local.js';
+
+export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
+                       [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]`;
+
+const VERIFY_OPTIONS = {
+  ...COMMAND_OPTION,
+  ...ENGINE_OPTIONS,
+  out: { type: 'string', short: 'o', arg: 'DIR', help: 'keep both results (DIR/a, DIR/b), verify.json and diffoscope.txt there; must not exist, or be empty' },
+  ...HELP_OPTION,
+} as const;
+
+export const VERIFY_HELP = `${helpText(
+  VERIFY_USAGE,
+  `Builds SRC_DIR twice on this machine, the second time under deliberately different real
+conditions (time, build path, user, umask, locale, time zone, CPUs, load, directory order,
+environment, ASLR: the variations of reprotest), and says whether every artifact is the same.
+When they differ, diffoscope explains how.`,
+  VERIFY_OPTIONS,
+)}
+
+exit status: 0 identical, 9 the builds differ, 4 a build failed (5 timeout, 6 output limit,
+  7 engine error, 8 cancelled), 3 bad input, 2 usage`;
+
+/** How many lines of diffoscope's report the summary shows. */
+const DIFFOSCOPE_LINES = 40;
+
+export async function runVerifyCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, VERIFY_OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${VERIFY_HELP}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one SRC_DIR\n${VERIFY_USAGE}`);
+  const choices = engineChoices(values);
+
+  let resolved;
+  try {
+    resolved = await defaultSpecFor(path.resolve(positionals[0]!), {
+      ...(values.command !== undefined ? { command: values.command } : {}),
+      ...choices,
+    });
+  } catch (err) {
+    process.stderr.write(`detbuild: ${describeError(err)}\n`);
+    return EXIT.badInput;
+  }
+
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  // on(), not once(): execa's exit handler re-raises a signal nobody else listens to
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let result: VerifyResult;
+  try {
+    result = await verifyBuild(resolved.spec, {
+      ...(values.out !== undefined ? { outDir: values.out } : {}),
+      signal: controller.signal,
+      onEvent: values.quiet
+        ? undefined
+        : (run, e) => {
+            const line = formatEvent(e);
+            if (line !== null) process.stderr.write(`${run ? `[${run}] ` : ''}${line}\n`);
+          },
+    });
+  } catch (err) {
+    process.stderr.write(`detbuild: ${describeError(err)}\n`);
+    return err instanceof SpecError ? EXIT.badInput : EXIT.engine;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(summary(result));
+
+  switch (result.status) {
+    case 'identical':
+      return EXIT.ok;
+    case 'differ':
+      process.stderr.write(`detbuild: not reproducible: ${result.message}\n`);
+      return EXIT.notReproducible;
+    case 'build-failed': {
+      const r = result.runs.find((x) => x.name === result.failedRun)?.result;
+      process.stderr.write(`detbuild: ${result.message}${result.logPath ? ` (log: ${result.logPath})` : ''}\n`);
+      if (!r) return EXIT.engine;
+      if (r.status === 'error' && r.badInput) return EXIT.badInput;
+      return STATUS_EXIT[r.status];
+    }
+  }
+}
+
+function summary(r: VerifyResult): string {
+  const out: string[] = ['variations (run A | run B):'];
+  const width = Math.max(...r.variations.map((v) => v.name.length)) + 2;
+  for (const v of r.variations) out.push(`  ${v.name.padEnd(width)}${v.skipped ? `not applied: ${v.skipped}` : `${v.a} | ${v.b}`}`);
+  if (r.status === 'build-failed') return `${out.join('\n')}\n`;
+  const a = r.runs[0]?.result?.manifest;
+  if (r.status === 'identical') {
+    out.push(`identical: ${r.message}`);
+    for (const x of a?.artifacts ?? []) out.push(`${x.sha256}  ${x.path}`);
+  } else {
+    out.push(`DIFFERENT: ${r.message}`);
+    for (const d of r.differences) out.push(`  ${d.path}: ${d.a ? d.a.sha256.slice(0, 16) : '(absent)'} | ${d.b ? d.b.sha256.slice(0, 16) : '(absent)'}`);
+    if (r.manifestDifferences.length) out.push(`  manifest fields: ${r.manifestDifferences.join(', ')}`);
+    if (r.diffoscope !== null) {
+      const lines = r.diffoscope.split('\n');
+      const where = r.outDir ? `the whole report: ${path.join(r.outDir, 'diffoscope.txt')}` : 'keep the whole report with --out DIR';
+      out.push(`diffoscope (${Math.min(lines.length, DIFFOSCOPE_LINES)} of ${lines.length} lines; ${where}):`);
+      out.push(...lines.slice(0, DIFFOSCOPE_LINES).map((l) => `  ${l}`));
+    } else if (r.differences.length) {
+      out.push('(diffoscope is not installed: install diffoscope-minimal to see how they differ)');
+    }
+  }
+  if (r.outDir) out.push(`results: ${r.outDir} (a/, b/, verify.json)`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,9 @@
+import { DetbuildError } from '../errors.js';
+
+/**
+ * A rebuild that cannot go ahead (codes REBUILD_*): REBUILD_INPUT (the published
+ * provenance or record is unreadable or inconsistent), REBUILD_SOURCES (the sources do not
+ * hash to the recorded source hash), REBUILD_RECIPE (this builder cannot prepare the
+ * recorded build the way it was prepared).
+ */
+export class RebuildError extends DetbuildError {}
