@@ -393,6 +393,7 @@ static void kick_locked(struct waiter *w)
 {
 	w->kicked = true;
 	kicks++;
+	debug("waits: %d (nr %lld) times out, deadline %llu", w->tid, (long long)w->saved.orig_rax, (unsigned long long)w->deadline);
 	absorb[w->tid] = 1;
 	generation++;
 	if (syscall(SYS_tgkill, w->tgid, w->tid, SIGSTOP) < 0)
