@@ -6,5 +6,6 @@ export type { SpecChoices, ResolvedSpec } from './spec.js';
 export { EngineError, SpecError } from './errors.js';
 export { ENGINE_VERSION } from './version.js';
 export { SANDBOX, fixedEnvironment } from './sandbox.js';
+export { TOOLCHAIN_STATE_DIRS, presentToolchainState } from './toolchain-state.js';
 export { allowedCpus } from './facilities.js';
 export * from './types.js';

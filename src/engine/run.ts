@@ -12,6 +12,7 @@ import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOpti
 import { EngineError, SpecError } from './errors.js';
 import { DetbuildError, describeError } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
+import { presentToolchainState } from './toolchain-state.js';
 import { lineSplitter } from './lines.js';
 import { normaliseTree } from './modes.js';
 import { INFO_FD, STATUS_FD, bwrapArgs, buildEnvironment, type WorkspaceLayout } from './sandbox.js';
@@ -125,8 +126,9 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       // the build user may not be able to reach the installed one (a checkout under /root)
       supervisor: spec.mode === 'deterministic' && user ? await privateCopy(supervisorPath(), path.join(layoutDirs.view, 'supervisor')) : supervisorPath(),
       rootSymlinks: roots.symlinks,
-      // the spec's extra read-only host directories (those that exist here)
-      rootDirs: [...roots.dirs, ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))],
+      // the installed toolchains' state (toolchain-state.ts) and the spec's extra
+      // read-only host directories, those that exist here
+      rootDirs: [...new Set([...roots.dirs, ...presentToolchainState(), ...(spec.hostDirs ?? []).filter((d) => existsSync(`/${d}`))])],
       cpu: opts.cpu ?? (await firstAllowedCpu()),
       fuse: await fuseUsable(),
     };

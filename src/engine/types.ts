@@ -64,8 +64,8 @@ export interface BuildSpec {
   mode: EngineMode;
   /**
    * host directories the build also sees read-only, at the same place, as paths
-   * relative to / (e.g. `var/lib/ghc`): state of the installed toolchains that
-   * lives outside /usr and /etc. Set by recipes, never by a remote caller.
+   * relative to / (e.g. `var/lib/foo`), besides the installed toolchains' state
+   * that every build sees (toolchain-state.ts). Set by recipes, never by a remote caller.
    */
   hostDirs?: string[];
   /** where the epoch came from, and the git commit: copied into the manifest */

@@ -8,11 +8,11 @@
  *
  * Build dependencies are the builder's installed packages: checked before the
  * build with dpkg-checkbuilddeps, an unmet one is a MissingBuildDepsError.
- * The sandbox shows /usr and /etc of the host; the recipe adds, read-only, the
- * state of installed packages that lives under /var/lib (HOST_STATE_DIRS):
- * the dpkg database (dpkg-checkbuilddeps, dpkg-shlibdeps and
- * dpkg-genbuildinfo read it), ghc's package database, TeX's formats, the XML
- * and SGML catalogs.
+ * The sandbox shows /usr and /etc of the host and, like every build, the
+ * state of installed packages that lives under /var/lib, read-only
+ * (src/engine/toolchain-state.ts): the dpkg database (dpkg-checkbuilddeps,
+ * dpkg-shlibdeps and dpkg-genbuildinfo read it), ghc's package database,
+ * TeX's formats, the XML and SGML catalogs.
  *
  * Rules-Requires-Root: binary-targets (the default) runs `fakeroot
  * debian/rules binary`, as dpkg-buildpackage does when not root.
@@ -22,15 +22,26 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
-import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
+import { DEFAULT_LIMITS, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
 import { hashTree, walkTree } from '../engine/sources.js';
 import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
 
-/** State of installed packages outside /usr and /etc that builds read (bound read-only where present). */
-export const HOST_STATE_DIRS = ['var/lib/dpkg', 'var/lib/ghc', 'var/lib/texmf', 'var/lib/sgml-base', 'var/lib/xml-core', 'var/lib/libxml-sax-perl'];
+/**
+ * The wall clock's step per read in a Debian package's build: 1 ms, not the
+ * engine's 1 s.  A package's test suite runs inside the build and may compare
+ * clock readings of several processes: bibtool's key_format test reads the
+ * minute in perl, runs bibtool five times and expects the fifth to print the
+ * same minute.  At 1 s per read the clock moved 7 s per bibtool run (33 s over
+ * the five) and the test failed (exit 2); advancing the wall clock 1 s per exec
+ * instead (1 us per read) still moved it 10 s, failing for one start second in
+ * six; at 1 ms the five runs move it 35 ms, and the test fails as rarely as on a
+ * real machine.  Time still passes with every read, and a sleep still lets the
+ * clock advance by its length.  --time-step overrides it.
+ */
+export const DPKG_TIME_STEP_NS = 1_000_000n;
 
 export interface DpkgChoices {
   mode?: EngineMode;
@@ -207,11 +218,10 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
       command: dpkgCommand(dsc, { nocheck: choices.nocheck, withSource: choices.withSource }),
       epoch,
       seed: choices.seed ?? sourceHash.slice(0, 32),
-      timeStepNs: choices.timeStepNs ?? DEFAULT_TIME_STEP_NS,
+      timeStepNs: choices.timeStepNs ?? DPKG_TIME_STEP_NS,
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
-      hostDirs: HOST_STATE_DIRS,
       origin: { epochFrom: choices.epoch !== undefined ? 'option' : 'debian/changelog' },
     };
     validateSpec(spec);

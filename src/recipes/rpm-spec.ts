@@ -29,7 +29,7 @@ import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type Build
 import { hashTree, readProjectFile, walkTree } from '../engine/sources.js';
 import { MIN_EPOCH, rpmChangelogDate, sourceDate } from '../engine/source-date.js';
 import { RecipeError } from './errors.js';
-import { prepareRpmBuild, RPM_HOST_STATE_DIRS, RPM_TOPDIR, type RpmBuild, type RpmChoices } from './rpm.js';
+import { prepareRpmBuild, RPM_TOPDIR, type RpmBuild, type RpmChoices } from './rpm.js';
 import { rpmDefinesScript } from './rpm-macros.js';
 import { shellQuote } from './shell.js';
 
@@ -223,7 +223,6 @@ export async function prepareRpmSpecBuild(
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
-      hostDirs: RPM_HOST_STATE_DIRS,
     };
     validateSpec(spec);
     choices.logger?.info('rpm recipe: making the .src.rpm', { spec: rel, epoch, mode: spec.mode });

@@ -20,7 +20,6 @@ import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
 import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
 import { MIN_EPOCH } from '../engine/source-date.js';
-import { HOST_STATE_DIRS } from './dpkg.js';
 import { checkBuildRequires, type DepCheckOptions, type DepChecker } from './rpm-deps.js';
 import { rpmDefinesScript } from './rpm-macros.js';
 import { rpmbuildinfoScript } from './rpmbuildinfo.js';
@@ -29,9 +28,6 @@ import { readSrpm, srpmLabel, type Srpm } from './srpm.js';
 
 /** rpmbuild's %{_topdir} inside the sandbox. */
 export const RPM_TOPDIR = `${SANDBOX.src}/rpmbuild`;
-
-/** Host state the build reads: the dpkg recipe's, and the rpm database of an RPM-based builder. */
-export const RPM_HOST_STATE_DIRS = [...HOST_STATE_DIRS, 'var/lib/rpm'];
 
 export interface RpmChoices {
   mode?: EngineMode;
@@ -131,7 +127,6 @@ export async function prepareRpmBuild(srpmPath: string, choices: RpmChoices = {}
       env: {},
       limits: { ...DEFAULT_LIMITS, ...choices.limits },
       mode: choices.mode ?? 'deterministic',
-      hostDirs: RPM_HOST_STATE_DIRS,
     };
     validateSpec(spec);
     log?.info('rpm recipe: spec ready', { source: srpmLabel(srpm), epoch: spec.epoch, seed: spec.seed, mode: spec.mode });

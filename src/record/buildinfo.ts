@@ -54,6 +54,7 @@ export function toBuildinfo(record: EnvironmentRecord, artifacts: readonly Artif
       .sort()
       .map((k) => `${k}: ${env.toolchain[k] ?? '(absent)'}`),
   );
+  if (env.toolchainState?.length) multi('X-Detbuild-Toolchain-State', env.toolchainState.map((d) => `/${d}`));
   multi(
     'X-Detbuild-Os-Release',
     Object.keys(env.osRelease)

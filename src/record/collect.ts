@@ -12,6 +12,7 @@ import {
   type EnvironmentRecord,
 } from './schema.js';
 import { collectToolchain } from './toolchain.js';
+import { presentToolchainState } from '../engine/toolchain-state.js';
 
 /** Collects what describes this machine as a build environment (no build parameters). */
 export async function collectEnvironment(): Promise<Environment> {
@@ -29,6 +30,7 @@ export async function collectEnvironment(): Promise<Environment> {
       packageManager: pkgs.manager,
       packages: pkgs.packages,
       toolchain,
+      toolchainState: presentToolchainState(),
       engine: engineIdentity(),
     };
   } catch (err) {

@@ -32,6 +32,7 @@ export function compareRecords(a: EnvironmentRecord, b: EnvironmentRecord): Reco
   for (const k of union(Object.keys(ea.toolchain), Object.keys(eb.toolchain))) {
     cmp(`toolchain.${k}`, ea.toolchain[k], eb.toolchain[k]);
   }
+  cmp('toolchainState', ea.toolchainState?.join(' '), eb.toolchainState?.join(' '));
   cmp('engine.name', ea.engine.name, eb.engine.name);
   cmp('engine.version', ea.engine.version, eb.engine.version);
   const ba = a.build;

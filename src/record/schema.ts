@@ -33,6 +33,12 @@ export const EnvironmentSchema = z
     packages: z.array(InstalledPackageSchema),
     /** first line of each tool's version output; null when the tool is absent */
     toolchain: z.record(z.string(), z.string().nullable()),
+    /**
+     * the installed toolchains' state directories every build sees read-only
+     * (src/engine/toolchain-state.ts), relative to /; absent in records of
+     * engines before they were bound in every build
+     */
+    toolchainState: z.array(z.string()).optional(),
     engine: z.object({ name: z.string(), version: z.string() }).strict(),
   })
   .strict();

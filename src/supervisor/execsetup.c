@@ -251,6 +251,7 @@ void on_exec(struct thread *t)
 		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
 	proc_go[t->tgid] = found && is_go_program(t->tid, &pos);
 	clock_share_rt(t->tid, 0);
+	runtime_on_exec(t->tid);
 	/* glibc probes cpuid ~70 times and the loader reads the TSC ~8 times
 	 * before any library or program code runs: faulting is armed when the C
 	 * library sets up TLS (arch_prctl(ARCH_SET_FS): after those probes,

@@ -248,6 +248,7 @@ struct ident *ident_get(uint64_t dev, uint64_t ino, const struct origin *o)
 	/* anonymous objects ("pipe:[1234]") carry a host number: count them instead */
 	if (o && origin_path(o, path, sizeof path) && path[0] == '/') {
 		h = hash_str(path);
+		e->installed = fs_time_as_installed(path);
 	} else {
 		static uint64_t anon;
 		h = mix64(++anon ^ 0x616e6f6eULL);

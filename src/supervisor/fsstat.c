@@ -12,7 +12,8 @@
  *             does not depend on the host filesystem or on which of two
  *             concurrent processes looked first)
  *   times     files the build did not touch: mtime and atime clamped to the
- *             epoch, ctime and btime the epoch; files it wrote, created,
+ *             epoch (installed Python sources: their own, systimes.c), ctime
+ *             and btime the epoch; files it wrote, created,
  *             truncated, renamed or stamped: the logical time of the thread
  *             that did it (explicit utimensat times are kept)
  *   sizes     st_blksize 4096, st_blocks from st_size, directories 4096 bytes
@@ -37,6 +38,12 @@ struct fsview_stats fsstats;
 
 static int64_t clamp_epoch(int64_t t) { return t < fs_epoch_ns ? t : fs_epoch_ns; }
 
+/* the mtime a file the build has not changed shows */
+static int64_t shown_mtime(const struct ident *e, const struct kstatx *real)
+{
+	return e->installed ? ts_ns(&real->mtime) : clamp_epoch(ts_ns(&real->mtime));
+}
+
 /* makes the identity's times its own (a tracked file), starting from what
  * the build was shown so far */
 void track(struct ident *e, const struct kstatx *real)
@@ -44,7 +51,7 @@ void track(struct ident *e, const struct kstatx *real)
 	if (e->tracked)
 		return;
 	e->tracked = true;
-	e->m = e->a = clamp_epoch(ts_ns(&real->mtime));
+	e->m = e->a = shown_mtime(e, real);
 	e->c = e->b = fs_epoch_ns;
 }
 
@@ -58,7 +65,7 @@ static void view(struct kstatx *x, const struct ident *e)
 		/* device nodes, FIFOs, sockets: their times are the host's boot or the last write */
 		a = m = c = b = fs_epoch_ns;
 	} else {
-		m = a = clamp_epoch(ts_ns(&x->mtime));
+		m = a = shown_mtime(e, x);
 		c = b = fs_epoch_ns;
 	}
 	x->mask = X_REPORTED;

@@ -49,6 +49,7 @@ struct ident {
 	uint64_t vino;
 	uint32_t vdev;
 	bool tracked, dead;
+	bool installed;     /* its mtime is shown as it is (systimes.c) */
 	int64_t a, m, c, b; /* when tracked */
 };
 
@@ -67,6 +68,9 @@ struct ident *ident_find(uint64_t dev, uint64_t ino);
 struct ident *ident_get(uint64_t dev, uint64_t ino, const struct origin *o);
 void ident_drop(uint64_t dev, uint64_t ino);
 bool origin_path(const struct origin *o, char *out, size_t len);
+
+/* ---- installed files that keep their mtime (systimes.c) ---- */
+bool fs_time_as_installed(const char *path);
 
 /* ---- stat (fsstat.c) ---- */
 /* makes an identity's times its own (the build changed the file) */

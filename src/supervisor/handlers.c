@@ -37,15 +37,6 @@ static long put(struct thread *t, unsigned long addr, const void *buf, size_t le
 	return mem_write(t->tid, addr, buf, len) < 0 ? -EFAULT : 0;
 }
 
-static int get_ts(struct thread *t, unsigned long addr, uint64_t *ns)
-{
-	struct kts ts;
-	if (mem_read(t->tid, addr, &ts, sizeof ts) < 0 || ts.sec < 0 || ts.nsec < 0 || ts.nsec >= (long)NS_PER_S)
-		return -1;
-	*ns = (uint64_t)ts.sec * NS_PER_S + (uint64_t)ts.nsec;
-	return 0;
-}
-
 static struct kts to_ts(uint64_t ns)
 {
 	struct kts ts = { (long)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
@@ -179,152 +170,7 @@ static void do_getcpu(struct thread *t, struct user_regs_struct *r)
 	skip(t, r, 0);
 }
 
-/* ---- timed waits ----
- * A relative timeout keeps its real length; if the wait expires, the thread's
- * clocks advance by that length.  An absolute timeout on a logical clock is
- * turned into the same distance on the real clock, in a copy on the stack. */
-
-static void wait_relative(struct thread *t, uint64_t ns, int timeout_ret)
-{
-	if (ns == 0)
-		return resume(t, 0);
-	t->pending = PEND_TIMED_WAIT;
-	t->pend_ns = ns;
-	t->pend_timeout_ret = timeout_ret;
-	stats.waits_timed++;
-	resume_to_exit(t);
-}
-
-/* rewrites argument `arg` (an absolute timespec on logical clock `cls`) */
-static void wait_absolute(struct thread *t, struct user_regs_struct *r, int arg, int cls, clockid_t real_clock,
-			  int timeout_ret)
-{
-	uint64_t abs;
-	unsigned long long *reg = regs_arg(r, arg);
-	if (get_ts(t, *reg, &abs) < 0)
-		return resume(t, 0); /* let the kernel report the bad pointer */
-	uint64_t now = clock_last(t->tid, cls);
-	uint64_t d = abs > now ? abs - now : 0;
-	struct timespec real;
-	clock_gettime(real_clock, &real);
-	uint64_t target = (uint64_t)real.tv_sec * NS_PER_S + (uint64_t)real.tv_nsec + d;
-	struct kts ts = to_ts(target);
-	unsigned long at = scratch_addr(r, sizeof ts);
-	if (mem_write(t->tid, at, &ts, sizeof ts) < 0)
-		return resume(t, 0);
-	t->pend_argreg = arg;
-	t->pend_argval = *reg;
-	*reg = at;
-	regs_set(t->tid, r);
-	t->pending = PEND_TIMED_WAIT;
-	t->pend_ns = d;
-	t->pend_timeout_ret = timeout_ret;
-	stats.waits_timed++;
-	resume_to_exit(t);
-}
-
-/* A relative sleep nearly always runs its course: the clocks advance by its
- * length when it starts (no second stop at its end; an interrupted sleep still
- * counts whole, which keeps "a sleep of N lets the clock advance by N"). */
-static void sleep_relative(struct thread *t, uint64_t ns)
-{
-	if (ns) {
-		clock_advance(t->tid, ns);
-		stats.waits_timed++;
-		stats.waits_timedout++;
-	}
-	resume(t, 0);
-}
-
-static void do_nanosleep(struct thread *t, struct user_regs_struct *r)
-{
-	uint64_t ns;
-	if (get_ts(t, r->rdi, &ns) < 0)
-		return resume(t, 0);
-	sleep_relative(t, ns);
-}
-
-static void do_clock_nanosleep(struct thread *t, struct user_regs_struct *r)
-{
-	int cls = dt_classify((int)r->rdi);
-	if (cls == DT_C_BAD || cls == DT_C_CPU)
-		return resume(t, 0);
-	if (r->rsi & TIMER_ABSTIME) {
-		/* make it a relative sleep on the real clock of the same kind */
-		uint64_t abs;
-		if (get_ts(t, r->rdx, &abs) < 0)
-			return resume(t, 0);
-		uint64_t now = clock_last(t->tid, cls);
-		uint64_t d = abs > now ? abs - now : 0;
-		struct kts ts = to_ts(d);
-		unsigned long at = scratch_addr(r, sizeof ts);
-		if (mem_write(t->tid, at, &ts, sizeof ts) < 0)
-			return resume(t, 0);
-		t->pend_argreg = 1;
-		t->pend_argval = r->rsi;
-		t->pend_argreg2 = 2;
-		t->pend_argval2 = r->rdx;
-		r->rsi = 0;
-		r->rdx = at;
-		regs_set(t->tid, r);
-		t->pending = PEND_TIMED_WAIT;
-		t->pend_ns = d;
-		t->pend_timeout_ret = 0;
-		stats.waits_timed++;
-		return resume_to_exit(t);
-	}
-	uint64_t ns;
-	if (get_ts(t, r->rdx, &ns) < 0)
-		return resume(t, 0);
-	sleep_relative(t, ns);
-}
-
-static void do_futex(struct thread *t, struct user_regs_struct *r)
-{
-	int op = (int)r->rsi;
-	int cmd = op & FUTEX_CMD_MASK;
-	bool realtime = (op & FUTEX_CLOCK_REALTIME) != 0;
-	switch (cmd) {
-	case FUTEX_WAIT: {
-		uint64_t ns;
-		if (get_ts(t, r->r10, &ns) < 0)
-			return resume(t, 0);
-		return wait_relative(t, ns, -ETIMEDOUT);
-	}
-	case FUTEX_WAIT_BITSET:
-	case FUTEX_WAIT_REQUEUE_PI:
-	case 13 /* FUTEX_LOCK_PI2 */:
-		return wait_absolute(t, r, 3, realtime ? DT_C_RT : DT_C_MONO,
-				     realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, -ETIMEDOUT);
-	case FUTEX_LOCK_PI:
-		return wait_absolute(t, r, 3, DT_C_RT, CLOCK_REALTIME, -ETIMEDOUT);
-	default:
-		return resume(t, 0);
-	}
-}
-
-static void do_poll_ms(struct thread *t, long ms)
-{
-	if (ms <= 0)
-		return resume(t, 0);
-	wait_relative(t, (uint64_t)ms * 1000000ULL, 0);
-}
-
-static void do_ts_wait(struct thread *t, unsigned long tsp, int timeout_ret)
-{
-	uint64_t ns;
-	if (!tsp || get_ts(t, tsp, &ns) < 0)
-		return resume(t, 0);
-	wait_relative(t, ns, timeout_ret);
-}
-
-static void do_select(struct thread *t, struct user_regs_struct *r)
-{
-	long tv[2];
-	if (!r->r8 || mem_read(t->tid, r->r8, tv, sizeof tv) < 0 || tv[0] < 0 || tv[1] < 0)
-		return resume(t, 0);
-	wait_relative(t, (uint64_t)tv[0] * NS_PER_S + (uint64_t)tv[1] * 1000, 0);
-}
+/* ---- timed waits: in logical time (waits.c) ---- */
 
 /* ---- reaping: a parent that collects a child learns the child's time ---- */
 
@@ -425,17 +271,17 @@ void on_seccomp(struct thread *t)
 	case SYS_getcpu: return do_getcpu(t, &r);
 	case SYS_adjtimex:
 	case SYS_clock_adjtime: return skip(t, &r, -EPERM);
-	case SYS_nanosleep: return do_nanosleep(t, &r);
-	case SYS_clock_nanosleep: return do_clock_nanosleep(t, &r);
-	case SYS_futex: return do_futex(t, &r);
-	case SYS_poll: return do_poll_ms(t, (int)r.rdx);
+	case SYS_nanosleep:
+	case SYS_clock_nanosleep:
+	case SYS_futex:
+	case SYS_poll:
 	case SYS_epoll_wait:
-	case SYS_epoll_pwait: return do_poll_ms(t, (int)r.r10);
-	case SYS_ppoll: return do_ts_wait(t, r.rdx, 0);
-	case SYS_pselect6: return do_ts_wait(t, r.r8, 0);
-	case SYS_epoll_pwait2: return do_ts_wait(t, r.r10, 0);
-	case SYS_rt_sigtimedwait: return do_ts_wait(t, r.rdx, -EAGAIN);
-	case SYS_select: return do_select(t, &r);
+	case SYS_epoll_pwait:
+	case SYS_ppoll:
+	case SYS_pselect6:
+	case SYS_epoll_pwait2:
+	case SYS_rt_sigtimedwait:
+	case SYS_select: return waits_on_entry(t, &r);
 	case SYS_wait4:
 	case SYS_waitid: return do_wait(t, &r);
 	case SYS_arch_prctl:
@@ -494,10 +340,8 @@ void on_syscall_exit(struct thread *t)
 	}
 	switch (t->pending) {
 	case PEND_TIMED_WAIT:
-		if (ret == t->pend_timeout_ret) {
-			clock_advance(t->tid, t->pend_ns);
-			stats.waits_timedout++;
-		}
+		waits_on_exit(t, &r);
+		changed = true;
 		break;
 	case PEND_REAP:
 		rusage_on_wait_exit(t, ret);

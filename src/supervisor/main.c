@@ -171,6 +171,7 @@ static void on_new_child(struct thread *parent, int event)
 		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
 		stats.threads++;
 	}
+	runtime_on_new(parent->tid, child, thread);
 	c->ready = true;
 	if (c->attached) {
 		thread_tag(child);
@@ -361,6 +362,7 @@ int main(int argc, char **argv)
 
 	mkdir(cfg.state_dir, 0755);
 	table_create();
+	runtime_init();
 	fs_init();
 	{
 		struct timespec now;
@@ -460,6 +462,8 @@ int main(int argc, char **argv)
 			on_syscall_exit(t);
 		} else if (sig == SIGSEGV && emulate_fault(t)) {
 			resume(t, 0);
+		} else if (waits_absorb(tid, sig)) {
+			resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
 		} else {
 			siginfo_t si;
 			if (cfg.verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {

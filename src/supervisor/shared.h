@@ -44,13 +44,29 @@ struct dt_slot {
 /* After the slots: uint32_t rt_index[nslots].  Non-zero for a thread of a Go
  * process: the slot whose wall clock the thread reads (the process leader's).
  * Goroutines migrate between threads, so a per-thread wall clock would make
- * time.Now() depend on which thread happened to run the goroutine. */
-static inline uint64_t dt_table_len(uint64_t nslots)
+ * time.Now() depend on which thread happened to run the goroutine.
+ *
+ * Then, 16-byte aligned: struct dt_span quiet[nslots] (runtime.c).  Non-empty
+ * for a thread of a managed runtime (a JVM): the code of the runtime itself.
+ * A monotonic read made from that code (the function that called the C
+ * library's clock_gettime returns into it) returns the thread's clock without
+ * advancing it: a JVM reads the clock for its own bookkeeping (class-loading
+ * timers, the JIT's compilation policy) a number of times that depends on when
+ * its compiler threads install code, and only the program's own reads
+ * (System.nanoTime) may move the clock the program sees. */
+struct dt_span {
+	uint64_t lo, hi;
+};
+
+static inline uint64_t dt_quiet_off(uint64_t nslots)
 {
-	return DT_SLOTS_OFF - DT_TABLE_OFF + nslots * 32 + nslots * 4;
+	return DT_SLOTS_OFF - DT_TABLE_OFF + nslots * 32 + ((nslots * 4 + 15) & ~15ULL);
 }
 
-
+static inline uint64_t dt_table_len(uint64_t nslots)
+{
+	return dt_quiet_off(nslots) + nslots * sizeof(struct dt_span);
+}
 
 /* Which logical clock a clock id reads. */
 enum { DT_C_RT, DT_C_MONO, DT_C_CPU, DT_C_BAD };

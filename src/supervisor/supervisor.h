@@ -86,7 +86,7 @@ extern uint8_t *proc_go;
 /* ---- traced threads (threads.c) ---- */
 enum pending_kind {
 	PEND_NONE,
-	PEND_TIMED_WAIT,   /* advance by pend_ns if the wait timed out */
+	PEND_TIMED_WAIT,   /* a timed wait in logical time (waits.c) */
 	PEND_REAP,         /* wait4/waitid: merge the reaped child's clock */
 	PEND_OPEN,         /* restore the path argument */
 	PEND_CLONE,        /* a fork/clone whose PID was pinned */
@@ -227,6 +227,19 @@ bool pids_pinned(void);
 void pids_on_clone_entry(struct thread *t);
 bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
+
+/* ---- managed runtimes whose own monotonic reads do not advance the clock (runtime.c) ---- */
+void runtime_init(void);
+void runtime_on_new(pid_t parent, pid_t child, bool thread);
+void runtime_on_exec(pid_t tid);
+
+/* ---- timed waits in logical time (waits.c) ---- */
+void waits_on_entry(struct thread *t, struct user_regs_struct *r);
+void waits_on_exit(struct thread *t, struct user_regs_struct *r);
+void waits_thread_new(pid_t tid);
+void waits_thread_gone(pid_t tid);
+/* a SIGSTOP the supervisor sent to end a wait: swallow it */
+bool waits_absorb(pid_t tid, int sig);
 
 /* ---- seccomp (filter.c) ---- */
 void filter_install(bool trap_opens);

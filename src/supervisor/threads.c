@@ -202,6 +202,7 @@ struct thread *thread_new(pid_t tid)
 	t->pend_argreg = -1;
 	t->pend_argreg2 = -1;
 	pthread_mutex_unlock(&ident_lock);
+	waits_thread_new(tid);
 	return t;
 }
 
@@ -215,6 +216,7 @@ void thread_free(pid_t tid)
 		threads_live--;
 	}
 	pthread_mutex_unlock(&ident_lock);
+	waits_thread_gone(tid);
 }
 
 void thread_move(pid_t from, pid_t to)
@@ -233,6 +235,8 @@ void thread_move(pid_t from, pid_t to)
 	pthread_mutex_unlock(&ident_lock);
 	slots[to] = slots[from];
 	rt_index_shared[to] = rt_index[to] = 0;
+	waits_thread_gone(from);
+	waits_thread_new(to);
 }
 
 void thread_tag(pid_t tid)

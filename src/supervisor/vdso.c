@@ -59,7 +59,26 @@ static inline uint64_t tick(uint64_t *p, uint64_t step)
 	return v;
 }
 
-static uint64_t read_clock(int cls)
+/* Whether a monotonic read comes from the code of a managed runtime (shared.h,
+ * quiet[]).  `fp` is this function's frame: above it the saved frame pointer
+ * of the caller, the C library's clock_gettime, which keeps its own caller's
+ * frame pointer (it has no frame of its own); one word above that frame sits
+ * the address the function that asked for the time returns to.  That address
+ * is the runtime's own code for its bookkeeping, and elsewhere (compiled Java
+ * code, the interpreter's native call stub: System.nanoTime) for the
+ * program's reads.  The frame must lie just above the stack pointer, aligned
+ * as a frame pointer is, or the read counts as the program's. */
+static int from_runtime(const struct dt_span *q, const unsigned long *fp)
+{
+	unsigned long sp = (unsigned long)(fp + 2);
+	unsigned long caller_fp = fp[0];
+	if (caller_fp <= sp || caller_fp - sp > 1024 || (caller_fp & 15))
+		return 0;
+	unsigned long ra = ((const unsigned long *)caller_fp)[1];
+	return ra >= q->lo && ra < q->hi;
+}
+
+static uint64_t read_clock(int cls, const unsigned long *fp)
 {
 	const struct dt_header *h = header();
 	unsigned long tid = my_tid();
@@ -70,8 +89,12 @@ static uint64_t read_clock(int cls)
 		uint32_t shared = rt_index[tid];
 		return tick(&slot_at(shared && shared < h->nslots ? shared : tid)->rt, h->rt_step);
 	}
-	case DT_C_MONO:
+	case DT_C_MONO: {
+		const struct dt_span *q = (const struct dt_span *)(__ehdr_start + DT_TABLE_OFF + dt_quiet_off(h->nslots)) + tid;
+		if (fp && q->hi && from_runtime(q, fp))
+			return s->mono;
 		return tick(&s->mono, h->mono_step);
+	}
 	default:
 		return tick(&s->cpu, h->cpu_step);
 	}
@@ -83,7 +106,7 @@ int __vdso_clock_gettime(int id, struct ts_ *ts)
 	int cls = dt_classify(id);
 	if (cls == DT_C_BAD)
 		return -EINVAL_;
-	uint64_t v = read_clock(cls);
+	uint64_t v = read_clock(cls, (const unsigned long *)__builtin_frame_address(0));
 	if (id == 11)
 		v += 37 * NS; /* TAI - UTC */
 	ts->tv_sec = (long)(v / NS);
@@ -95,7 +118,7 @@ __attribute__((visibility("default")))
 int __vdso_gettimeofday(struct tv_ *tv, struct tz_ *tz)
 {
 	if (tv) {
-		uint64_t v = read_clock(DT_C_RT);
+		uint64_t v = read_clock(DT_C_RT, 0);
 		tv->tv_sec = (long)(v / NS);
 		tv->tv_usec = (long)((v % NS) / 1000);
 	}
@@ -109,7 +132,7 @@ int __vdso_gettimeofday(struct tv_ *tv, struct tz_ *tz)
 __attribute__((visibility("default")))
 time_t_ __vdso_time(time_t_ *t)
 {
-	time_t_ v = (time_t_)(read_clock(DT_C_RT) / NS);
+	time_t_ v = (time_t_)(read_clock(DT_C_RT, 0) / NS);
 	if (t)
 		*t = v;
 	return v;
