@@ -19,6 +19,7 @@ import {
   runPair,
   runUnder,
   type BuildRequest,
+  type Conditions,
   type PairRecord,
   type RunRecord,
 } from '../helpers/conditions.js';
@@ -114,69 +115,64 @@ async function logDifferences(label: string, pair: PairRecord): Promise<void> {
   );
 }
 
-describe('probe fixture run directly, without detbuild (checks the fixture and the harness)', () => {
-  let src: string;
-  let pair: PairRecord;
-  let a: Reports;
-  let b: Reports;
-
+/** The probe fixture built as a pair in a beforeAll (removed afterwards, unless kept), and its readings. */
+function probePair(label: string, req: Omit<BuildRequest, 'sourceDir'>, conditions?: { a: Conditions; b: Conditions }) {
+  const run = {} as { pair: PairRecord; a: Reports; b: Reports };
+  let src: string | undefined;
   beforeAll(async () => {
     src = await cleanCopy(probeFixture);
-    pair = await runPair({ runner: 'direct', sourceDir: src });
-    expectSucceeded(pair.a, pair.b);
-    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
-    await logDifferences('direct', pair);
+    run.pair = await runPair({ ...req, sourceDir: src }, conditions);
+    expectSucceeded(run.pair.a, run.pair.b);
+    [run.a, run.b] = await Promise.all([readProbes(artifactsOf(run.pair.a)), readProbes(artifactsOf(run.pair.b))]);
+    await logDifferences(label, run.pair);
   });
-  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+  afterAll(async () => removeUnlessKept(...[run.pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+  return run;
+}
 
-  it('every probe ran and reported', () => {
-    expect([...a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
-    expect([...b.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
-  });
-
-  it('run B really was under the hostile conditions (the harness works)', () => {
-    expect(value(b, 'c-dynamic', 'env.TZ')).toBe('Asia/Tokyo');
-    expect(value(b, 'c-dynamic', 'env.HOME')).toBe('/nonexistent');
-    expect(value(b, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe('1');
-    expect(value(b, 'c-dynamic', 'env.MAKEFLAGS')).toContain('j8');
-    expect(value(b, 'c-dynamic', 'umask')).toBe('0077');
-    expect(value(b, 'c-dynamic', 'cpus.affinity')).toBe('1');
-    expect(value(b, 'go', 'env.GOMAXPROCS')).toBe('7');
-    expect(value(a, 'c-dynamic', 'env.TZ')).toBe('(unset)');
-    expect(value(a, 'c-dynamic', 'cpus.affinity')).toBe('1');
-    expect(pair.realGapMs).toBeGreaterThanOrEqual(pair.a.durationMs + 2_900);
-  });
-
+/** What holds for both controls (run directly, and --plain): the probes sane, their readings different. */
+function controlChecks(run: { a: Reports; b: Reports }) {
   it('the sanity checks hold (but one CPU, which only the engine gives)', () => {
-    expect(sanityFailures(a, ENGINE_ONLY)).toEqual([]);
-    expect(sanityFailures(b, ENGINE_ONLY)).toEqual([]);
+    expect(sanityFailures(run.a, ENGINE_ONLY)).toEqual([]);
+    expect(sanityFailures(run.b, ENGINE_ONLY)).toEqual([]);
   });
 
   it('times and random bytes differ between the two runs', () => {
-    expectDifferPlainly(a, b);
+    expectDifferPlainly(run.a, run.b);
+  });
+}
+
+describe('probe fixture run directly, without detbuild (checks the fixture and the harness)', () => {
+  const run = probePair('direct', { runner: 'direct' });
+  controlChecks(run);
+
+  it('every probe ran and reported', () => {
+    expect([...run.a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+    expect([...run.b.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+  });
+
+  it('run B really was under the hostile conditions (the harness works)', () => {
+    expect(value(run.b, 'c-dynamic', 'env.TZ')).toBe('Asia/Tokyo');
+    expect(value(run.b, 'c-dynamic', 'env.HOME')).toBe('/nonexistent');
+    expect(value(run.b, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe('1');
+    expect(value(run.b, 'c-dynamic', 'env.MAKEFLAGS')).toContain('j8');
+    expect(value(run.b, 'c-dynamic', 'umask')).toBe('0077');
+    expect(value(run.b, 'c-dynamic', 'cpus.affinity')).toBe('1');
+    expect(value(run.b, 'go', 'env.GOMAXPROCS')).toBe('7');
+    expect(value(run.a, 'c-dynamic', 'env.TZ')).toBe('(unset)');
+    expect(value(run.a, 'c-dynamic', 'cpus.affinity')).toBe('1');
+    expect(run.pair.realGapMs).toBeGreaterThanOrEqual(run.pair.a.durationMs + 2_900);
   });
 });
 
 describe('determinism engine: the probe fixture built twice under different conditions', () => {
-  let src: string;
-  let pair: PairRecord;
-  let a: Reports;
-  let b: Reports;
-
-  beforeAll(async () => {
-    src = await cleanCopy(probeFixture);
-    pair = await runPair({ runner: 'engine', sourceDir: src, epoch: EPOCH }, { a: NORMAL, b: HOSTILE });
-    expectSucceeded(pair.a, pair.b);
-    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
-    await logDifferences('engine', pair);
-  });
-  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+  const run = probePair('engine', { runner: 'engine', epoch: EPOCH }, { a: NORMAL, b: HOSTILE });
 
   it('the manifests list the same artifacts with the same hashes, and the hashes are those of the files', async () => {
     const [ma, mb] = await Promise.all(
-      [pair.a, pair.b].map(async (r) => JSON.parse(await readFile(path.join(r.outDir, 'manifest.json'), 'utf8')) as Manifest),
+      [run.pair.a, run.pair.b].map(async (r) => JSON.parse(await readFile(path.join(r.outDir, 'manifest.json'), 'utf8')) as Manifest),
     );
-    for (const [r, m] of [[pair.a, ma!], [pair.b, mb!]] as const) {
+    for (const [r, m] of [[run.pair.a, ma!], [run.pair.b, mb!]] as const) {
       expect(m.epoch).toBe(EPOCH);
       for (const art of m.artifacts) {
         expect(await sha256File(path.join(artifactsOf(r), art.path)), art.path).toBe(art.sha256);
@@ -189,9 +185,9 @@ describe('determinism engine: the probe fixture built twice under different cond
   });
 
   it('every artifact is byte-identical, the archives that record file times included', async () => {
-    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const cmp = await compareTrees(artifactsOf(run.pair.a), artifactsOf(run.pair.b));
     const differ = cmp.differ.filter((f) => !f.startsWith(SCHEDULING));
-    const detail = diffAllProbes(a, b).slice(0, 80).join('\n');
+    const detail = diffAllProbes(run.a, run.b).slice(0, 80).join('\n');
     expect({ differ, onlyA: cmp.onlyA, onlyB: cmp.onlyB }, `probe values that differ:\n${detail}`).toEqual({
       differ: [],
       onlyA: [],
@@ -205,7 +201,7 @@ describe('determinism engine: the probe fixture built twice under different cond
       new Map(text.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
     for (const probe of ['go']) {
       const [ta, tb] = await Promise.all(
-        [pair.a, pair.b].map((r) => readFile(path.join(artifactsOf(r), SCHEDULING, `${probe}.txt`), 'utf8')),
+        [run.pair.a, run.pair.b].map((r) => readFile(path.join(artifactsOf(r), SCHEDULING, `${probe}.txt`), 'utf8')),
       );
       const [ka, kb] = [parse(ta!), parse(tb!)];
       expect([...kb.keys()], probe).toEqual([...ka.keys()]);
@@ -220,19 +216,19 @@ describe('determinism engine: the probe fixture built twice under different cond
   });
 
   it('the file-time archives are among the identical artifacts', async () => {
-    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const cmp = await compareTrees(artifactsOf(run.pair.a), artifactsOf(run.pair.b));
     const filetimes = cmp.same.filter((f) => f.startsWith(FILETIMES));
     expect(filetimes).toEqual(expect.arrayContaining([`${FILETIMES}probes.tar`, `${FILETIMES}probes.tar.gz`, `${FILETIMES}stat.txt`]));
   });
 
   it('every sanity check holds in every probe, in both runs', () => {
-    expect([...a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
-    expect(sanityFailures(a)).toEqual([]);
-    expect(sanityFailures(b)).toEqual([]);
+    expect([...run.a.keys()].sort()).toEqual([...allProbes, 'first-date'].sort());
+    expect(sanityFailures(run.a)).toEqual([]);
+    expect(sanityFailures(run.b)).toEqual([]);
   });
 
   it('every probe counts exactly one CPU', () => {
-    for (const r of [a, b]) {
+    for (const r of [run.a, run.b]) {
       for (const p of ['c-dynamic', 'c-static', 'c-threads']) {
         for (const k of ['sysconf_onln', 'sysconf_conf', 'affinity', 'get_nprocs', 'get_nprocs_conf', 'proc_cpuinfo']) {
           expect(value(r, p, `cpus.${k}`), `${p} cpus.${k}`).toBe('1');
@@ -249,16 +245,16 @@ describe('determinism engine: the probe fixture built twice under different cond
   });
 
   it('the wall clock starts at --epoch and moves one step per read', async () => {
-    const first = await readFirstDate(artifactsOf(pair.a));
+    const first = await readFirstDate(artifactsOf(run.pair.a));
     expect(first).toBeGreaterThanOrEqual(EPOCH);
     expect(first).toBeLessThan(EPOCH + 3_600);
-    for (const [probe, t] of Object.entries(firstWallClock(a))) {
+    for (const [probe, t] of Object.entries(firstWallClock(run.a))) {
       expect(t, probe).toBeGreaterThanOrEqual(EPOCH);
       expect(t, probe).toBeLessThan(EPOCH + 7 * DAY);
     }
-    expect(value(a, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe(String(EPOCH));
+    expect(value(run.a, 'c-dynamic', 'env.SOURCE_DATE_EPOCH')).toBe(String(EPOCH));
     // three back-to-back REALTIME reads: exactly one default step (1 s) apart
-    const reads = [0, 1, 2].map((i) => BigInt(value(a, 'c-dynamic', `clock.REALTIME.${i}`).replace('.', '')));
+    const reads = [0, 1, 2].map((i) => BigInt(value(run.a, 'c-dynamic', `clock.REALTIME.${i}`).replace('.', '')));
     expect(reads[1]! - reads[0]!).toBe(1_000_000_000n);
     expect(reads[2]! - reads[1]!).toBe(1_000_000_000n);
   });
@@ -266,7 +262,7 @@ describe('determinism engine: the probe fixture built twice under different cond
   it('sleeps advance the clock by their length and timeouts do not fire early', () => {
     const timing = (r: Reports) =>
       [...r.values()].flatMap((p) => p.sanity).filter((s) => /sleep|timeout|poll|waitloop/.test(s.check));
-    for (const r of [a, b]) {
+    for (const r of [run.a, run.b]) {
       const checks = timing(r);
       expect(checks.length).toBeGreaterThanOrEqual(15);
       expect(checks.filter((s) => !s.ok).map((s) => `${s.probe}: ${s.check}: ${s.why}`)).toEqual([]);
@@ -274,7 +270,7 @@ describe('determinism engine: the probe fixture built twice under different cond
   });
 
   it('nothing of the caller leaks in: environment, umask, time zone, locale', () => {
-    const env = (k: string) => value(b, 'c-dynamic', `env.${k}`);
+    const env = (k: string) => value(run.b, 'c-dynamic', `env.${k}`);
     expect(env('TZ')).not.toBe('Asia/Tokyo');
     expect(env('HOME')).not.toBe('/nonexistent');
     expect(env('LANG')).not.toBe('de_DE.UTF-8');
@@ -282,48 +278,28 @@ describe('determinism engine: the probe fixture built twice under different cond
     expect(env('PATH')).not.toContain('/nonexistent');
     expect(env('SOURCE_DATE_EPOCH')).toBe(String(EPOCH));
     expect(env('MAKEFLAGS')).not.toContain('j8');
-    expect(value(b, 'c-dynamic', 'umask')).not.toBe('0077');
-    expect(value(b, 'go', 'env.GOMAXPROCS')).not.toBe('7');
-    expect(value(b, 'python', 'env.PYTHONHASHSEED')).not.toBe('4242');
-    expect(value(b, 'java', 'timezone')).not.toBe('America/Sao_Paulo');
+    expect(value(run.b, 'c-dynamic', 'umask')).not.toBe('0077');
+    expect(value(run.b, 'go', 'env.GOMAXPROCS')).not.toBe('7');
+    expect(value(run.b, 'python', 'env.PYTHONHASHSEED')).not.toBe('4242');
+    expect(value(run.b, 'java', 'timezone')).not.toBe('America/Sao_Paulo');
   });
 });
 
 describe('control: the same fixture built twice with --plain differs', () => {
-  let src: string;
-  let pair: PairRecord;
-  let a: Reports;
-  let b: Reports;
-
-  beforeAll(async () => {
-    src = await cleanCopy(probeFixture);
-    pair = await runPair({ runner: 'plain', sourceDir: src, epoch: EPOCH });
-    expectSucceeded(pair.a, pair.b);
-    [a, b] = await Promise.all([readProbes(artifactsOf(pair.a)), readProbes(artifactsOf(pair.b))]);
-    await logDifferences('plain', pair);
-  });
-  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
-
-  it('times and random bytes differ between the two runs', () => {
-    expectDifferPlainly(a, b);
-  });
+  const run = probePair('plain', { runner: 'plain', epoch: EPOCH });
+  controlChecks(run);
 
   it('the artifacts differ', async () => {
-    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const cmp = await compareTrees(artifactsOf(run.pair.a), artifactsOf(run.pair.b));
     expect(cmp.differ).toEqual(
       expect.arrayContaining(['probes/c-dynamic.txt', 'probes/go.txt', 'probes/shell.txt', `${FILETIMES}probes.tar`, `${FILETIMES}stat.txt`]),
     );
   });
 
   it('the real clock is seen, not the epoch', () => {
-    for (const [probe, t] of Object.entries(firstWallClock(a))) {
-      expect(Math.abs(t * 1000 - pair.a.startedAt), probe).toBeLessThan(pair.a.durationMs + 5_000);
+    for (const [probe, t] of Object.entries(firstWallClock(run.a))) {
+      expect(Math.abs(t * 1000 - run.pair.a.startedAt), probe).toBeLessThan(run.pair.a.durationMs + 5_000);
     }
-  });
-
-  it('the sanity checks hold (but one CPU, which only the engine gives)', () => {
-    expect(sanityFailures(a, ENGINE_ONLY)).toEqual([]);
-    expect(sanityFailures(b, ENGINE_ONLY)).toEqual([]);
   });
 });
 
