@@ -71,7 +71,8 @@ describe('detbuild build SRC_DIR... (side by side)', () => {
 
   it('Ctrl-C cancels the running builds; the finished one stays', async () => {
     const quick = await project('quick', 'mkdir -p $DETBUILD_OUT && cp id.txt $DETBUILD_OUT/');
-    const slow = await project('slow', 'sleep 60');
+    // blocked for good (a timed wait such as sleep ends in logical time once nothing else runs)
+    const slow = await project('slow', 'mkfifo hang && cat hang');
     const out = path.join(root, 'out-cancel');
     const child = build([quick, slow, '--out', out, '--jobs', '2']);
     const deadline = Date.now() + 60_000;

@@ -129,12 +129,13 @@ describe('builds that go wrong are killed and reported; the daemon keeps serving
   });
 
   it('a build that hangs past its time limit is killed with its whole process tree', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ command: '(sleep 1001 &) ; sleep 1002', limits: { timeoutMs: 1500 } }, { sourceDir: src }));
+    // blocked for good (a timed wait such as sleep ends in logical time once nothing else runs)
+    const r = await runService(bus, 'build', await requestBytes({ command: 'mkfifo hang1001 hang1002; (cat hang1001 &) ; cat hang1002', limits: { timeoutMs: 1500 } }, { sourceDir: src }));
     expect(r.code).toBe(ExitCode.timeout);
     const st = await status(r);
     expect(st).toMatchObject({ status: 'timeout' });
     expect(st.message).toMatch(/time limit/);
-    await expect(run('pgrep', ['-f', 'sleep 100[12]'])).rejects.toMatchObject({ code: 1 });
+    await expect(run('pgrep', ['-f', 'cat hang100[12]'])).rejects.toMatchObject({ code: 1 });
     await expectCleanAndServing();
   });
 
