@@ -2,15 +2,13 @@
  * `detbuild remote` end to end: the real CLI, a test double of qrexec-client-vm on PATH
  * (test/client/bin) that runs the local qubes.DetBuild as qrexec would, the real daemon.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { distDir, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
+import { sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
 
 let bus: Bus;
 let daemon: Daemon;
@@ -34,26 +32,8 @@ interface Cli {
   stderr: string;
 }
 
-function detbuild(args: string[], env: Record<string, string> = {}): Promise<Cli> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(distDir(), 'cli', 'main.js'), ...args],
-      {
-        env: {
-          ...process.env,
-          PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-          DETBUILD_SERVICE: serviceScript,
-          DETBUILD_DIST: distDir(),
-          DETBUILD_NODE: process.execPath,
-          DETBUILD_DBUS_ADDRESS: bus.address,
-          ...env,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function detbuild(args: string[], env: Record<string, string> = {}) {
+  return remoteCli(bus, args, env);
 }
 
 let n = 0;

@@ -3,13 +3,11 @@
  * builder and built there by the dpkg recipe (real CLI, the qrexec-client-vm
  * double of test/client/bin, the real service and daemon).
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
+import { startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
 
 let bus: Bus;
@@ -30,25 +28,8 @@ afterAll(async () => {
   for (const d of [src, outRoot]) if (d) await rm(d, { recursive: true, force: true });
 });
 
-function detbuild(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(distDir(), 'cli', 'main.js'), ...args],
-      {
-        env: {
-          ...process.env,
-          PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-          DETBUILD_SERVICE: serviceScript,
-          DETBUILD_DIST: distDir(),
-          DETBUILD_NODE: process.execPath,
-          DETBUILD_DBUS_ADDRESS: bus.address,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function detbuild(args: string[]) {
+  return remoteCli(bus, args);
 }
 
 describe('detbuild remote --dsc', () => {

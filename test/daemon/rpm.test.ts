@@ -6,15 +6,13 @@
  * double. The daemon uses the same recipe modules as `detbuild rpm`; bad rpm
  * recipes and unmet BuildRequires are refused.
  */
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecipeSchema } from '../../src/protocol/messages.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbeSrpm, PROBE_NAME, PROBE_SPEC, probeTree } from '../recipes/rpm-probe.js';
-import { decodeResponse, distDir, finalStatusOf, requestBytes, runService, serviceScript, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 let bus: Bus;
@@ -97,25 +95,8 @@ describe("qubes.DetBuild with an 'rpm' recipe", () => {
   });
 });
 
-function detbuild(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(distDir(), 'cli', 'main.js'), ...args],
-      {
-        env: {
-          ...process.env,
-          PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-          DETBUILD_SERVICE: serviceScript,
-          DETBUILD_DIST: distDir(),
-          DETBUILD_NODE: process.execPath,
-          DETBUILD_DBUS_ADDRESS: bus.address,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function detbuild(args: string[]) {
+  return remoteCli(bus, args);
 }
 
 describe('detbuild remote --srpm / --spec', () => {

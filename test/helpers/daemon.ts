@@ -8,7 +8,7 @@
  * The daemon and the service run from the compiled tree ($DETBUILD_TEST_DIST, else the
  * repository's dist/: `npm run build` first, as CI does).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -247,4 +247,27 @@ export async function sourceTree(files: Record<string, string>): Promise<string>
     await writeFile(p, content, { mode: content.startsWith('#!') ? 0o755 : 0o644 });
   }
   return dir;
+}
+
+/** What `detbuild remote` needs to reach the real service and daemon through the qrexec-client-vm double. */
+export function clientEnv(bus: Bus): Record<string, string> {
+  return {
+    PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
+    DETBUILD_SERVICE: serviceScript,
+    DETBUILD_DIST: distDir(),
+    DETBUILD_NODE: process.execPath,
+    DETBUILD_DBUS_ADDRESS: bus.address,
+  };
+}
+
+/** `detbuild ARGS...` as a caller qube runs it: through the double into the real service and daemon. */
+export function remoteCli(bus: Bus, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(distDir(), 'cli', 'main.js'), ...args],
+      { env: { ...process.env, ...clientEnv(bus), ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
