@@ -135,7 +135,9 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
   });
 
   it('Ctrl-C cancels the running builds on their builders; the finished ones stay intact', async () => {
-    const slow = 'for i in $(seq 120); do echo tick $i; sleep 0.25; done; mkdir -p $DETBUILD_OUT; touch $DETBUILD_OUT/never';
+    // busy and talking, for good: the builder learns that its caller went away when it sends the
+    // next log line (a sleep would not do: timed waits end in logical time once nothing else runs)
+    const slow = 'i=0; while :; do i=$((i+1)); if [ $((i % 5000)) = 0 ]; then echo tick $i; fi; done';
     const srcs = [await project('quick1'), await project('quick2'), await project('slow1', slow), await project('slow2', slow)];
     const out = path.join(root, 'cancelled');
     const before = daemons.map((d) => d.logs.filter((l) => /finished: cancelled/.test(l)).length);
@@ -166,7 +168,7 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
 
   it('a builder that dies mid-build (daemon and worker killed) fails that build only', async () => {
     const marker = 'doomed-build-marker';
-    const srcs = [await project('steady1'), await project('doomed', `echo ${marker}; sleep 20; mkdir -p $DETBUILD_OUT`), await project('steady2'), await project('steady3')];
+    const srcs = [await project('steady1'), await project('doomed', `echo ${marker}; mkfifo hang && cat hang; mkdir -p $DETBUILD_OUT`), await project('steady2'), await project('steady3')];
     const out = path.join(root, 'dying');
     const child = remote([...srcs, '--out', out, '--jobs', '4']);
     const deadline = Date.now() + 60_000;
@@ -182,7 +184,7 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     const r = await child;
     expect(r.exitCode).not.toBe(0);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Outcome[];
-    expect(summary.map((o) => o.ok)).toEqual([true, false, true, true]);
+    expect(summary.map((o) => o.ok), JSON.stringify(summary, null, 1)).toEqual([true, false, true, true]);
     expect(summary[1]!.status).toMatch(/^(transport-error|error)$/);
     for (const o of [summary[0]!, summary[2]!, summary[3]!]) expect(await readFile(path.join(o.outDir!, 'artifacts', 'id.txt'), 'utf8')).toMatch(/^steady\d\n$/);
     // a disposable takes its disk with it; here the killed worker's engine workspace stays behind
