@@ -25,6 +25,7 @@ import { asHostUser, buildHostUser, type HostUser } from './host-user.js';
 import { makeWorkspace, removeWorkspace, retryLeftoverWorkspaces, type Workspace } from './workspace.js';
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
+import { moveTree } from './move-tree.js';
 
 /** Counters the supervisor reports (how much it intervened); not part of the manifest. */
 export type EngineStats = Record<string, number>;
@@ -330,13 +331,4 @@ async function privateCopy(from: string, to: string): Promise<string> {
   await fs.copyFile(from, to);
   await fs.chmod(to, 0o555);
   return to;
-}
-
-async function moveTree(from: string, to: string): Promise<void> {
-  try {
-    await fs.rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await fs.cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-  }
 }

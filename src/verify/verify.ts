@@ -17,6 +17,7 @@ import { VerifyError } from './errors.js';
 import { hostFacts } from './host.js';
 import { runOne, type RunPaths } from './run-one.js';
 import { planRuns, type AppliedVariation, type RunConditions } from './variations.js';
+import { moveTree } from '../engine/move-tree.js';
 
 export type VerifyStatus =
   /** both builds succeeded and every artifact is the same */
@@ -209,15 +210,6 @@ async function publish(work: string, outDir: string, result: VerifyResult): Prom
       r.result.outDir = path.join(outDir, r.name);
       r.result.logPath = path.join(outDir, r.name, 'build.log');
     }
-  }
-}
-
-async function moveTree(from: string, to: string): Promise<void> {
-  try {
-    await fs.rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await fs.cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   }
 }
 
