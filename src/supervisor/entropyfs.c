@@ -7,6 +7,7 @@
  * bound over the three paths; if FUSE is unavailable the supervisor falls
  * back to trapping open(2) (urandom.c). */
 #include "supervisor.h"
+#include "fusedev.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -51,13 +52,7 @@ static void fill_attr(struct fuse_attr *a, uint64_t node)
 
 static void reply(uint64_t unique, int error, const void *data, size_t len)
 {
-	struct fuse_out_header h = { .len = (uint32_t)(sizeof h + (error ? 0 : len)), .error = -error, .unique = unique };
-	char buf[sizeof h + 8192];
-	memcpy(buf, &h, sizeof h);
-	if (!error && len)
-		memcpy(buf + sizeof h, data, len);
-	ssize_t ignored = write(fuse_fd, buf, h.len);
-	(void)ignored;
+	fuse_reply(fuse_fd, unique, error, data, len);
 }
 
 static long new_stream(pid_t tid, bool uuid)
@@ -220,19 +215,8 @@ static void handle(const struct fuse_in_header *in, const char *arg)
 static void *serve(void *unused)
 {
 	(void)unused;
-	static char buf[FUSE_MIN_READ_BUFFER + 65536];
-	for (;;) {
-		ssize_t n = read(fuse_fd, buf, sizeof buf);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
-				continue;
-			return NULL; /* ENODEV: unmounted */
-		}
-		if ((size_t)n < sizeof(struct fuse_in_header))
-			continue;
-		const struct fuse_in_header *in = (const void *)buf;
-		handle(in, buf + sizeof *in);
-	}
+	fuse_serve(fuse_fd, handle);
+	return NULL;
 }
 
 static bool bind_over(const char *src, const char *dst)

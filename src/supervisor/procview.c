@@ -33,6 +33,7 @@
  * start time the logical clock's start, fault, switch and I/O counts zero,
  * memory sizes fixed, the CPU and the allowed CPUs 0. */
 #include "supervisor.h"
+#include "fusedev.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -400,15 +401,7 @@ static gid_t owner_gid;
 
 static void reply(uint64_t unique, int error, const void *data, size_t len)
 {
-	static char buf[sizeof(struct fuse_out_header) + 131072];
-	struct fuse_out_header h = { .len = (uint32_t)(sizeof h + (error ? 0 : len)), .error = -error, .unique = unique };
-	if (h.len > sizeof buf)
-		h.len = sizeof buf;
-	memcpy(buf, &h, sizeof h);
-	if (!error && len)
-		memcpy(buf + sizeof h, data, h.len - sizeof h);
-	ssize_t ignored = write(fuse_fd, buf, h.len);
-	(void)ignored;
+	fuse_reply(fuse_fd, unique, error, data, len);
 }
 
 static void fill_attr(struct fuse_attr *a, uint64_t n)
@@ -760,19 +753,8 @@ static void handle(const struct fuse_in_header *in, const char *arg)
 static void *serve(void *unused)
 {
 	(void)unused;
-	static char buf[FUSE_MIN_READ_BUFFER + 65536];
-	for (;;) {
-		ssize_t n = read(fuse_fd, buf, sizeof buf);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
-				continue;
-			return NULL; /* ENODEV: unmounted */
-		}
-		if ((size_t)n < sizeof(struct fuse_in_header))
-			continue;
-		const struct fuse_in_header *in = (const void *)buf;
-		handle(in, buf + sizeof *in);
-	}
+	fuse_serve(fuse_fd, handle);
+	return NULL;
 }
 
 /* ---- set-up ---- */
