@@ -28,6 +28,7 @@ import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
+import { stagingRoot } from './staging.js';
 
 /**
  * The wall clock's step per read in a Debian package's build: 1 ms, not the
@@ -188,21 +189,7 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
   for (const tool of ['dpkg-source', 'dpkg-buildpackage', 'dpkg-checkbuilddeps', 'dpkg-parsechangelog']) await requireTool(tool);
   log?.info('dpkg recipe: source package checked', { source: dsc.source, version: dsc.version, files: dsc.files.length });
 
-  let root: string;
-  let cleanup: () => Promise<void>;
-  if (choices.stageDir) {
-    root = choices.stageDir;
-    await fs.mkdir(root, { recursive: false });
-    cleanup = async () => {
-      await fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
-    };
-  } else {
-    const tmp = await tmpDir({ prefix: 'detbuild-dpkg-', unsafeCleanup: true });
-    root = tmp.path;
-    cleanup = async () => {
-      await tmp.cleanup().catch(() => undefined);
-    };
-  }
+  const { root, cleanup } = await stagingRoot(choices.stageDir, 'detbuild-dpkg-');
   try {
     const stage = path.join(root, 'src');
     const sourceHash = await stageSourcePackage(dsc, stage);

@@ -24,7 +24,6 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { dir as tmpDir } from 'tmp-promise';
 import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type BuildResult, type BuildSpec } from '../engine/index.js';
 import { hashTree, readProjectFile, walkTree } from '../engine/sources.js';
 import { MIN_EPOCH, rpmChangelogDate, sourceDate } from '../engine/source-date.js';
@@ -32,6 +31,7 @@ import { RecipeError } from './errors.js';
 import { prepareRpmBuild, RPM_TOPDIR, type RpmBuild, type RpmChoices } from './rpm.js';
 import { rpmDefinesScript } from './rpm-macros.js';
 import { shellQuote } from './shell.js';
+import { stagingRoot } from './staging.js';
 
 /** The first phase (making the .src.rpm) did not succeed for another reason than the spec. */
 export class RpmSourceBuildError extends RecipeError {
@@ -196,17 +196,7 @@ export async function prepareRpmSpecBuild(
   }
   epoch = Math.max(epoch, MIN_EPOCH);
 
-  let root: string;
-  let cleanupRoot: () => Promise<void>;
-  if (choices.stageDir) {
-    root = choices.stageDir;
-    await fs.mkdir(root, { recursive: false });
-    cleanupRoot = async () => fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
-  } else {
-    const tmp = await tmpDir({ prefix: 'detbuild-rpmspec-', unsafeCleanup: true });
-    root = tmp.path;
-    cleanupRoot = async () => tmp.cleanup().catch(() => undefined);
-  }
+  const { root, cleanup: cleanupRoot } = await stagingRoot(choices.stageDir, 'detbuild-rpmspec-');
   try {
     const stage = path.join(root, 'src');
     await fs.mkdir(stage);

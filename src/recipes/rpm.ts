@@ -16,7 +16,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { dir as tmpDir } from 'tmp-promise';
 import type { Logger } from 'winston';
 import { DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS, SANDBOX, validateSpec, type BuildLimits, type BuildSpec, type EngineMode } from '../engine/index.js';
 import { MIN_EPOCH } from '../engine/source-date.js';
@@ -25,6 +24,7 @@ import { rpmDefinesScript } from './rpm-macros.js';
 import { rpmbuildinfoScript } from './rpmbuildinfo.js';
 import { shellQuote } from './shell.js';
 import { readSrpm, srpmLabel, type Srpm } from './srpm.js';
+import { stagingRoot } from './staging.js';
 
 /** rpmbuild's %{_topdir} inside the sandbox. */
 export const RPM_TOPDIR = `${SANDBOX.src}/rpmbuild`;
@@ -96,21 +96,7 @@ export async function prepareRpmBuild(srpmPath: string, choices: RpmChoices = {}
   const checker = choices.checkBuildDeps === false ? null : await checkBuildRequires(srpm, choices.deps);
   if (checker) log?.info('rpm recipe: BuildRequires met', { against: checker.kind === 'rpmdb' ? `rpm database ${checker.dbPath ?? '(system)'}` : `dpkg with map ${checker.mapFile ?? '(none)'}` });
 
-  let root: string;
-  let cleanup: () => Promise<void>;
-  if (choices.stageDir) {
-    root = choices.stageDir;
-    await fs.mkdir(root, { recursive: false });
-    cleanup = async () => {
-      await fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
-    };
-  } else {
-    const tmp = await tmpDir({ prefix: 'detbuild-rpm-', unsafeCleanup: true });
-    root = tmp.path;
-    cleanup = async () => {
-      await tmp.cleanup().catch(() => undefined);
-    };
-  }
+  const { root, cleanup } = await stagingRoot(choices.stageDir, 'detbuild-rpm-');
   try {
     const stage = path.join(root, 'src');
     await fs.mkdir(stage);
