@@ -205,7 +205,7 @@ static bool run_stub(struct thread *t, const struct user_regs_struct *saved, uns
 		}
 		if (WSTOPSIG(st) == SIGTRAP)
 			continue; /* a seccomp stop of the stub's own calls (open trapping fallback) */
-		if (cfg.verbose) {
+		if (log_verbose) {
 			struct user_regs_struct x;
 			regs_get(t->tid, &x);
 			debug("exec stub of pid %d: signal %d at %llx (stub at %llx)", t->tid, WSTOPSIG(st), x.rip, saved->rip);

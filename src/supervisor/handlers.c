@@ -22,9 +22,7 @@ struct kts { long sec, nsec; };
 
 void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret)
 {
-	r->orig_rax = (unsigned long long)-1;
-	r->rax = (unsigned long long)ret;
-	regs_set(t->tid, r);
+	tracee_skip(t->tid, r, ret);
 	resume(t, 0);
 }
 

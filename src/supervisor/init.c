@@ -79,7 +79,7 @@ void init_run_plain(char **argv, bool merge_output, int *code, int *sig)
 		init_enter_build(merge_output);
 		execvp(argv[0], argv);
 		fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127 - 1);
+		_exit(EXIT_CANNOT_RUN);
 	}
 	*code = -1;
 	*sig = 0;

@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,43 +32,6 @@
 #include <unistd.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
-
-struct config cfg = {
-	.rt_step = NS_PER_S,
-	.mono_step = 1000,
-	.cpu_step = 1000,
-	.tsc_step = 1000,
-	.mono_start = 1000 * NS_PER_S,
-	.state_dir = "/run/detbuild",
-	.status_fd = -1,
-	.release = "6.1.0-detbuild-amd64",
-	.fs_view = true,
-};
-struct counters stats;
-
-static void vwarn(const char *fmt, va_list ap)
-{
-	fputs("detbuild-supervisor: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-void warnx_(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap);
-	va_end(ap);
-}
-
-void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn(fmt, ap);
-	va_end(ap);
-	exit(125 - 5); /* 120: the engine failed, distinct from any build status we relay */
-}
 
 static uint64_t parse_u64(const char *opt, const char *s)
 {
@@ -91,23 +53,7 @@ static void usage(void)
 		"                           -- COMMAND [ARG...]\n"
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]... -- COMMAND [ARG...]\n");
-	exit(2);
-}
-
-/* ---- resuming ---- */
-
-void resume(struct thread *t, int sig)
-{
-	if (!sig && t->pend_sig) {
-		sig = t->pend_sig;
-		t->pend_sig = 0;
-	}
-	ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)sig);
-}
-
-void resume_to_exit(struct thread *t)
-{
-	ptrace(PTRACE_SYSCALL, t->tid, NULL, NULL);
+	exit(EXIT_USAGE);
 }
 
 /* ---- process and thread creation ---- */
@@ -241,7 +187,7 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 	filter_install(trap_opens);
 	execvp(argv[0], argv);
 	fprintf(stderr, "detbuild-supervisor: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127 - 1);
+	_exit(EXIT_CANNOT_RUN);
 }
 
 static void report(int fd, int code, int sig)
@@ -315,7 +261,7 @@ int main(int argc, char **argv)
 		case 'M': cfg.max_procs = parse_u64("--max-procs", optarg); break;
 		case 'B': cfg.max_memory = parse_u64("--max-memory", optarg); break;
 		case 'W': limits_watch_fs(optarg); break;
-		case 'v': cfg.verbose++; break;
+		case 'v': log_verbose++; break;
 		default: usage();
 		}
 	}
@@ -329,7 +275,7 @@ int main(int argc, char **argv)
 		limits_start();
 		init_run_plain(argv + optind, merge_output, &code, &sig);
 		report(cfg.status_fd, code, sig);
-		return sig ? 128 + sig : code < 0 ? 120 : code;
+		return sig ? EXIT_SIGNAL_BASE + sig : code < 0 ? EXIT_ENGINE_FAILED : code;
 	}
 	if (optind >= argc || !have_epoch || !seed)
 		usage();
@@ -466,7 +412,7 @@ int main(int argc, char **argv)
 			resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
 		} else {
 			siginfo_t si;
-			if (cfg.verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
+			if (log_verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
 				struct user_regs_struct x;
 				regs_get(tid, &x);
 				unsigned char b[4] = { 0 };
@@ -482,6 +428,6 @@ int main(int argc, char **argv)
 	}
 	report(cfg.status_fd, main_code, main_sig);
 	if (main_sig)
-		return 128 + main_sig;
-	return main_code < 0 ? 120 : main_code;
+		return EXIT_SIGNAL_BASE + main_sig;
+	return main_code < 0 ? EXIT_ENGINE_FAILED : main_code;
 }

@@ -6,52 +6,16 @@
 #define _GNU_SOURCE
 #endif
 #include "shared.h"
+#include "config.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "tracee.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
-
-#define NS_PER_S 1000000000ULL
-
-/* ---- configuration (main.c) ---- */
-struct config {
-	uint64_t epoch_ns;      /* start of the logical wall clock */
-	uint64_t rt_step;       /* ns per wall-clock read */
-	uint64_t mono_step;     /* ns per monotonic read */
-	uint64_t cpu_step;      /* ns per CPU-clock read */
-	uint64_t tsc_step;      /* cycles per rdtsc */
-	uint64_t mono_start;    /* initial CLOCK_MONOTONIC value */
-	uint8_t seed[32];       /* sha256 of the seed given on the command line */
-	const char *state_dir;  /* tmpfs directory visible to the build, e.g. /run/detbuild */
-	int status_fd;          /* where the final JSON status goes, or -1 */
-	int verbose;
-	char release[65];       /* uname -r the build sees */
-	uint64_t tsc_cookie;
-	bool pin_pids;
-	int build_cpu;          /* the one CPU the build runs on */
-	uint64_t fsize;         /* RLIMIT_FSIZE of the build (0: unchanged) */
-	bool trap_opens;        /* no entropy file system: opens are trapped for /dev/urandom */
-	bool fs_view;           /* stat, getdents and file times go through fsview.c */
-	uint64_t start_real_ns; /* the real wall clock when the supervisor started */
-	bool plain;             /* --plain: only the sandbox's init (no engine) */
-	uint64_t max_procs;     /* processes and threads of the build at once (0: no limit) */
-	uint64_t max_memory;    /* bytes of memory the build may hold (0: no limit) */          /* --pin-pids: we own the PID namespace (never the host's) */    /* only PR_TSC_ENABLE calls with this argument pass the filter */
-};
-extern struct config cfg;
-
-/* ---- counters reported in the final status ---- */
-struct counters {
-	uint64_t execs, forks, threads, time_traps, random_traps, random_bytes, opens_redirected;
-	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps, opens;
-};
-extern struct counters stats;
-
-/* ---- logging (main.c) ---- */
-void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define debug(...) do { if (cfg.verbose) warnx_(__VA_ARGS__); } while (0)
 
 /* ---- the clock table (threads.c) ---- */
 extern struct dt_header *table_hdr;
@@ -136,27 +100,11 @@ extern uint64_t *proc_exit_rt, *proc_exit_mono;
 /* whether a process ever had more than one thread (indexed by its pid) */
 extern uint8_t *proc_threaded;
 
-/* ---- tracee memory (mem.c) ---- */
-int mem_read(pid_t tid, unsigned long addr, void *buf, size_t len);
-int mem_write(pid_t tid, unsigned long addr, const void *buf, size_t len);
-/* reads a NUL-terminated string of at most max-1 bytes; -1 on fault or overflow */
-int mem_read_str(pid_t tid, unsigned long addr, char *buf, size_t max);
-int regs_get(pid_t tid, struct user_regs_struct *r);
-int regs_set(pid_t tid, const struct user_regs_struct *r);
-unsigned long long *regs_arg(struct user_regs_struct *r, int i);
-/* scratch space below the red zone of the thread's stack */
-unsigned long scratch_addr(const struct user_regs_struct *r, size_t len);
-
-/* ---- resuming (main.c) ---- */
+/* ---- resuming a traced thread: its pending signal first (threads.c) ---- */
 void resume(struct thread *t, int sig);
 void resume_to_exit(struct thread *t);
 /* answers the system call at its entry stop with `ret` instead of running it (handlers.c) */
 void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
-
-/* ---- the kernel's own vDSO in a new program (kvdso.c) ---- */
-struct kernel_vdso { unsigned long start, len; };
-/* where [vvar], [vvar_vclock] and [vdso] lie, as one range (len 0: none) */
-void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv);
 
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);

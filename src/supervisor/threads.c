@@ -239,6 +239,20 @@ void thread_move(pid_t from, pid_t to)
 	waits_thread_new(to);
 }
 
+void resume(struct thread *t, int sig)
+{
+	if (!sig && t->pend_sig) {
+		sig = t->pend_sig;
+		t->pend_sig = 0;
+	}
+	tracee_resume(t->tid, sig);
+}
+
+void resume_to_exit(struct thread *t)
+{
+	tracee_resume_to_exit(t->tid);
+}
+
 void thread_tag(pid_t tid)
 {
 	if (!table_gs_tid)

@@ -472,7 +472,7 @@ static void report_helper(void)
 
 static void start_helper(void)
 {
-	if (cfg.verbose)
+	if (log_verbose)
 		atexit(report_helper);
 	for (int i = 0; i < 2; i++)
 		out_ok[i] = fstat(i + 1, &out_st[i]) == 0 && (S_ISFIFO(out_st[i].st_mode) || S_ISSOCK(out_st[i].st_mode));

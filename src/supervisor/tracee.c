@@ -1,11 +1,16 @@
-/* Reading and writing a stopped tracee's registers and memory. */
-#include "supervisor.h"
+/* Reading and writing a stopped tracee's registers and memory, resuming it,
+ * and finding the kernel's vDSO in it: see tracee.h. */
+#include "tracee.h"
+#include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
-
+#include <unistd.h>
 int mem_read(pid_t tid, unsigned long addr, void *buf, size_t len)
 {
 	struct iovec local = { buf, len }, remote = { (void *)addr, len };
@@ -85,4 +90,73 @@ unsigned long scratch_addr(const struct user_regs_struct *r, size_t len)
 {
 	/* below the 128-byte red zone, 16-byte aligned */
 	return ((unsigned long)r->rsp - 256 - len) & ~15UL;
+}
+
+void tracee_resume(pid_t tid, int sig)
+{
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
+void tracee_resume_to_exit(pid_t tid)
+{
+	ptrace(PTRACE_SYSCALL, tid, NULL, NULL);
+}
+
+int tracee_skip(pid_t tid, struct user_regs_struct *r, long ret)
+{
+	r->orig_rax = (unsigned long long)-1;
+	r->rax = (unsigned long long)ret;
+	return regs_set(tid, r);
+}
+
+/* ---- the kernel's vDSO: execsetup.c unmaps it at every exec ---- */
+
+static bool is_kernel_time_mapping(const char *name)
+{
+	return strcmp(name, "[vdso]") == 0 || strncmp(name, "[vvar", 5) == 0;
+}
+
+void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv)
+{
+	kv->start = kv->len = 0;
+	char path[64], buf[16384];
+	snprintf(path, sizeof path, "/proc/%d/maps", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	buf[got] = 0;
+	/* the kernel places them next to each other: one range, or nothing if
+	 * anything else lies between them (then they stay, and a warning says so) */
+	unsigned long lo = 0, hi = 0;
+	bool broken = false;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		unsigned long a, b;
+		char name[64] = "";
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %63s", &a, &b, name) < 2)
+			continue;
+		if (!is_kernel_time_mapping(name)) {
+			if (hi && a < hi)
+				broken = true;
+			continue;
+		}
+		if (hi && a != hi)
+			broken = true;
+		if (!lo)
+			lo = a;
+		hi = b;
+	}
+	if (broken) {
+		warnx_("the kernel's vDSO of pid %d is not in one piece: left mapped", tid);
+		return;
+	}
+	kv->start = lo;
+	kv->len = hi - lo;
 }
