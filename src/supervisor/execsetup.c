@@ -3,6 +3,7 @@
  * AT_SYSINFO_EHDR at it, replace the AT_RANDOM bytes, and re-arm CPUID
  * faulting (execve resets it). */
 #include "supervisor.h"
+#include "verdict.h"
 #include "stream.h"
 #include "vdso_syms.h"
 
@@ -249,7 +250,7 @@ void on_exec(struct thread *t)
 	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
 	if (!found)
 		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
-	proc_go[t->tgid] = found && is_go_program(t->tid, &pos);
+	process_of(t->tgid)->go = found && is_go_program(t->tid, &pos);
 	clock_share_rt(t->tid, 0);
 	runtime_on_exec(t->tid);
 	/* glibc probes cpuid ~70 times and the loader reads the TSC ~8 times
@@ -273,7 +274,7 @@ void on_exec(struct thread *t)
 			debug("PR_TSC_ENABLE refused in pid %d: %lld", t->tid, (long long)res.r13);
 	}
 	saved.rax = 0; /* what execve returned */
-	if (table_gs_tid && mapped)
+	if (clock_gs_tagged() && mapped)
 		saved.gs_base = (unsigned long long)t->tid + 1; /* execve cleared it */
 	regs_set(t->tid, &saved);
 	if (!found)
@@ -306,7 +307,7 @@ void on_exec(struct thread *t)
 /* At a dynamic program's arch_prctl(ARCH_SET_FS), stopped by seccomp: set FS
  * ourselves, turn the call into prctl(PR_SET_TSC, PR_TSC_SIGSEGV), and at its
  * exit run arch_prctl(ARCH_SET_CPUID, 0) too (see on_exec). */
-void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
+struct verdict arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
 {
 	if (t->vdso_mapped) {
 		/* one stop: skip the call, set FS, and let the thread arm its own
@@ -317,7 +318,7 @@ void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
 		r->r11 = r->rip;
 		r->rip = DT_VDSO_BASE + DT_ARM_FAULTING_OFF;
 		regs_set(t->tid, r);
-		return resume(t, 0);
+		return CONTINUE;
 	}
 	/* FS is set through the registers (SETREGS below writes fs_base too) */
 	r->fs_base = r->rsi;
@@ -330,7 +331,7 @@ void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r)
 	r->rsi = PR_TSC_SIGSEGV;
 	regs_set(t->tid, r);
 	t->pending = PEND_ARM;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
 void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r)

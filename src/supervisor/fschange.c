@@ -75,7 +75,7 @@ uint64_t fs_change_time_of(pid_t tgid)
  * moves one step when it reaps it, is then never behind its files. */
 static int64_t change_time(struct thread *t)
 {
-	if (proc_threaded[t->tgid] && proc_change_rt)
+	if (process_of(t->tgid)->threaded && proc_change_rt)
 		return (int64_t)proc_change_rt[t->tgid];
 	return (int64_t)clock_tick(t->tid, DT_C_RT);
 }
@@ -318,8 +318,8 @@ void fs_on_exit(struct thread *t, long ret)
 
 /* A process that changes its root or mount namespace: from now on the kernel
  * resolves its paths (for it and its children). */
-void fs_on_foreign(struct thread *t, struct user_regs_struct *r)
+struct verdict fs_on_foreign(struct thread *t, struct user_regs_struct *r)
 {
-	proc_foreign[t->tgid] = 1;
-	resume(t, 0);
+	process_of(t->tgid)->foreign = true;
+	return CONTINUE;
 }

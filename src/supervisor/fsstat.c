@@ -128,9 +128,6 @@ int do_statx(const char *path, int flags, struct kstatx *x)
 
 /* ---- naming what the tracee names ---- */
 
-/* per process: it changed its root or mount namespace */
-uint8_t *proc_foreign;
-
 /* Our path for (dirfd, path) as the tracee resolves it; false when only the
  * kernel can resolve it for the tracee (another root or mount namespace). */
 bool our_path(struct thread *t, int dirfd, const char *path, bool empty_ok, char *out, size_t len)
@@ -141,7 +138,7 @@ bool our_path(struct thread *t, int dirfd, const char *path, bool empty_ok, char
 			return false;
 		n = dirfd == AT_FDCWD ? snprintf(out, len, "/proc/%d/cwd", t->tid)
 				      : snprintf(out, len, "/proc/%d/fd/%d", t->tid, dirfd);
-	} else if (proc_foreign[t->tgid]) {
+	} else if (process_of(t->tgid)->foreign) {
 		return false;
 	} else if (path[0] == '/') {
 		n = snprintf(out, len, "%s", path);
@@ -281,7 +278,4 @@ void stat_exit(struct thread *t, long ret)
 void fs_init(void)
 {
 	fs_epoch_ns = (int64_t)cfg.epoch_ns;
-	proc_foreign = calloc(nslots, 1);
-	if (!proc_foreign)
-		die("out of memory");
 }

@@ -21,16 +21,6 @@
 #include <unistd.h>
 #include <linux/close_range.h>
 
-bool init_kill_all(void)
-{
-	/* kill(-1) reaches every process of our namespace but ourselves; never
-	 * call it elsewhere (outside a namespace it would reach the machine) */
-	if (getpid() != 1)
-		return false;
-	kill(-1, SIGKILL);
-	return true;
-}
-
 void init_harden(void)
 {
 	/* if memory runs out, the build goes first (never the daemon beside it) */
@@ -95,7 +85,7 @@ void init_run_plain(char **argv, bool merge_output, int *code, int *sig)
 			*code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 			*sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 			limits_final();
-			init_kill_all(); /* the build is over: nothing it left may keep running */
+			tracee_kill_all(); /* the build is over: nothing it left may keep running */
 		}
 	}
 }

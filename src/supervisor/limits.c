@@ -54,7 +54,7 @@ static void hit(const char *what, uint64_t value, uint64_t max)
 		return;
 	warnx_("the build exceeded its %s limit (%llu, at most %llu): the whole build is killed", what,
 	       (unsigned long long)value, (unsigned long long)max);
-	if (!init_kill_all())
+	if (!tracee_kill_all())
 		warnx_("not the sandbox's pid 1: the build cannot be killed from here");
 }
 
@@ -69,12 +69,11 @@ void limits_apply_child(void)
 	}
 }
 
-bool limits_refuse_clone(struct thread *t, struct user_regs_struct *r)
+bool limits_refuse_clone(void)
 {
 	if (!cfg.max_procs || threads_live < cfg.max_procs)
 		return false;
 	hit("processes", threads_live + 1, cfg.max_procs);
-	syscall_skip(t, r, -EAGAIN);
 	return true;
 }
 

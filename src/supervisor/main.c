@@ -98,23 +98,19 @@ static void on_new_child(struct thread *parent, int event)
 	cs->tsc = ps->tsc;
 	cs->cpu = 0;
 	if (!thread) {
-		proc_exit_rt[child] = 0;
-		proc_exit_mono[child] = 0;
-		proc_threaded[child] = 0;
-		/* a forked child runs the same program until it execs */
-		proc_go[child] = proc_go[parent->tgid];
-		proc_foreign[child] = proc_foreign[parent->tgid] || (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER));
+		process_new(child, parent->tgid, (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER)) != 0);
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
-			cs->rt = slots[rt_index[parent->tid]].rt;
+			cs->rt = clock_rt_now(parent->tid);
 		procident_on_fork(parent, c); /* the process's identity and spawn clock, not the thread's */
 		stats.forks++;
 	} else {
-		if (!proc_threaded[parent->tgid])
+		struct process *pp = process_of(parent->tgid);
+		if (!pp->threaded)
 			fs_on_threaded(parent);
-		proc_threaded[parent->tgid] = 1;
+		pp->threaded = true;
 		procident_on_thread(parent);
-		clock_share_rt(child, proc_go[parent->tgid] ? parent->tgid : 0);
+		clock_share_rt(child, pp->go ? parent->tgid : 0);
 		stats.threads++;
 	}
 	runtime_on_new(parent->tid, child, thread);
@@ -138,10 +134,7 @@ static void on_thread_gone(pid_t tid)
 	struct thread *t = thread_get(tid);
 	if (t) {
 		struct dt_slot *s = slot_of(tid);
-		if (s->rt > proc_exit_rt[t->tgid])
-			proc_exit_rt[t->tgid] = s->rt;
-		if (s->mono > proc_exit_mono[t->tgid])
-			proc_exit_mono[t->tgid] = s->mono;
+		process_thread_exited(t->tgid, s->rt, s->mono);
 	}
 	thread_free(tid);
 }
@@ -308,7 +301,9 @@ int main(int argc, char **argv)
 
 	mkdir(cfg.state_dir, 0755);
 	table_create();
+	proctable_init();
 	runtime_init();
+	waits_init();
 	fs_init();
 	{
 		struct timespec now;
@@ -361,7 +356,7 @@ int main(int argc, char **argv)
 				if (!killed_rest) {
 					/* the build is over: nothing it left behind may keep running */
 					limits_final();
-					if (!init_kill_all())
+					if (!tracee_kill_all())
 						kill_all_tracees();
 					killed_rest = true;
 				}

@@ -6,6 +6,7 @@
  * ns_last_pid just below the next id of the right range, one creation at a
  * time (other creators wait at their seccomp stop until it completes). */
 #include "supervisor.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,11 +59,12 @@ static bool is_thread_clone(const struct user_regs_struct *r, pid_t tid)
 	return false;
 }
 
-static void start(struct thread *t)
+/* the creation of `t` begins: it runs to the call's exit stop (TO_EXIT) */
+static struct verdict start(struct thread *t)
 {
 	struct user_regs_struct r;
 	if (regs_get(t->tid, &r) < 0)
-		return;
+		return HOLD; /* gone */
 	bool thread = is_thread_clone(&r, t->tid);
 	pid_t *next = thread ? &next_thread : &next_process;
 	pid_t lo = thread ? thread_lo : process_lo, hi = thread ? top : thread_lo - 1;
@@ -76,20 +78,20 @@ static void start(struct thread *t)
 	(*next)++;
 	busy = t->tid;
 	t->pending = PEND_CLONE;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
-void pids_on_clone_entry(struct thread *t)
+struct verdict pids_on_clone_entry(struct thread *t)
 {
 	if (last_pid_fd < 0)
-		return resume(t, 0);
+		return CONTINUE;
 	if (busy) {
 		if (qlen == sizeof queue / sizeof queue[0])
-			return resume(t, 0); /* give up ordering rather than deadlock */
+			return CONTINUE; /* give up ordering rather than deadlock */
 		queue[(qhead + qlen++) % (sizeof queue / sizeof queue[0])] = t->tid;
-		return; /* stays stopped until the creation in flight completes */
+		return HOLD; /* stays stopped until the creation in flight completes */
 	}
-	start(t);
+	return start(t);
 }
 
 bool pids_is_busy(pid_t tid)
@@ -106,8 +108,10 @@ void pids_on_clone_done(pid_t tid)
 		pid_t next = queue[qhead];
 		qhead = (qhead + 1) % (sizeof queue / sizeof queue[0]);
 		qlen--;
+		/* a creator held at its entry stop: not the stop being dispatched,
+		 * so it is resumed here */
 		struct thread *w = thread_get(next);
-		if (w)
-			start(w);
+		if (w && start(w).kind == V_TO_EXIT)
+			resume_to_exit(w);
 	}
 }

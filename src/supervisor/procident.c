@@ -65,7 +65,7 @@ static struct proc *proc_of(struct thread *t)
 /* the wall clock the thread reads (its process leader's in a Go process) */
 static uint64_t rt_of(pid_t tid)
 {
-	return clock_rt_shared(tid) ? slots[rt_index[tid]].rt : slot_of(tid)->rt;
+	return clock_rt_now(tid);
 }
 
 void procident_on_thread(struct thread *creator)
@@ -140,7 +140,7 @@ void procident_on_reap(struct thread *t, pid_t child, uint64_t rt, uint64_t mono
 	/* a multithreaded child's spawn clock is past every child it had:
 	 * time does not go backwards along sh -> go -> compile -> sh */
 	struct proc *c = child > 0 && (uint64_t)child < nslots ? procs[child] : NULL;
-	if (c && proc_threaded[child] && c->rt) {
+	if (c && process_of(child)->threaded && c->rt) {
 		clock_merge(t->tid, c->rt, c->mono);
 		if (c->rt > rt)
 			rt = c->rt;

@@ -32,13 +32,6 @@ static const char *const runtime_libs[] = { "/libjvm.so" };
 #define SCANS_PER_PROGRAM 4
 static uint8_t *scans;
 
-static struct dt_span *quiet_of(pid_t tid)
-{
-	if (tid <= 0 || (uint64_t)tid >= nslots)
-		return NULL;
-	return (struct dt_span *)((char *)table_hdr + dt_quiet_off(nslots)) + tid;
-}
-
 static bool is_runtime(const char *path)
 {
 	size_t n = strlen(path);
@@ -88,7 +81,7 @@ void runtime_init(void)
 
 void runtime_on_exec(pid_t tid)
 {
-	struct dt_span *q = quiet_of(tid);
+	struct dt_span *q = clock_quiet_of(tid);
 	if (q)
 		q->lo = q->hi = 0;
 	if (tid > 0 && (uint64_t)tid < nslots)
@@ -97,7 +90,7 @@ void runtime_on_exec(pid_t tid)
 
 void runtime_on_new(pid_t parent, pid_t child, bool thread)
 {
-	struct dt_span *pq = quiet_of(parent), *cq = quiet_of(child);
+	struct dt_span *pq = clock_quiet_of(parent), *cq = clock_quiet_of(child);
 	if (!pq || !cq)
 		return;
 	*cq = *pq;
@@ -124,7 +117,7 @@ void runtime_on_new(pid_t parent, pid_t child, bool thread)
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			pid_t t = (pid_t)atoi(e->d_name);
-			struct dt_span *q = t > 0 ? quiet_of(t) : NULL;
+			struct dt_span *q = t > 0 ? clock_quiet_of(t) : NULL;
 			if (q && thread_get(t) && thread_get(t)->tgid == tgid)
 				*q = span;
 		}

@@ -13,6 +13,7 @@
  *   the wait calls report        real usage is the host's, and its logical
  *                                CPU clock is its own */
 #include "supervisor.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void self_usage(struct thread *t, struct rusage *ru)
 	ru->ru_maxrss = FIXED_MAXRSS_KB;
 }
 
-void rusage_on_getrusage(struct thread *t, struct user_regs_struct *r)
+struct verdict rusage_on_getrusage(struct thread *t, struct user_regs_struct *r)
 {
 	struct rusage ru;
 	int who = (int)r->rdi;
@@ -41,9 +42,9 @@ void rusage_on_getrusage(struct thread *t, struct user_regs_struct *r)
 	else if (who == RUSAGE_CHILDREN)
 		memset(&ru, 0, sizeof ru);
 	else
-		return syscall_skip(t, r, -EINVAL);
+		return SKIP(-EINVAL);
 	long ret = r->rsi && mem_write(t->tid, r->rsi, &ru, sizeof ru) == 0 ? 0 : -EFAULT;
-	syscall_skip(t, r, ret);
+	return SKIP(ret);
 }
 
 void rusage_on_wait_entry(struct thread *t, const struct user_regs_struct *r)

@@ -10,6 +10,10 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "tracee.h"
+#include "clocktable.h"
+#include "tableserve.h"
+#include "proctable.h"
+#include "verdict.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,116 +21,47 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-/* ---- the clock table (threads.c) ---- */
-extern struct dt_header *table_hdr;
-extern struct dt_slot *slots;
-extern uint32_t *rt_index;   /* the supervisor's own; the table holds a copy for the vDSO */
-extern bool table_gs_tid;    /* GS base tags each thread (the table holds a copy) */
-extern uint64_t nslots;
-void table_create(void);
-
-/* ---- handing the clock table to new programs (tableserve.c) ---- */
-/* takes the table's sealed memfd; listens on the socket the exec stub asks */
-void tableserve_init(int table_fd);
-/* the listening socket (poll it), and the answer to whatever connected */
-int tableserve_fd(void);
-void tableserve_answer(void);
-/* the socket's address as the exec stub needs it: length, then sockaddr_un */
-size_t tableserve_addr(unsigned char *buf, size_t max);
-struct dt_slot *slot_of(pid_t tid);
-/* the value the thread's last read returned (or would have) */
-uint64_t clock_last(pid_t tid, int cls);
-uint64_t clock_tick(pid_t tid, int cls);
-void clock_advance(pid_t tid, uint64_t ns);
-void clock_merge(pid_t into, uint64_t rt, uint64_t mono);
-/* one step of each clock (a parent reaping a multithreaded child) */
-void clock_step(pid_t tid);
-/* makes tid read leader's wall clock (or its own, when leader == tid or 0) */
-void clock_share_rt(pid_t tid, pid_t leader);
-bool clock_rt_shared(pid_t tid);
-/* whether a process runs a Go program (its threads share one wall clock) */
-extern uint8_t *proc_go;
-
-/* ---- traced threads (threads.c) ---- */
-enum pending_kind {
-	PEND_NONE,
-	PEND_TIMED_WAIT,   /* a timed wait in logical time (waits.c) */
-	PEND_REAP,         /* wait4/waitid: merge the reaped child's clock */
-	PEND_OPEN,         /* restore the path argument */
-	PEND_CLONE,        /* a fork/clone whose PID was pinned */
-	PEND_ARM,          /* arch_prctl(ARCH_SET_FS) turned into arming TSC/CPUID faulting */
-	PEND_FS,           /* a stat run by the kernel, or a change to the filesystem (fsview.c) */
-};
-
-struct thread {
-	pid_t tid, tgid;
-	bool attached;       /* its first stop has been seen */
-	bool ready;          /* its clock slot and identity are set up */
-	uint8_t lineage[32]; /* deterministic identity: derived from the parent's */
-	uint64_t nchildren, nexecs, nopens, rand_pos;
-	/* work to do at the syscall-exit stop */
-	enum pending_kind pending;
-	long pend_nr;
-	uint64_t pend_ns;
-	int pend_timeout_ret;   /* return value that means "timed out" */
-	int pend_argreg;        /* argument register to restore, -1 none */
-	unsigned long long pend_argval;
-	int pend_argreg2;
-	unsigned long long pend_argval2;
-	unsigned long long pend_ptr;
-	int pend_sig;           /* signal to deliver on the next resume */
-	unsigned long long pend_rusage; /* wait4/waitid: where the caller wants the child's rusage */
-	bool cpuid_pending;     /* TSC and CPUID faulting still to be armed (at ARCH_SET_FS) */
-	bool vdso_mapped;       /* the substitute vDSO is mapped in its process */
-	/* fsview.c: the call in flight and what its exit stop needs */
-	long fs_nr;
-	unsigned long long fs_args[5];
-	unsigned long fs_buf, fs_pathp;
-	int fs_dirfd;
-	uint64_t fs_victim_dev, fs_victim_ino;
-	int fs_tkind[2];        /* utime family: 0 explicit, 1 now, 2 omit */
-	int64_t fs_tval[2];
-};
-struct thread *thread_get(pid_t tid);
-struct thread *thread_new(pid_t tid);
-/* how many traced threads exist */
-extern uint64_t threads_live;
-void thread_free(pid_t tid);
-void thread_move(pid_t from, pid_t to);
-/* tags a stopped thread's GS base with its id for the vDSO (see shared.h) */
-void thread_tag(pid_t tid);
-/* highest clocks of the threads of a process that already exited */
-extern uint64_t *proc_exit_rt, *proc_exit_mono;
-/* whether a process ever had more than one thread (indexed by its pid) */
-extern uint8_t *proc_threaded;
-
-/* ---- resuming a traced thread: its pending signal first (threads.c) ---- */
-void resume(struct thread *t, int sig);
-void resume_to_exit(struct thread *t);
-/* answers the system call at its entry stop with `ret` instead of running it (handlers.c) */
+/* answers the system call at its entry stop with `ret` instead of running it, and resumes (dispatch.c) */
 void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
 
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
 long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn, long nr,
 	    unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
-void arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r);
+struct verdict arm_faulting_at_set_fs(struct thread *t, struct user_regs_struct *r);
 void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r);
 
-/* ---- syscalls (handlers.c) ---- */
+/* ---- the dispatcher: a system-call stop to the module that answers it (dispatch.c) ---- */
 void on_seccomp(struct thread *t);
 void on_syscall_exit(struct thread *t);
+
+/* ---- time reads that missed the vDSO (timecalls.c) ---- */
+struct verdict time_on_clock_gettime(struct thread *t, struct user_regs_struct *r);
+struct verdict time_on_gettimeofday(struct thread *t, struct user_regs_struct *r);
+struct verdict time_on_time(struct thread *t, struct user_regs_struct *r);
+struct verdict time_on_times(struct thread *t, struct user_regs_struct *r);
+
+/* ---- getrandom (randomness.c) ---- */
+struct verdict random_on_getrandom(struct thread *t, struct user_regs_struct *r);
+
+/* ---- the machine as the build sees it (identity.c) ---- */
+struct verdict identity_on_uname(struct thread *t, struct user_regs_struct *r);
+struct verdict identity_on_sysinfo(struct thread *t, struct user_regs_struct *r);
+struct verdict identity_on_sched_getaffinity(struct thread *t, struct user_regs_struct *r);
+struct verdict identity_on_getcpu(struct thread *t, struct user_regs_struct *r);
+
+/* ---- reaping: wait4/waitid merge the child's clocks (reap.c) ---- */
+struct verdict reap_on_wait_entry(struct thread *t, struct user_regs_struct *r);
+void reap_on_wait_exit(struct thread *t, long ret);
 
 /* ---- the filesystem view (fsview.c) ---- */
 struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes; };
 extern struct fsview_stats fsstats;
-/* per process: it changed its root or mount namespace (inherited by children) */
-extern uint8_t *proc_foreign;
 void fs_init(void);
 void fs_on_stat(struct thread *t, struct user_regs_struct *r);
 void fs_on_getdents(struct thread *t, struct user_regs_struct *r);
 void fs_on_change(struct thread *t, struct user_regs_struct *r);
-void fs_on_foreign(struct thread *t, struct user_regs_struct *r);
+struct verdict fs_on_foreign(struct thread *t, struct user_regs_struct *r);
 void fs_on_exit(struct thread *t, long ret);
 /* the process of `t` starts its second thread: from now on its changes carry one time */
 void fs_on_threaded(struct thread *t);
@@ -136,12 +71,6 @@ uint64_t fs_change_time_of(pid_t tgid);
 /* ---- faults (faults.c) ---- */
 bool emulate_fault(struct thread *t);
 void cpuid_prepare(void);
-
-/* ---- thread identity, shared with the entropy file system's thread (threads.c) ---- */
-/* copies the thread's lineage and returns (then increments) its count of entropy opens */
-uint64_t identity_next_open(pid_t tid, uint8_t lineage[32]);
-/* the thread's thread group, 0 if it is not traced */
-pid_t identity_tgid(pid_t tid);
 
 /* ---- /dev/urandom and friends through FUSE (entropyfs.c) ---- */
 bool entropyfs_start(void);
@@ -153,11 +82,11 @@ bool procview_start(void);
 void procview_enter(void);
 
 /* ---- /dev/urandom and friends by trapping open(2), the fallback (urandom.c) ---- */
-/* returns the path of a FIFO serving a fresh stream for this open, or NULL */
-const char *urandom_redirect(struct thread *t, const char *path);
+/* an open(2)/openat(2) (path in argument `arg`): an entropy file's path becomes a FIFO's */
+struct verdict urandom_on_open(struct thread *t, struct user_regs_struct *r, int arg);
 
 /* ---- CPU accounting: getrusage() and the wait calls' rusage (rusage.c) ---- */
-void rusage_on_getrusage(struct thread *t, struct user_regs_struct *r);
+struct verdict rusage_on_getrusage(struct thread *t, struct user_regs_struct *r);
 void rusage_on_wait_entry(struct thread *t, const struct user_regs_struct *r);
 void rusage_on_wait_exit(struct thread *t, long ret);
 
@@ -172,7 +101,7 @@ void procident_on_reap(struct thread *t, pid_t child, uint64_t rt, uint64_t mono
 /* ---- deterministic PIDs (pids.c) ---- */
 void pids_init(pid_t first);
 bool pids_pinned(void);
-void pids_on_clone_entry(struct thread *t);
+struct verdict pids_on_clone_entry(struct thread *t);
 bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
 
@@ -182,10 +111,10 @@ void runtime_on_new(pid_t parent, pid_t child, bool thread);
 void runtime_on_exec(pid_t tid);
 
 /* ---- timed waits in logical time (waits.c) ---- */
-void waits_on_entry(struct thread *t, struct user_regs_struct *r);
+struct verdict waits_on_entry(struct thread *t, struct user_regs_struct *r);
 void waits_on_exit(struct thread *t, struct user_regs_struct *r);
-void waits_thread_new(pid_t tid);
-void waits_thread_gone(pid_t tid);
+/* before the first thread is traced: follows the threads (threads_watch) */
+void waits_init(void);
 /* a SIGSTOP the supervisor sent to end a wait: swallow it */
 bool waits_absorb(pid_t tid, int sig);
 
@@ -193,8 +122,6 @@ bool waits_absorb(pid_t tid, int sig);
 void filter_install(bool trap_opens);
 
 /* ---- the sandbox's pid 1 (init.c) ---- */
-/* kills every other process of the PID namespace; false when not its pid 1 */
-bool init_kill_all(void);
 /* not dumpable, first to go when memory runs out */
 void init_harden(void);
 /* plain mode: runs the command untraced, reaps everything, ends the tree */
@@ -208,8 +135,8 @@ void limits_watch_fs(const char *path);
 void limits_start(void);
 /* in the build's first process, before exec */
 void limits_apply_child(void);
-/* at a fork/clone entry stop: true (the call refused) when over the process limit */
-bool limits_refuse_clone(struct thread *t, struct user_regs_struct *r);
+/* at a fork/clone entry stop: true (refuse it: EAGAIN) when over the process limit */
+bool limits_refuse_clone(void);
 /* a last look at the watched file systems when the build ends */
 void limits_final(void);
 /* the status fields: ,"limit":...,"fullFs":[...] */
@@ -217,6 +144,6 @@ void limits_json(char *buf, size_t len);
 
 /* ---- keeping the build inside the engine (guards.c) ---- */
 /* personality(): ADDR_NO_RANDOMIZE stays set */
-void guard_personality(struct thread *t, struct user_regs_struct *r);
+struct verdict guard_personality(struct thread *t, struct user_regs_struct *r);
 
 #endif

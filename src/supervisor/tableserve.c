@@ -4,10 +4,12 @@
  * against shrinking and growing.  A build that connects too gets the same
  * descriptor: it may write its own clocks (it can anyway), but no file of the
  * table exists that it could cut short, fill or replace under the supervisor. */
-#include "supervisor.h"
+#include "tableserve.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>

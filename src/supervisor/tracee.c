@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,13 @@ int mem_write(pid_t tid, unsigned long addr, const void *buf, size_t len)
 		done += take;
 	}
 	return 0;
+}
+
+long tracee_put(pid_t tid, unsigned long addr, const void *buf, size_t len)
+{
+	if (!addr)
+		return -EFAULT;
+	return mem_write(tid, addr, buf, len) < 0 ? -EFAULT : 0;
 }
 
 int mem_read_str(pid_t tid, unsigned long addr, char *buf, size_t max)
@@ -90,6 +98,16 @@ unsigned long scratch_addr(const struct user_regs_struct *r, size_t len)
 {
 	/* below the 128-byte red zone, 16-byte aligned */
 	return ((unsigned long)r->rsp - 256 - len) & ~15UL;
+}
+
+bool tracee_kill_all(void)
+{
+	/* kill(-1) reaches every process of our namespace but ourselves; never
+	 * call it elsewhere (outside a namespace it would reach the machine) */
+	if (getpid() != 1)
+		return false;
+	kill(-1, SIGKILL);
+	return true;
 }
 
 void tracee_resume(pid_t tid, int sig)

@@ -3,6 +3,7 @@
  * the opening thread's identity and its count of such opens. */
 #include "supervisor.h"
 #include "stream.h"
+#include "verdict.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +74,7 @@ static bool same_path(const char *a, const char *b)
 	return *a == *b;
 }
 
-const char *urandom_redirect(struct thread *t, const char *path)
+static const char *urandom_redirect(struct thread *t, const char *path)
 {
 	static char out[256];
 	static uint64_t serial;
@@ -111,4 +112,29 @@ const char *urandom_redirect(struct thread *t, const char *path)
 	}
 	pthread_attr_destroy(&attr);
 	return out;
+}
+
+/* open(2) and openat(2) at their entry stop; `arg` is the path argument.  The
+ * path of an entropy file is replaced by its FIFO's, put back at the exit stop. */
+struct verdict urandom_on_open(struct thread *t, struct user_regs_struct *r, int arg)
+{
+	char path[4096];
+	unsigned long long *reg = regs_arg(r, arg);
+	stats.opens++;
+	if (mem_read_str(t->tid, *reg, path, sizeof path) < 0)
+		return CONTINUE;
+	const char *fifo = urandom_redirect(t, path);
+	if (!fifo)
+		return CONTINUE;
+	size_t len = strlen(fifo) + 1;
+	unsigned long at = scratch_addr(r, len);
+	if (mem_write(t->tid, at, fifo, len) < 0)
+		return CONTINUE;
+	t->pend_argreg = arg;
+	t->pend_argval = *reg;
+	*reg = at;
+	regs_set(t->tid, r);
+	t->pending = PEND_OPEN;
+	stats.opens_redirected++;
+	return TO_EXIT;
 }

@@ -47,6 +47,7 @@
  * outcome depend on the machine's speed again (JVM compiler threads idle in
  * 5 s waits through any long compile). */
 #include "supervisor.h"
+#include "verdict.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -132,7 +133,7 @@ static void ensure_tables(void)
 		die("out of memory");
 }
 
-void waits_thread_new(pid_t tid)
+static void thread_born(pid_t tid)
 {
 	if (tid <= 0 || (uint64_t)tid >= nslots)
 		return;
@@ -159,7 +160,7 @@ static void drop_waiter_locked(size_t i)
 	generation++;
 }
 
-void waits_thread_gone(pid_t tid)
+static void thread_died(pid_t tid)
 {
 	if (tid <= 0 || (uint64_t)tid >= nslots)
 		return;
@@ -180,6 +181,11 @@ void waits_thread_gone(pid_t tid)
 	absorb[tid] = 0;
 	generation++;
 	pthread_mutex_unlock(&lock);
+}
+
+void waits_init(void)
+{
+	threads_watch(thread_born, thread_died);
 }
 
 bool waits_absorb(pid_t tid, int sig)
@@ -499,7 +505,7 @@ static int get_ts(pid_t tid, unsigned long addr, uint64_t *ns)
 }
 
 /* registers the wait and lets the (rewritten) call run to its exit stop */
-static void park(struct thread *t, struct user_regs_struct *r, const struct user_regs_struct *orig, uint64_t len,
+static struct verdict park(struct thread *t, struct user_regs_struct *r, const struct user_regs_struct *orig, uint64_t len,
 		 long timeout_ret, enum wait_kind kind)
 {
 	if (!helper_started)
@@ -515,7 +521,7 @@ static void park(struct thread *t, struct user_regs_struct *r, const struct user
 	memcpy(w.lineage, t->lineage, 32);
 	w.timeout_ret = timeout_ret;
 	if (regs_set(t->tid, r) < 0)
-		return resume(t, 0);
+		return CONTINUE;
 	pthread_mutex_lock(&lock);
 	ensure_tables();
 	for (size_t i = 0; i < nwaiters; i++)
@@ -534,17 +540,17 @@ static void park(struct thread *t, struct user_regs_struct *r, const struct user
 	pthread_mutex_unlock(&lock);
 	t->pending = PEND_TIMED_WAIT;
 	stats.waits_timed++;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
 /* a sleep of `len`: ppoll(NULL, 0, NULL, NULL), which only a signal ends */
-static void park_sleep(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind)
+static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind)
 {
 	struct user_regs_struct orig = *r;
 	r->orig_rax = SYS_ppoll;
 	r->rdi = r->rsi = r->rdx = r->r10 = 0;
 	r->r8 = 8;
-	park(t, r, &orig, len, 0, kind);
+	return park(t, r, &orig, len, 0, kind);
 }
 
 /* the logical length of an absolute deadline on clock class `cls` */
@@ -555,33 +561,33 @@ static uint64_t until(struct thread *t, uint64_t abs, int cls)
 }
 
 /* an absolute deadline that has passed: the kernel gets one that has passed too */
-static void expired_absolute(struct thread *t, struct user_regs_struct *r, int arg)
+static struct verdict expired_absolute(struct thread *t, struct user_regs_struct *r, int arg)
 {
 	struct kts zero = { 0, 1 };
 	unsigned long at = scratch_addr(r, sizeof zero);
 	if (mem_write(t->tid, at, &zero, sizeof zero) < 0)
-		return resume(t, 0);
+		return CONTINUE;
 	t->pend_argreg = arg;
 	t->pend_argval = *regs_arg(r, arg);
 	*regs_arg(r, arg) = at;
 	regs_set(t->tid, r);
 	t->pending = PEND_NONE;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
-static void on_futex(struct thread *t, struct user_regs_struct *r)
+static struct verdict on_futex(struct thread *t, struct user_regs_struct *r)
 {
 	int op = (int)r->rsi, cmd = op & FUTEX_CMD_MASK;
 	bool realtime = (op & FUTEX_CLOCK_REALTIME) != 0 || cmd == FUTEX_LOCK_PI;
 	struct user_regs_struct orig = *r;
 	uint64_t v, len;
 	if (get_ts(t->tid, r->r10, &v) < 0)
-		return resume(t, 0);
+		return CONTINUE;
 	switch (cmd) {
 	case FUTEX_WAIT:
 		len = v;
 		if (!len)
-			return resume(t, 0);
+			return CONTINUE;
 		break;
 	case FUTEX_WAIT_BITSET:
 	case FUTEX_WAIT_REQUEUE_PI:
@@ -592,67 +598,67 @@ static void on_futex(struct thread *t, struct user_regs_struct *r)
 			return expired_absolute(t, r, 3);
 		break;
 	default:
-		return resume(t, 0);
+		return CONTINUE;
 	}
 	r->r10 = 0;
-	park(t, r, &orig, len, -ETIMEDOUT, W_PLAIN);
+	return park(t, r, &orig, len, -ETIMEDOUT, W_PLAIN);
 }
 
-static void on_ms_wait(struct thread *t, struct user_regs_struct *r, int arg)
+static struct verdict on_ms_wait(struct thread *t, struct user_regs_struct *r, int arg)
 {
 	int ms = (int)*regs_arg(r, arg);
 	if (ms <= 0)
-		return resume(t, 0);
+		return CONTINUE;
 	struct user_regs_struct orig = *r;
 	*regs_arg(r, arg) = (unsigned long long)-1;
-	park(t, r, &orig, (uint64_t)ms * 1000000ULL, 0, W_PLAIN);
+	return park(t, r, &orig, (uint64_t)ms * 1000000ULL, 0, W_PLAIN);
 }
 
-static void on_ts_wait(struct thread *t, struct user_regs_struct *r, int arg, long timeout_ret, enum wait_kind kind)
+static struct verdict on_ts_wait(struct thread *t, struct user_regs_struct *r, int arg, long timeout_ret, enum wait_kind kind)
 {
 	uint64_t len;
 	if (get_ts(t->tid, *regs_arg(r, arg), &len) < 0 || !len)
-		return resume(t, 0);
+		return CONTINUE;
 	struct user_regs_struct orig = *r;
 	*regs_arg(r, arg) = 0;
-	park(t, r, &orig, len, timeout_ret, kind);
+	return park(t, r, &orig, len, timeout_ret, kind);
 }
 
-static void on_select(struct thread *t, struct user_regs_struct *r)
+static struct verdict on_select(struct thread *t, struct user_regs_struct *r)
 {
 	long tv[2];
 	if (!r->r8 || mem_read(t->tid, r->r8, tv, sizeof tv) < 0 || tv[0] < 0 || tv[1] < 0 || tv[1] >= 1000000)
-		return resume(t, 0);
+		return CONTINUE;
 	uint64_t len = (uint64_t)tv[0] * NS_PER_S + (uint64_t)tv[1] * 1000;
 	if (!len)
-		return resume(t, 0);
+		return CONTINUE;
 	struct user_regs_struct orig = *r;
 	r->r8 = 0;
-	park(t, r, &orig, len, 0, W_SELECT);
+	return park(t, r, &orig, len, 0, W_SELECT);
 }
 
-static void on_clock_nanosleep(struct thread *t, struct user_regs_struct *r)
+static struct verdict on_clock_nanosleep(struct thread *t, struct user_regs_struct *r)
 {
 	int cls = dt_classify((int)r->rdi);
 	uint64_t v;
 	if (cls == DT_C_BAD || cls == DT_C_CPU || get_ts(t->tid, r->rdx, &v) < 0)
-		return resume(t, 0);
+		return CONTINUE;
 	bool abs = (r->rsi & TIMER_ABSTIME) != 0;
 	uint64_t len = abs ? until(t, v, cls) : v;
 	if (!len)
-		return syscall_skip(t, r, 0);
-	park_sleep(t, r, len, abs ? W_PLAIN : W_SLEEP);
+		return SKIP(0);
+	return park_sleep(t, r, len, abs ? W_PLAIN : W_SLEEP);
 }
 
-void waits_on_entry(struct thread *t, struct user_regs_struct *r)
+struct verdict waits_on_entry(struct thread *t, struct user_regs_struct *r)
 {
 	switch ((long)r->orig_rax) {
 	case SYS_nanosleep: {
 		uint64_t len;
 		if (get_ts(t->tid, r->rdi, &len) < 0)
-			return resume(t, 0);
+			return CONTINUE;
 		if (!len)
-			return syscall_skip(t, r, 0);
+			return SKIP(0);
 		return park_sleep(t, r, len, W_SLEEP);
 	}
 	case SYS_clock_nanosleep: return on_clock_nanosleep(t, r);
@@ -665,7 +671,7 @@ void waits_on_entry(struct thread *t, struct user_regs_struct *r)
 	case SYS_pselect6: return on_ts_wait(t, r, 4, 0, W_PSELECT);
 	case SYS_rt_sigtimedwait: return on_ts_wait(t, r, 2, -EAGAIN, W_PLAIN);
 	case SYS_select: return on_select(t, r);
-	default: return resume(t, 0);
+	default: return CONTINUE;
 	}
 }
 

@@ -1,35 +1,27 @@
-/* The clock table shared with the substitute vDSO, and the supervisor's view
- * of each traced thread. */
-#include "supervisor.h"
+/* The clock table shared with the substitute vDSO: one slot of clocks per
+ * thread id, the wall-clock sharing of Go processes, the quiet spans of
+ * managed runtimes (runtime.c).  See shared.h for its layout. */
+#include "clocktable.h"
+#include "config.h"
+#include "log.h"
+#include "tableserve.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/ptrace.h>
-#include <sys/user.h>
-#include <stddef.h>
 #include <unistd.h>
 
-struct dt_header *table_hdr;
-struct dt_slot *slots;
+static struct dt_header *table_hdr;
+static struct dt_slot *slots;
 /* The table is mapped writable into every build process: the supervisor
  * reads clock values from it, never an index or a flag.  Those it keeps
  * here, and only mirrors them into the table for the vDSO. */
-uint32_t *rt_index;
+static uint32_t *rt_index;
 static uint32_t *rt_index_shared;
-bool table_gs_tid;
+static bool gs_tid;
 uint64_t nslots;
-uint64_t *proc_exit_rt, *proc_exit_mono;
-uint8_t *proc_threaded;
-uint8_t *proc_go;
-static struct thread **threads;
-uint64_t threads_live;
-/* guards the thread table against the entropy file system's thread */
-static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
 
 extern const unsigned char vdso_image[];
 extern const unsigned char vdso_image_end[];
@@ -78,15 +70,8 @@ void table_create(void)
 	table_hdr->mono_step = cfg.mono_step;
 	table_hdr->cpu_step = cfg.cpu_step;
 	table_hdr->nslots = nslots;
-	table_gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
-	table_hdr->gs_tid = table_gs_tid;
-	threads = calloc(nslots, sizeof *threads);
-	proc_exit_rt = calloc(nslots, sizeof *proc_exit_rt);
-	proc_exit_mono = calloc(nslots, sizeof *proc_exit_mono);
-	proc_threaded = calloc(nslots, sizeof *proc_threaded);
-	proc_go = calloc(nslots, sizeof *proc_go);
-	if (!threads || !proc_exit_rt || !proc_exit_mono || !proc_threaded || !proc_go)
-		die("out of memory");
+	gs_tid = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+	table_hdr->gs_tid = gs_tid;
 }
 
 struct dt_slot *slot_of(pid_t tid)
@@ -176,113 +161,25 @@ bool clock_rt_shared(pid_t tid)
 	return tid > 0 && (uint64_t)tid < nslots && rt_index[tid] != 0;
 }
 
-struct thread *thread_get(pid_t tid)
+uint64_t clock_rt_now(pid_t tid)
+{
+	return rt_slot_of(tid)->rt;
+}
+
+void clock_move(pid_t from, pid_t to)
+{
+	slots[to] = slots[from];
+	rt_index_shared[to] = rt_index[to] = 0;
+}
+
+bool clock_gs_tagged(void)
+{
+	return gs_tid;
+}
+
+struct dt_span *clock_quiet_of(pid_t tid)
 {
 	if (tid <= 0 || (uint64_t)tid >= nslots)
 		return NULL;
-	return threads[tid];
-}
-
-struct thread *thread_new(pid_t tid)
-{
-	if (tid <= 0 || (uint64_t)tid >= nslots)
-		die("internal: thread id %d out of range", tid);
-	pthread_mutex_lock(&ident_lock);
-	struct thread *t = threads[tid];
-	if (!t) {
-		t = calloc(1, sizeof *t);
-		if (!t)
-			die("out of memory");
-		threads[tid] = t;
-		threads_live++;
-	}
-	memset(t, 0, sizeof *t);
-	t->tid = tid;
-	t->tgid = tid;
-	t->pend_argreg = -1;
-	t->pend_argreg2 = -1;
-	pthread_mutex_unlock(&ident_lock);
-	waits_thread_new(tid);
-	return t;
-}
-
-void thread_free(pid_t tid)
-{
-	pthread_mutex_lock(&ident_lock);
-	struct thread *t = thread_get(tid);
-	if (t) {
-		free(t);
-		threads[tid] = NULL;
-		threads_live--;
-	}
-	pthread_mutex_unlock(&ident_lock);
-	waits_thread_gone(tid);
-}
-
-void thread_move(pid_t from, pid_t to)
-{
-	if (from == to)
-		return;
-	thread_free(to);
-	pthread_mutex_lock(&ident_lock);
-	struct thread *t = thread_get(from);
-	threads[from] = NULL;
-	threads[to] = t;
-	if (t) {
-		t->tid = to;
-		t->tgid = to;
-	}
-	pthread_mutex_unlock(&ident_lock);
-	slots[to] = slots[from];
-	rt_index_shared[to] = rt_index[to] = 0;
-	waits_thread_gone(from);
-	waits_thread_new(to);
-}
-
-void resume(struct thread *t, int sig)
-{
-	if (!sig && t->pend_sig) {
-		sig = t->pend_sig;
-		t->pend_sig = 0;
-	}
-	tracee_resume(t->tid, sig);
-}
-
-void resume_to_exit(struct thread *t)
-{
-	tracee_resume_to_exit(t->tid);
-}
-
-void thread_tag(pid_t tid)
-{
-	if (!table_gs_tid)
-		return;
-	ptrace(PTRACE_POKEUSER, tid, (void *)offsetof(struct user, regs.gs_base), (void *)(unsigned long)(tid + 1));
-}
-
-uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])
-{
-	static uint64_t strangers;
-	uint64_t n;
-	pthread_mutex_lock(&ident_lock);
-	struct thread *t = thread_get(tid);
-	if (t) {
-		memcpy(lineage, t->lineage, 32);
-		n = t->nopens++;
-	} else {
-		/* not a traced thread (should not happen): one shared sequence */
-		memcpy(lineage, cfg.seed, 32);
-		n = strangers++;
-	}
-	pthread_mutex_unlock(&ident_lock);
-	return n;
-}
-
-pid_t identity_tgid(pid_t tid)
-{
-	pthread_mutex_lock(&ident_lock);
-	struct thread *t = thread_get(tid);
-	pid_t tgid = t ? t->tgid : 0;
-	pthread_mutex_unlock(&ident_lock);
-	return tgid;
+	return (struct dt_span *)((char *)table_hdr + dt_quiet_off(nslots)) + tid;
 }
