@@ -8,6 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <linux/ptrace.h>
 #include <sys/syscall.h>
 
 /* acts on a module's answer for the thread stopped at a system call's entry */
@@ -194,4 +198,65 @@ void on_syscall_exit(struct thread *t)
 	t->pending = PEND_NONE;
 	t->pend_argreg = t->pend_argreg2 = -1;
 	resume(t, 0);
+}
+
+/* a thread stopped (waitpid status st): an event, a system call's exit, a
+ * fault the engine emulates, or a signal on its way to the thread */
+void dispatch_stop(pid_t tid, int st)
+{
+	struct thread *t = thread_get(tid);
+	int sig = WSTOPSIG(st), event = st >> 16;
+	if (!t) {
+		/* a new child reported before its parent's fork event */
+		t = thread_new(tid);
+		t->attached = true;
+		return;
+	}
+	if (!t->attached) {
+		/* the first stop of a child whose parent's event came first */
+		t->attached = true;
+		if (t->ready) {
+			thread_tag(tid);
+			resume(t, 0);
+		}
+		return;
+	}
+	if (sig == SIGTRAP && event) {
+		switch (event) {
+		case PTRACE_EVENT_FORK:
+		case PTRACE_EVENT_VFORK:
+		case PTRACE_EVENT_CLONE:
+			apply(t, NULL, lifecycle_on_new_child(t, event)); /* never a skip: no registers */
+			break;
+		case PTRACE_EVENT_EXEC:
+			on_exec(t);
+			resume(thread_get(tid) ? thread_get(tid) : t, 0);
+			break;
+		case PTRACE_EVENT_SECCOMP:
+			on_seccomp(t);
+			break;
+		default:
+			resume(t, 0);
+		}
+	} else if (sig == (SIGTRAP | 0x80)) {
+		on_syscall_exit(t);
+	} else if (sig == SIGSEGV && emulate_fault(t)) {
+		resume(t, 0);
+	} else if (waits_absorb(tid, sig)) {
+		resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
+	} else {
+		siginfo_t si;
+		if (log_verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
+			struct user_regs_struct x;
+			regs_get(tid, &x);
+			unsigned char b[4] = { 0 };
+			mem_read(tid, x.rip, b, 4);
+			debug("pid %d: signal %d at %llx (%02x %02x %02x %02x), fs %llx", tid, sig, x.rip, b[0], b[1], b[2],
+			      b[3], x.fs_base);
+		}
+		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
+			resume(t, 0); /* group-stop: let it go on */
+		else
+			resume(t, sig);
+	}
 }

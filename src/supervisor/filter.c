@@ -52,7 +52,7 @@ void filter_install(bool trap_opens)
 		RULE(T, openat, 0);
 		RULE(T, openat2, 0);
 	}
-	/* the filesystem view (fsview.c): metadata, listings, and the changes
+	/* the filesystem view (fsstat.c, fslist.c, fschange.c): metadata, listings, and the changes
 	 * that give files their logical times */
 	if (cfg.fs_view) {
 		static const int fs_calls[] = {

@@ -1,5 +1,6 @@
 /* System calls the supervisor rewrites so that the build stays inside the
- * engine (rather than answering what it observes, which handlers.c does). */
+ * engine (rather than answering what it observes, which the other feature
+ * modules do). */
 #include "supervisor.h"
 #include "verdict.h"
 

@@ -9,7 +9,6 @@
  * engine answers, and maps a substitute vDSO into each program at exec. */
 #include "supervisor.h"
 #include "sha256.h"
-#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,16 +21,12 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/resource.h>
-#include <linux/close_range.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/ptrace.h>
-#include <linux/sched.h>
 
 static uint64_t parse_u64(const char *opt, const char *s)
 {
@@ -54,98 +49,6 @@ static void usage(void)
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]... -- COMMAND [ARG...]\n");
 	exit(EXIT_USAGE);
-}
-
-/* ---- process and thread creation ---- */
-
-static unsigned long long clone_flags(pid_t parent)
-{
-	struct user_regs_struct r;
-	if (regs_get(parent, &r) < 0)
-		return 0;
-	if ((long)r.orig_rax == SYS_clone)
-		return r.rdi;
-	if ((long)r.orig_rax != SYS_clone3)
-		return 0; /* fork, vfork */
-	struct clone_args ca;
-	if (mem_read(parent, r.rdi, &ca, sizeof ca.flags) < 0)
-		return 0;
-	return ca.flags;
-}
-
-static bool creates_thread(pid_t parent)
-{
-	return (clone_flags(parent) & CLONE_THREAD) != 0;
-}
-
-static void on_new_child(struct thread *parent, int event)
-{
-	unsigned long msg = 0;
-	ptrace(PTRACE_GETEVENTMSG, parent->tid, NULL, &msg);
-	pid_t child = (pid_t)msg;
-	debug("pid: %d created %d (event %d)", parent->tid, child, event);
-	struct thread *c = thread_get(child);
-	bool attached = c && c->attached;
-	c = thread_new(child);
-	c->attached = attached;
-	bool thread = event == PTRACE_EVENT_CLONE && creates_thread(parent->tid);
-	c->tgid = thread ? parent->tgid : child;
-	if (thread) /* a process's identity is its process's (procident.c) */
-		stream_derive(c->lineage, parent->lineage, "thread", parent->nchildren++);
-	struct dt_slot *ps = slot_of(parent->tid), *cs = slot_of(child);
-	cs->rt = ps->rt;
-	cs->mono = ps->mono;
-	cs->tsc = ps->tsc;
-	cs->cpu = 0;
-	if (!thread) {
-		process_new(child, parent->tgid, (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER)) != 0);
-		clock_share_rt(child, 0);
-		if (clock_rt_shared(parent->tid))
-			cs->rt = clock_rt_now(parent->tid);
-		procident_on_fork(parent, c); /* the process's identity and spawn clock, not the thread's */
-		stats.forks++;
-	} else {
-		struct process *pp = process_of(parent->tgid);
-		if (!pp->threaded)
-			fs_on_threaded(parent);
-		pp->threaded = true;
-		procident_on_thread(parent);
-		clock_share_rt(child, pp->go ? parent->tgid : 0);
-		stats.threads++;
-	}
-	runtime_on_new(parent->tid, child, thread);
-	c->ready = true;
-	if (c->attached) {
-		thread_tag(child);
-		resume(c, 0);
-	}
-	if (pids_is_busy(parent->tid)) {
-		/* the PID is taken: the next creator may go (a vfork parent waits
-		 * for its child, which may itself fork); the exit stop is consumed */
-		pids_on_clone_done(parent->tid);
-		resume_to_exit(parent);
-	} else {
-		resume(parent, 0);
-	}
-}
-
-static void on_thread_gone(pid_t tid)
-{
-	struct thread *t = thread_get(tid);
-	if (t) {
-		struct dt_slot *s = slot_of(tid);
-		process_thread_exited(t->tgid, s->rt, s->mono);
-	}
-	thread_free(tid);
-}
-
-/* Kills every process we trace (never kill(-1): outside a PID namespace
- * that would reach the whole machine). */
-static void kill_all_tracees(void)
-{
-	for (uint64_t tid = 1; tid < nslots; tid++)
-		if (thread_get((pid_t)tid))
-			kill((pid_t)tid, SIGKILL);
 }
 
 /* ---- the first process ---- */
@@ -183,34 +86,15 @@ static pid_t launch(char **argv, int cpu, bool merge_output, bool trap_opens)
 	_exit(EXIT_CANNOT_RUN);
 }
 
-static void report(int fd, int code, int sig)
-{
-	if (fd < 0)
-		return;
-	char limits[512];
-	limits_json(limits, sizeof limits);
-	dprintf(fd,
-		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
-		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
-		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
-		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
-		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
-		"\"fsStamps\":%llu,\"fsInodes\":%llu%s}\n",
-		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
-		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
-		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
-		(unsigned long long)stats.opens_redirected, (unsigned long long)stats.waits_timed,
-		(unsigned long long)stats.waits_timedout, (unsigned long long)stats.reaps,
-		(unsigned long long)stats.rdtsc, (unsigned long long)stats.cpuid,
-		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps,
-		(unsigned long long)stats.opens, (unsigned long long)fsstats.stats,
-		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
-		(unsigned long long)fsstats.listings_real,
-		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
-		(unsigned long long)fsstats.inodes, limits);
-}
+struct args {
+	const char *seed;
+	bool have_epoch;
+	bool merge_output;
+	int cpu;       /* -1: the first the supervisor may run on */
+	char **command;
+};
 
-int main(int argc, char **argv)
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "epoch", required_argument, 0, 'e' },
@@ -232,21 +116,20 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, 0, 'v' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *seed = NULL;
-	bool merge_output = false;
-	bool have_epoch = false;
-	int cpu = -1, c;
+	memset(a, 0, sizeof *a);
+	a->cpu = -1;
+	int c;
 	while ((c = getopt_long(argc, argv, "+v", opts, NULL)) != -1) {
 		switch (c) {
-		case 'e': cfg.epoch_ns = parse_u64("--epoch", optarg) * NS_PER_S; have_epoch = true; break;
-		case 's': seed = optarg; break;
+		case 'e': cfg.epoch_ns = parse_u64("--epoch", optarg) * NS_PER_S; a->have_epoch = true; break;
+		case 's': a->seed = optarg; break;
 		case 't': cfg.rt_step = parse_u64("--time-step", optarg); break;
 		case 'm': cfg.mono_step = parse_u64("--mono-step", optarg); break;
-		case 'c': cpu = (int)parse_u64("--cpu", optarg); break;
+		case 'c': a->cpu = (int)parse_u64("--cpu", optarg); break;
 		case 'd': cfg.state_dir = optarg; break;
 		case 'f': cfg.status_fd = (int)parse_u64("--status-fd", optarg); break;
 		case 'r': snprintf(cfg.release, sizeof cfg.release, "%s", optarg); break;
-		case 'o': merge_output = true; break;
+		case 'o': a->merge_output = true; break;
 		case 'p': cfg.pin_pids = true; break;
 		case 'z': cfg.fsize = parse_u64("--fsize", optarg); break;
 		case 'n': cfg.fs_view = false; break;
@@ -258,46 +141,58 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind < argc && cfg.plain) {
-		/* the control run: only the sandbox's init, no engine */
-		int code, sig;
-		if (cfg.status_fd >= 0)
-			fcntl(cfg.status_fd, F_SETFD, FD_CLOEXEC);
-		signal(SIGPIPE, SIG_IGN);
-		init_harden();
-		limits_start();
-		init_run_plain(argv + optind, merge_output, &code, &sig);
-		report(cfg.status_fd, code, sig);
-		return sig ? EXIT_SIGNAL_BASE + sig : code < 0 ? EXIT_ENGINE_FAILED : code;
-	}
-	if (optind >= argc || !have_epoch || !seed)
-		usage();
-	if (strlen(seed) < 16 || strspn(seed, "0123456789abcdef") != strlen(seed))
+	a->command = optind < argc ? argv + optind : NULL;
+}
+
+/* the process's status as a shell reports it */
+static int exit_status(int code, int sig)
+{
+	if (sig)
+		return EXIT_SIGNAL_BASE + sig;
+	return code < 0 ? EXIT_ENGINE_FAILED : code;
+}
+
+/* the control run: only the sandbox's init, no engine */
+static int run_plain(const struct args *a)
+{
+	int code, sig;
+	if (cfg.status_fd >= 0)
+		fcntl(cfg.status_fd, F_SETFD, FD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+	init_harden();
+	limits_start();
+	init_run_plain(a->command, a->merge_output, &code, &sig);
+	status_report(cfg.status_fd, code, sig);
+	return exit_status(code, sig);
+}
+
+/* the seed, the CPU, the tables and the supervisor's threads, before the build starts */
+static void prepare(struct args *a)
+{
+	if (strlen(a->seed) < 16 || strspn(a->seed, "0123456789abcdef") != strlen(a->seed))
 		die("--seed: expected at least 16 lowercase hex digits");
-	sha256_3(cfg.seed, "detbuild-seed", 13, seed, strlen(seed), NULL, 0);
+	sha256_3(cfg.seed, "detbuild-seed", 13, a->seed, strlen(a->seed), NULL, 0);
 	if (getrandom(&cfg.tsc_cookie, sizeof cfg.tsc_cookie, 0) != sizeof cfg.tsc_cookie)
 		die("getrandom: %m");
 	if (cfg.status_fd >= 0)
 		fcntl(cfg.status_fd, F_SETFD, FD_CLOEXEC);
-	if (cpu < 0) {
+	if (a->cpu < 0) {
 		cpu_set_t set;
 		if (sched_getaffinity(0, sizeof set, &set) < 0)
 			die("sched_getaffinity: %m");
-		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+		for (a->cpu = 0; a->cpu < CPU_SETSIZE && !CPU_ISSET(a->cpu, &set); a->cpu++)
 			;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	cfg.build_cpu = cpu;
+	cfg.build_cpu = a->cpu;
 	/* the supervisor runs on the build's CPU too: a stop then costs a
 	 * context switch instead of waking an idle CPU (measured in a VM: a
 	 * trapped call took ~85 us across CPUs) */
-	{
-		cpu_set_t own;
-		CPU_ZERO(&own);
-		CPU_SET(cpu, &own);
-		if (sched_setaffinity(0, sizeof own, &own) < 0)
-			warnx_("cannot pin the supervisor to CPU %d: %m", cpu);
-	}
+	cpu_set_t own;
+	CPU_ZERO(&own);
+	CPU_SET(a->cpu, &own);
+	if (sched_setaffinity(0, sizeof own, &own) < 0)
+		warnx_("cannot pin the supervisor to CPU %d: %m", a->cpu);
 
 	mkdir(cfg.state_dir, 0755);
 	table_create();
@@ -305,11 +200,9 @@ int main(int argc, char **argv)
 	runtime_init();
 	waits_init();
 	fs_init();
-	{
-		struct timespec now;
-		clock_gettime(CLOCK_REALTIME, &now);
-		cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
-	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
 
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
@@ -318,7 +211,12 @@ int main(int argc, char **argv)
 		procview_start();
 	init_harden();
 	limits_start(); /* after the entropy thread: the build's PIDs stay where they were */
-	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
+}
+
+/* the build's first process, traced and stopped before its exec */
+static pid_t start_build(const struct args *a)
+{
+	pid_t main_pid = launch(a->command, a->cpu, a->merge_output, cfg.trap_opens);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
 		die("the build command did not start");
@@ -327,17 +225,15 @@ int main(int argc, char **argv)
 			    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACESECCOMP)) < 0)
 		die("PTRACE_SETOPTIONS: %m (Hint: needs Linux 4.8 or later)");
 	pids_init(main_pid);
-	struct thread *first = thread_new(main_pid);
-	first->attached = first->ready = true;
-	sha256_3(first->lineage, cfg.seed, 32, "root", 4, NULL, 0);
-	struct dt_slot *s0 = slot_of(main_pid);
-	s0->rt = cfg.epoch_ns;
-	s0->mono = cfg.mono_start;
-	s0->cpu = 0;
-	s0->tsc = 1ULL << 32;
-	resume(first, 0);
+	lifecycle_first(main_pid);
+	return main_pid;
+}
 
-	int main_code = -1, main_sig = 0;
+/* The wait loop: every stop of every traced thread goes to the dispatcher,
+ * until no traced process is left.  Returns the supervisor's exit status. */
+static int trace(pid_t main_pid)
+{
+	int main_code = -1, main_sig = 0, st;
 	bool killed_rest = false;
 	for (;;) {
 		pid_t tid = waitpid(-1, &st, __WALL);
@@ -349,7 +245,7 @@ int main(int argc, char **argv)
 			die("waitpid: %m");
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			on_thread_gone(tid);
+			lifecycle_on_thread_gone(tid);
 			if (tid == main_pid) {
 				main_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 				main_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
@@ -357,7 +253,7 @@ int main(int argc, char **argv)
 					/* the build is over: nothing it left behind may keep running */
 					limits_final();
 					if (!tracee_kill_all())
-						kill_all_tracees();
+						lifecycle_kill_tracees();
 					killed_rest = true;
 				}
 			}
@@ -365,64 +261,20 @@ int main(int argc, char **argv)
 		}
 		if (!WIFSTOPPED(st))
 			continue;
-		struct thread *t = thread_get(tid);
-		int sig = WSTOPSIG(st), event = st >> 16;
-		if (!t) {
-			/* a new child reported before its parent's fork event */
-			t = thread_new(tid);
-			t->attached = true;
-			continue;
-		}
-		if (!t->attached) {
-			/* the first stop of a child whose parent's event came first */
-			t->attached = true;
-			if (t->ready) {
-				thread_tag(tid);
-				resume(t, 0);
-			}
-			continue;
-		}
-		if (sig == SIGTRAP && event) {
-			switch (event) {
-			case PTRACE_EVENT_FORK:
-			case PTRACE_EVENT_VFORK:
-			case PTRACE_EVENT_CLONE:
-				on_new_child(t, event);
-				break;
-			case PTRACE_EVENT_EXEC:
-				on_exec(t);
-				resume(thread_get(tid) ? thread_get(tid) : t, 0);
-				break;
-			case PTRACE_EVENT_SECCOMP:
-				on_seccomp(t);
-				break;
-			default:
-				resume(t, 0);
-			}
-		} else if (sig == (SIGTRAP | 0x80)) {
-			on_syscall_exit(t);
-		} else if (sig == SIGSEGV && emulate_fault(t)) {
-			resume(t, 0);
-		} else if (waits_absorb(tid, sig)) {
-			resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
-		} else {
-			siginfo_t si;
-			if (log_verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
-				struct user_regs_struct x;
-				regs_get(tid, &x);
-				unsigned char b[4] = { 0 };
-				mem_read(tid, x.rip, b, 4);
-				debug("pid %d: signal %d at %llx (%02x %02x %02x %02x), fs %llx", tid, sig, x.rip, b[0], b[1], b[2],
-				      b[3], x.fs_base);
-			}
-			if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
-				resume(t, 0); /* group-stop: let it go on */
-			else
-				resume(t, sig);
-		}
+		dispatch_stop(tid, st);
 	}
-	report(cfg.status_fd, main_code, main_sig);
-	if (main_sig)
-		return EXIT_SIGNAL_BASE + main_sig;
-	return main_code < 0 ? EXIT_ENGINE_FAILED : main_code;
+	status_report(cfg.status_fd, main_code, main_sig);
+	return exit_status(main_code, main_sig);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	parse_args(argc, argv, &a);
+	if (a.command && cfg.plain)
+		return run_plain(&a);
+	if (!a.command || !a.have_epoch || !a.seed)
+		usage();
+	prepare(&a);
+	return trace(start_build(&a));
 }

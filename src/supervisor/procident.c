@@ -97,7 +97,7 @@ void procident_on_fork(struct thread *parent, struct thread *child)
 	debug("procident: %d (thread %d) spawns %d as its child %llu%s", parent->tgid, parent->tid, child->tid,
 	      (unsigned long long)pp->nspawns - 1, pp->spawn_clock ? ", from its spawn clock" : "");
 	if (!pp->spawn_clock)
-		return; /* single-threaded: the child starts with its parent's clocks (main.c) */
+		return; /* single-threaded: the child starts with its parent's clocks (lifecycle.c) */
 	spawn_clock_step(pp);
 	struct dt_slot *cs = slot_of(child->tid);
 	debug("procident: child %d starts at rt %llu mono %llu", child->tid, (unsigned long long)pp->rt,

@@ -34,6 +34,18 @@ void arm_cpuid_at_exit(struct thread *t, const struct user_regs_struct *r);
 /* ---- the dispatcher: a system-call stop to the module that answers it (dispatch.c) ---- */
 void on_seccomp(struct thread *t);
 void on_syscall_exit(struct thread *t);
+/* a traced thread stopped with waitpid status `st` */
+void dispatch_stop(pid_t tid, int st);
+
+/* ---- threads and processes begin and end (lifecycle.c) ---- */
+struct verdict lifecycle_on_new_child(struct thread *parent, int event);
+void lifecycle_on_thread_gone(pid_t tid);
+/* the build's first process, stopped before its exec */
+void lifecycle_first(pid_t pid);
+void lifecycle_kill_tracees(void);
+
+/* ---- the final status line (status.c) ---- */
+void status_report(int fd, int code, int sig);
 
 /* ---- time reads that missed the vDSO (timecalls.c) ---- */
 struct verdict time_on_clock_gettime(struct thread *t, struct user_regs_struct *r);
@@ -54,7 +66,7 @@ struct verdict identity_on_getcpu(struct thread *t, struct user_regs_struct *r);
 struct verdict reap_on_wait_entry(struct thread *t, struct user_regs_struct *r);
 void reap_on_wait_exit(struct thread *t, long ret);
 
-/* ---- the filesystem view (fsview.c) ---- */
+/* ---- the filesystem view (fs*.c, fsview.h) ---- */
 struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes; };
 extern struct fsview_stats fsstats;
 void fs_init(void);

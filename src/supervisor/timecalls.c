@@ -1,6 +1,6 @@
 /* Time reads that did not go through the substitute vDSO (a static program,
  * a direct syscall, an old libc): answered from the thread's logical clock
- * (clocktable in threads.c). */
+ * (clocktable.c). */
 #include "supervisor.h"
 #include "verdict.h"
 
