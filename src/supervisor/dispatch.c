@@ -33,11 +33,6 @@ static void apply(struct thread *t, struct user_regs_struct *r, struct verdict v
 	}
 }
 
-void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret)
-{
-	apply(t, r, SKIP(ret));
-}
-
 /* An open that may write: its file takes the thread's logical time (the
  * view, fs/); without the entropy file system every open comes here, for
  * /dev/urandom (urandom.c). */
@@ -51,23 +46,11 @@ static struct verdict on_open(struct thread *t, struct user_regs_struct *r)
 		flags = r->rdx;
 	else if (nr == SYS_openat2 && mem_read(t->tid, r->rdx, &flags, sizeof flags) < 0)
 		flags = 0;
-	if (cfg.fs_view && (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC))) {
-		fs_on_change(t, r);
-		return HOLD; /* resumed by the view */
-	}
+	if (cfg.fs_view && (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)))
+		return fs_on_change(t, r);
 	if (nr == SYS_creat || !cfg.trap_opens)
 		return CONTINUE;
 	return urandom_on_open(t, r, nr == SYS_open ? 0 : 1);
-}
-
-/* the view's handlers still resume the thread themselves */
-static struct verdict fs(void (*handler)(struct thread *, struct user_regs_struct *), struct thread *t,
-			 struct user_regs_struct *r)
-{
-	if (!cfg.fs_view)
-		return CONTINUE;
-	handler(t, r);
-	return HOLD;
 }
 
 static struct verdict on_clone(struct thread *t)
@@ -128,16 +111,16 @@ static struct verdict route(struct thread *t, struct user_regs_struct *r)
 	case SYS_lstat:
 	case SYS_fstat:
 	case SYS_newfstatat:
-	case SYS_statx: return fs(fs_on_stat, t, r);
+	case SYS_statx: return cfg.fs_view ? fs_on_stat(t, r) : CONTINUE;
 	case SYS_getdents:
-	case SYS_getdents64: return fs(fs_on_getdents, t, r);
+	case SYS_getdents64: return cfg.fs_view ? fs_on_getdents(t, r) : CONTINUE;
 	case SYS_truncate: case SYS_ftruncate:
 	case SYS_mkdir: case SYS_mkdirat: case SYS_mknod: case SYS_mknodat:
 	case SYS_symlink: case SYS_symlinkat: case SYS_link: case SYS_linkat:
 	case SYS_unlink: case SYS_unlinkat: case SYS_rmdir:
 	case SYS_rename: case SYS_renameat: case SYS_renameat2:
 	case SYS_utime: case SYS_utimes: case SYS_futimesat: case SYS_utimensat:
-		return fs(fs_on_change, t, r);
+		return cfg.fs_view ? fs_on_change(t, r) : CONTINUE;
 	case SYS_chroot: case SYS_pivot_root: case SYS_unshare: case SYS_setns:
 		return fs_on_foreign(t, r);
 	case SYS_personality: return guard_personality(t, r);

@@ -71,9 +71,9 @@ void limits_apply_child(void)
 
 bool limits_refuse_clone(void)
 {
-	if (!cfg.max_procs || threads_live < cfg.max_procs)
+	if (!cfg.max_procs || threads_count() < cfg.max_procs)
 		return false;
-	hit("processes", threads_live + 1, cfg.max_procs);
+	hit("processes", threads_count() + 1, cfg.max_procs);
 	return true;
 }
 

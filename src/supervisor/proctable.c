@@ -15,7 +15,7 @@ static struct thread **threads;
 static struct process *procs;
 /* what process_of() returns for an id out of range */
 static struct process nowhere;
-uint64_t threads_live;
+static uint64_t threads_live;
 /* told when a thread id starts or stops being traced (waits.c keeps its own list) */
 static void (*on_born)(pid_t), (*on_gone)(pid_t);
 /* guards the thread table against the entropy file system's thread */
@@ -27,6 +27,11 @@ void proctable_init(void)
 	procs = calloc(nslots, sizeof *procs);
 	if (!threads || !procs)
 		die("out of memory");
+}
+
+uint64_t threads_count(void)
+{
+	return threads_live;
 }
 
 struct process *process_of(pid_t tgid)

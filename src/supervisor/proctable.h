@@ -67,7 +67,7 @@ struct thread {
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);
 /* how many traced threads exist */
-extern uint64_t threads_live;
+uint64_t threads_count(void);
 void thread_free(pid_t tid);
 void thread_move(pid_t from, pid_t to);
 /* `born` and `gone` are told when a thread id starts or stops being traced */

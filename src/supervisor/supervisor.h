@@ -21,9 +21,6 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-/* answers the system call at its entry stop with `ret` instead of running it, and resumes (dispatch.c) */
-void syscall_skip(struct thread *t, struct user_regs_struct *r, long ret);
-
 /* ---- exec set-up (execsetup.c) ---- */
 void on_exec(struct thread *t);
 long inject(struct thread *t, const struct user_regs_struct *base, unsigned long insn, long nr,
@@ -66,13 +63,13 @@ struct verdict identity_on_getcpu(struct thread *t, struct user_regs_struct *r);
 struct verdict reap_on_wait_entry(struct thread *t, struct user_regs_struct *r);
 void reap_on_wait_exit(struct thread *t, long ret);
 
-/* ---- the filesystem view (fs*.c, fsview.h) ---- */
+/* ---- the filesystem view (fs/) ---- */
 struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes; };
 extern struct fsview_stats fsstats;
 void fs_init(void);
-void fs_on_stat(struct thread *t, struct user_regs_struct *r);
-void fs_on_getdents(struct thread *t, struct user_regs_struct *r);
-void fs_on_change(struct thread *t, struct user_regs_struct *r);
+struct verdict fs_on_stat(struct thread *t, struct user_regs_struct *r);
+struct verdict fs_on_getdents(struct thread *t, struct user_regs_struct *r);
+struct verdict fs_on_change(struct thread *t, struct user_regs_struct *r);
 struct verdict fs_on_foreign(struct thread *t, struct user_regs_struct *r);
 void fs_on_exit(struct thread *t, long ret);
 /* the process of `t` starts its second thread: from now on its changes carry one time */

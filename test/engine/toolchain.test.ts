@@ -1,6 +1,6 @@
 /**
  * The builder's installed toolchains work in a generic build exactly as
- * outside (src/engine/toolchain-state.ts, src/supervisor/systimes.c):
+ * outside (src/engine/toolchain-state.ts, src/supervisor/fs/systimes.c):
  *
  * - pdflatex and lualatex need TeX's formats under /var/lib/texmf, which every
  *   build now sees read-only (before: "mktexfmt: Did not find entry for

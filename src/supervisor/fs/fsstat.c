@@ -32,8 +32,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct fsview_stats fsstats;
-
 /* ---- the view of one stat result ---- */
 
 static int64_t clamp_epoch(int64_t t) { return t < fs_epoch_ns ? t : fs_epoch_ns; }
@@ -181,7 +179,7 @@ static long deliver(struct thread *t, long nr, unsigned long buf, struct kstatx 
 	return mem_write(t->tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
 }
 
-void fs_on_stat(struct thread *t, struct user_regs_struct *r)
+struct verdict fs_on_stat(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
 	int dirfd = AT_FDCWD, flags = 0;
@@ -200,7 +198,7 @@ void fs_on_stat(struct thread *t, struct user_regs_struct *r)
 		path[0] = 0;
 		flags |= AT_EMPTY_PATH;
 		if (dirfd < 0)
-			return resume(t, 0); /* EBADF from the kernel */
+			return CONTINUE; /* EBADF from the kernel */
 	} else if (!pathp && (flags & AT_EMPTY_PATH)) {
 		path[0] = 0;
 	} else if (!pathp || mem_read_str(t->tid, pathp, path, sizeof path) < 0) {
@@ -218,7 +216,7 @@ void fs_on_stat(struct thread *t, struct user_regs_struct *r)
 		/* the kernel gives the error its own way (EBADF rather than ENOENT
 		 * for a closed descriptor); an error leaks nothing to rewrite */
 		if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP || rc == -ENAMETOOLONG)
-			return resume(t, 0);
+			return CONTINUE;
 		goto at_exit;
 	}
 	struct origin o = { .tid = t->tid, .nofollow = (kflags & AT_SYMLINK_NOFOLLOW) != 0 };
@@ -229,7 +227,7 @@ void fs_on_stat(struct thread *t, struct user_regs_struct *r)
 		o.kind = O_PATH_;
 		o.path = ours;
 	}
-	return syscall_skip(t, r, deliver(t, nr, buf, &x, &o));
+	return SKIP(deliver(t, nr, buf, &x, &o));
 
 at_exit:
 	t->pending = PEND_FS;
@@ -239,7 +237,7 @@ at_exit:
 	t->fs_pathp = pathp;
 	t->fs_args[0] = (unsigned long long)flags;
 	fsstats.stats_at_exit++;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
 /* The exit stop of a stat the kernel ran itself. */

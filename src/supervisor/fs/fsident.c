@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 int64_t fs_epoch_ns;
+struct fsview_stats fsstats;
 
 static uint64_t mix64(uint64_t x)
 {

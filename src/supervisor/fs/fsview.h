@@ -3,7 +3,7 @@
 #ifndef DETBUILD_FSVIEW_H
 #define DETBUILD_FSVIEW_H
 
-#include "supervisor.h"
+#include "../supervisor.h"
 
 #include <sys/sysmacros.h>
 

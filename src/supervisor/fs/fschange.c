@@ -132,7 +132,7 @@ static void read_utimes(struct thread *t, long nr, struct user_regs_struct *r)
 
 /* At the entry of a call that changes the filesystem: remember what the exit
  * stop needs, then let the kernel run it. */
-void fs_on_change(struct thread *t, struct user_regs_struct *r)
+struct verdict fs_on_change(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
 	t->fs_nr = nr;
@@ -156,7 +156,7 @@ void fs_on_change(struct thread *t, struct user_regs_struct *r)
 		note_victim(t, ours);
 	t->pending = PEND_FS;
 	fsstats.changes++;
-	resume_to_exit(t);
+	return TO_EXIT;
 }
 
 /* stamps (dirfd, path argument) and, when it was created, its directory */

@@ -135,7 +135,7 @@ static size_t put_entry(char *out, size_t room, bool is64, uint64_t ino, uint64_
 	return reclen;
 }
 
-void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
+struct verdict fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 {
 	int fd = (int)r->rdi;
 	unsigned long bufp = r->rsi;
@@ -148,20 +148,20 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 	if (pidfd < 0) {
 		warnx_("getdents of %d: pidfd_open: %m", t->tid);
 		fsstats.listings_real++;
-		return resume(t, 0);
+		return CONTINUE;
 	}
 	int ofd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	close(pidfd);
 	if (ofd < 0) {
 		fsstats.listings_real++;
-		return resume(t, 0); /* EBADF and friends from the kernel */
+		return CONTINUE; /* EBADF and friends from the kernel */
 	}
 	struct stat st;
 	off_t pos = lseek(ofd, 0, SEEK_CUR);
 	if (fstat(ofd, &st) < 0 || !S_ISDIR(st.st_mode) || pos < 0) {
 		close(ofd);
 		fsstats.listings_real++;
-		return resume(t, 0); /* ENOTDIR, EBADF: the kernel's answer */
+		return CONTINUE; /* ENOTDIR, EBADF: the kernel's answer */
 	}
 	struct listing *l = listing_for(t->tgid, fd, st.st_dev, st.st_ino, pos == 0);
 	if (!l->ents) {
@@ -181,7 +181,7 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 			listing_free(l);
 			close(ofd);
 			fsstats.listings_real++;
-			return resume(t, 0);
+			return CONTINUE;
 		}
 		l->tgid = t->tgid;
 		l->fd = fd;
@@ -213,5 +213,5 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 		ret = -EIO;
 	debug("fs: getdents %d fd %d entries %lld-%zu of %zu: %ld", t->tid, fd, (long long)pos, i, l->n, ret);
 	close(ofd);
-	syscall_skip(t, r, ret);
+	return SKIP(ret);
 }
