@@ -18,12 +18,16 @@ import { OutputLimitError, listArtifacts, measureTree } from './collect.js';
 import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
+import { StageClock, type StageTimings } from './timings.js';
+import { appendStatsLine } from './stats-file.js';
 
 /** Counters the supervisor reports (how much it intervened); not part of the manifest. */
 export type EngineStats = Record<string, number>;
 
 export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
+  /** milliseconds per stage of runBuild() (timings.ts); not part of the manifest */
+  timings: StageTimings | null;
 }
 
 export async function assertOutDirUsable(outDir: string): Promise<void> {
@@ -64,12 +68,15 @@ function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message:
     manifest: null,
     logPath: null,
     stats: null,
+    timings: null,
     ...partial,
   };
 }
 
 export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<BuildOutcome> {
   const started = Date.now();
+  const clock = new StageClock();
+  let outcome: BuildOutcome | null = null;
   const emit = (e: BuildEvent): void => {
     try {
       opts.onEvent?.(e);
@@ -78,6 +85,8 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     }
   };
   const finish = (r: BuildOutcome): BuildOutcome => {
+    r.timings = clock.timings;
+    outcome = r;
     emit({ kind: 'end', result: r });
     return r;
   };
@@ -92,13 +101,16 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     if (!srcStat.isDirectory()) throw new SpecError('SOURCE_NOT_DIRECTORY', `source path is not a directory: ${spec.sourceDir}`);
     await assertOutDirUsable(outDir);
     await checkFacilities(spec.mode === 'deterministic');
+    clock.mark('checks');
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     ws = await tmpDir({ prefix: 'detbuild-ws-', unsafeCleanup: true });
     const layoutDirs = { src: path.join(ws.path, 'src'), out: path.join(ws.path, 'out'), home: path.join(ws.path, 'home'), view: path.join(ws.path, 'view') };
     for (const d of Object.values(layoutDirs)) await fs.mkdir(d, { mode: 0o755 });
     await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch);
+    clock.mark('copy');
     const sourceHash = await hashTree(layoutDirs.src, await walkTree(layoutDirs.src));
+    clock.mark('hash');
 
     const viewFiles = new Map<string, string>();
     if (spec.mode === 'deterministic') {
@@ -164,6 +176,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     // the file-size limit applies to the build only (the supervisor's own
     // clock table may be larger): the supervisor sets it, or prlimit in plain mode
     const command = spec.mode === 'deterministic' ? ['bwrap', ...args] : ['prlimit', `--fsize=${spec.limits.maxOutputBytes + 1}`, '--', 'bwrap', ...args];
+    const spawnNs = clock.mark('layout');
     const child = execa(command[0]!, command.slice(1), {
       stdio: spec.mode === 'deterministic' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
       buffer: false,
@@ -205,6 +218,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     opts.signal?.addEventListener('abort', onAbort);
     if (opts.signal?.aborted) onAbort();
     const done = await child;
+    const exitNs = process.hrtime.bigint();
     clearTimeout(timer);
     clearInterval(watcher);
     opts.signal?.removeEventListener('abort', onAbort);
@@ -218,6 +232,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     } catch {
       stats = null;
     }
+    clock.sandbox(spawnNs, exitNs, stats);
     const durationMs = Date.now() - started;
     const keepFailedLog = async (): Promise<string> => {
       await fs.copyFile(logPath, failedLog);
@@ -247,6 +262,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       return finish(result({ status: 'failed', message: `the build command ${why}`, exitCode: buildExit === -1 ? null : buildExit, signal: buildSignal, durationMs, logPath: await keepFailedLog(), stats }));
     }
 
+    clock.mark('after-run');
     emit({ kind: 'stage', stage: 'collect', message: 'hashing artifacts' });
     let artifacts;
     try {
@@ -257,6 +273,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       }
       throw err;
     }
+    clock.mark('collect');
     const manifest: Manifest = {
       format: 'detbuild-manifest/1',
       engineVersion: ENGINE_VERSION,
@@ -283,6 +300,7 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
       await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
       throw new EngineError('PUBLISH_FAILED', `cannot write the results to ${outDir}`, { cause: err });
     }
+    clock.mark('publish');
     emit({ kind: 'stage', stage: 'done', message: `${artifacts.length} artifacts` });
     return finish(result({ status: 'success', message: 'build succeeded', exitCode: 0, outDir, manifest, logPath: path.join(outDir, 'build.log'), durationMs: Date.now() - started, stats }));
   } catch (err) {
@@ -298,6 +316,9 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     );
   } finally {
     if (ws) await ws.cleanup().catch(() => undefined);
+    clock.mark('cleanup');
+    const o = outcome as BuildOutcome | null;
+    if (o) await appendStatsLine({ command: spec.command, mode: spec.mode, status: o.status, durationMs: o.durationMs, stats: o.stats, timings: clock.timings });
   }
 }
 
