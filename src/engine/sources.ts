@@ -108,14 +108,20 @@ export function defaultSeed(sourceHash: string, pf: ProjectFile): string {
   return pf.seed ?? sourceHash.slice(0, 32);
 }
 
+/** Files up to this size are read once into memory, written to the copy and hashed from there. */
+const IN_MEMORY_BYTES = 1024 * 1024;
+
 /**
- * Copies the walked tree (VCS metadata left out) into `to`, which exists: modes as
- * git keeps them (0644, or 0755 when executable; directories 0755), so a checkout
- * made under umask 077 builds the same as one made under 022, and every time set
- * to `epoch`, so that nothing of when or how the sources were checked out reaches
- * the build. Directories are made first, in the walk's order.
+ * Copies the walked tree (VCS metadata left out) into `to`, which exists, and
+ * returns its hashTree() hash, reading each source file once: modes as git
+ * keeps them (0644, or 0755 when executable; directories 0755), so a checkout
+ * made under umask 077 builds the same as one made under 022, and every time
+ * set to `epoch`, so that nothing of when or how the sources were checked out
+ * reaches the build. Directories are made first, in the walk's order. The hash
+ * is of the bytes written to the copy (what the build gets), in the walk's
+ * order, while the copies themselves overlap.
  */
-export async function copyTree(from: string, to: string, epoch: number): Promise<void> {
+export async function copyTree(from: string, to: string, epoch: number): Promise<string> {
   try {
     const entries = await walkTree(from);
     for (const e of entries) {
@@ -123,34 +129,74 @@ export async function copyTree(from: string, to: string, epoch: number): Promise
       await fs.mkdir(path.join(to, e.rel));
       await fs.chmod(path.join(to, e.rel), 0o755);
     }
-    await inParallel(
-      entries.filter((e) => e.kind !== 'dir'),
-      async (e) => {
-        const src = path.join(from, e.rel);
-        const dst = path.join(to, e.rel);
-        if (e.kind === 'symlink') {
-          await fs.symlink(await fs.readlink(src), dst);
+    const h = createHash('sha256');
+    h.update('detbuild-source-tree/1\0');
+    // each entry's copy, started up to WIDTH ahead of the hash, which takes them in order
+    const WIDTH = 16;
+    const copies: Array<Promise<Buffer | string | null> | null> = entries.map(() => null);
+    const copyOne = async (e: SourceEntry): Promise<Buffer | string | null> => {
+      const src = path.join(from, e.rel);
+      const dst = path.join(to, e.rel);
+      let content: Buffer | string | null = null;
+      if (e.kind === 'dir') return null;
+      if (e.kind === 'symlink') {
+        content = await fs.readlink(src);
+        await fs.symlink(content, dst);
+      } else {
+        if (e.size <= IN_MEMORY_BYTES) {
+          content = await fs.readFile(src);
+          await fs.writeFile(dst, content, { mode: 0o600 });
         } else {
           await fs.copyFile(src, dst, fsConstants.COPYFILE_FICLONE);
-          await fs.chmod(dst, e.mode & 0o111 ? 0o755 : 0o644);
         }
-        await fs.lutimes(dst, epoch, epoch);
-      },
-    );
+        await fs.chmod(dst, e.mode & 0o111 ? 0o755 : 0o644);
+      }
+      await fs.lutimes(dst, epoch, epoch);
+      return content;
+    };
+    let started = 0;
+    const startUpTo = (n: number): void => {
+      for (; started < Math.min(n, entries.length); started++) {
+        const p = copyOne(entries[started]!);
+        p.catch(() => undefined); // awaited below, in order; an early failure must not be unhandled
+        copies[started] = p;
+      }
+    };
+    for (let i = 0; i < entries.length; i++) {
+      startUpTo(i + WIDTH);
+      const e = entries[i]!;
+      const content = await copies[i]!;
+      copies[i] = null;
+      h.update(`${e.kind}\0${e.rel}\0${e.mode & 0o111 ? 'x' : '-'}\0`);
+      if (e.kind === 'file') {
+        let size: number;
+        if (Buffer.isBuffer(content)) {
+          h.update(content);
+          size = content.length;
+        } else {
+          // a large file: hashed from the copy (ours: nothing else writes it)
+          size = 0;
+          const fh = await fs.open(path.join(to, e.rel), 'r');
+          try {
+            for await (const chunk of fh.createReadStream()) {
+              h.update(chunk as Buffer);
+              size += (chunk as Buffer).length;
+            }
+          } finally {
+            await fh.close().catch(() => undefined);
+          }
+        }
+        h.update(`\0${size}\0`);
+      } else if (e.kind === 'symlink') {
+        h.update(`${content as string}\0`);
+      }
+    }
     // directories last, deepest first: making their entries moved their times
     for (const e of entries.filter((x) => x.kind === 'dir').reverse()) await fs.utimes(path.join(to, e.rel), epoch, epoch);
     await fs.utimes(to, epoch, epoch);
+    return h.digest('hex');
   } catch (err) {
     if (err instanceof SpecError) throw err;
     throw new SpecError('SOURCE_COPY_FAILED', `cannot copy the sources from ${from}`, { cause: err });
   }
-}
-
-/** Runs `fn` on every item, a few at a time (file copies overlap their I/O). */
-async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>, width = 16): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
