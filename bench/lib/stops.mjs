@@ -11,7 +11,7 @@ export function isTimingKey(k) {
   return k.startsWith('ns.') || k === 'supervisorCpuUs' || /^t[A-Z]\w*Ns$/.test(k);
 }
 
-const KIND = /^(stop|exit|event|signal)\./;
+const KIND = /^(stop|exit|event|signal|notif)\./;
 
 /** { base: [[k, v]], kinds: [{ key, name, n, ns }] sorted by count, total, supervisorCpuUs } */
 export function splitStats(stats) {
@@ -24,7 +24,9 @@ export function splitStats(stats) {
     else base.push([k, v]);
   }
   kinds.sort((a, b) => b.n - a.n || (a.key < b.key ? -1 : 1));
-  return { base, kinds, total: stats.stops ?? null, supervisorCpuUs: stats.supervisorCpuUs ?? null };
+  // notifications are round trips too (no ptrace stop): counted with the stops here
+  const total = stats.stops === undefined ? null : stats.stops + (stats.notifications ?? 0);
+  return { base: base.filter(([k]) => k !== 'stops' && k !== 'notifications'), kinds, total, supervisorCpuUs: stats.supervisorCpuUs ?? null };
 }
 
 /** "stop.newfstatat" -> "newfstatat", "exit.wait4" -> "wait4 (exit)", "signal.SIGSEGV" -> "SIGSEGV (rdtsc, cpuid)" */
@@ -33,6 +35,7 @@ export function kindName(k) {
   if (kind === 'stop') return name;
   if (kind === 'exit') return `${name} (exit)`;
   if (kind === 'event') return `${name} (event)`;
+  if (kind === 'notif') return `${name} (notification)`;
   return name === 'SIGSEGV' ? 'SIGSEGV (rdtsc, cpuid)' : name;
 }
 

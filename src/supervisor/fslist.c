@@ -135,7 +135,16 @@ static size_t put_entry(char *out, size_t room, bool is64, uint64_t ino, uint64_
 	return reclen;
 }
 
+static void getdents_locked(struct thread *t, struct user_regs_struct *r);
+
 void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
+{
+	pthread_mutex_lock(&fs_lock);
+	getdents_locked(t, r);
+	pthread_mutex_unlock(&fs_lock);
+}
+
+static void getdents_locked(struct thread *t, struct user_regs_struct *r)
 {
 	int fd = (int)r->rdi;
 	unsigned long bufp = r->rsi;

@@ -88,7 +88,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--profile] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--profile] [-v]\n"
 		"                           -- COMMAND [ARG...]\n");
 	exit(2);
 }
@@ -156,6 +156,7 @@ static void on_new_child(struct thread *parent, int event)
 		/* a forked child runs the same program until it execs */
 		proc_go[child] = proc_go[parent->tgid];
 		proc_foreign[child] = proc_foreign[parent->tgid] || (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER));
+		fs_proc_new(child);
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = slots[rt_index[parent->tid]].rt;
@@ -307,6 +308,7 @@ int main(int argc, char **argv)
 		{ "no-fs-view", no_argument, 0, 'n' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "profile", no_argument, 0, 'P' },
+		{ "no-notify", no_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	stops_mark(MARK_MAIN);
@@ -330,6 +332,7 @@ int main(int argc, char **argv)
 		case 'n': cfg.fs_view = false; break;
 		case 'v': cfg.verbose++; break;
 		case 'P': stops_profile = true; break;
+		case 'N': fsnotify_disabled = true; break;
 		default: usage();
 		}
 	}
@@ -376,6 +379,7 @@ int main(int argc, char **argv)
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
 	cfg.trap_opens = !have_entropyfs;
+	fsnotify_prepare();
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
 	if (waitpid(main_pid, &st, 0) < 0 || !WIFSTOPPED(st))
@@ -394,6 +398,7 @@ int main(int argc, char **argv)
 	s0->cpu = 0;
 	s0->tsc = 1ULL << 32;
 	resume(first, 0);
+	fsnotify_start();
 
 	int main_code = -1, main_sig = 0;
 	bool killed_rest = false;

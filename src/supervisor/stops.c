@@ -7,6 +7,8 @@
  *   "stops": all stops, "stopsSeccomp", "stopsExit", "stopsEvent", "stopsSignal",
  *   "stop.NAME": seccomp stops of system call NAME,
  *   "exit.NAME": exit stops of system call NAME,
+ *   "notifications", "notif.NAME": calls answered as seccomp user notifications
+ *   (fsnotify.c: no ptrace stop, counted apart from "stops"),
  *   "event.fork" / "event.clone" / "event.exec" / ..., "signal.SIGSEGV" (rdtsc, cpuid) / ...,
  *   "supervisorCpuUs": the supervisor's CPU time (all its threads),
  *   "tMainNs", "tExecNs", "tEndNs", "tReportNs": CLOCK_MONOTONIC when the
@@ -69,6 +71,14 @@ void stops_event(int event)
 	end(&n_event[i], &ns_event[i]);
 }
 
+/* stat-family calls answered as seccomp user notifications (another thread: atomic) */
+static uint64_t n_notified[NSYS];
+
+void stops_notified(long nr)
+{
+	__atomic_fetch_add(&n_notified[sys_index(nr)], 1, __ATOMIC_RELAXED);
+}
+
 static uint64_t marks[MARK_N];
 
 void stops_mark(enum stops_mark m)
@@ -106,7 +116,7 @@ static void put(int fd, const char *prefix, const char *name, uint64_t n, uint64
 	if (!n)
 		return;
 	dprintf(fd, ",\"%s%s\":%llu", prefix, name, (unsigned long long)n);
-	if (stops_profile)
+	if (stops_profile && ns)
 		dprintf(fd, ",\"ns.%s%s\":%llu", prefix, name, (unsigned long long)ns);
 }
 
@@ -148,6 +158,9 @@ void stops_json(int fd)
 		dprintf(fd, ",\"%s\":%llu", mark_names[m], (unsigned long long)marks[m]);
 	put_syscalls(fd, "stop.", n_seccomp, ns_seccomp);
 	put_syscalls(fd, "exit.", n_exit, ns_exit);
+	static const uint64_t no_ns[NSYS];
+	dprintf(fd, ",\"notifications\":%llu", (unsigned long long)sum(n_notified, NSYS));
+	put_syscalls(fd, "notif.", n_notified, no_ns);
 	for (size_t i = 0; i < NEVENT; i++)
 		put(fd, "event.", event_name(i), n_event[i], ns_event[i]);
 	for (size_t i = 0; i < NSIG_; i++) {

@@ -13,6 +13,8 @@ void stops_seccomp(long nr);
 void stops_exit(long nr);
 void stops_event(int event);
 void stops_signal(int sig);
+/* a call answered as a seccomp user notification (any thread) */
+void stops_notified(long nr);
 /* moments of the build's life, reported so that the engine can split its fixed cost */
 enum stops_mark { MARK_MAIN, MARK_EXEC, MARK_END, MARK_REPORT, MARK_N };
 void stops_mark(enum stops_mark m); /* the first call for each counts */
