@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as FS, promises as fs, type WriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 import { FrameType, RESPONSE_FRAMES } from '../protocol/constants.js';
@@ -24,6 +25,7 @@ import {
   type VerifyReport,
 } from '../protocol/messages.js';
 import { safeRelativePath } from '../protocol/paths.js';
+import { readAhead } from '../protocol/read-ahead.js';
 import { FrameReader, parseJsonFrame } from '../protocol/reader.js';
 import type { EnvironmentRecord } from '../record/schema.js';
 import { ClientError } from './errors.js';
@@ -61,7 +63,8 @@ interface OpenArtifact {
  * and be empty); ClientError CLIENT_INTEGRITY when one does not match its manifest.
  */
 export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: string | null, h: ResponseHandlers = {}): Promise<ResponseResult> {
-  const reader = new FrameReader(source, { allowed: RESPONSE_FRAMES });
+  // a pipe from qrexec-client-vm is read ahead, so that the sender never waits on our disk
+  const reader = new FrameReader(source instanceof Readable ? readAhead(source) : source, { allowed: RESPONSE_FRAMES });
   await reader.readStreamHeader('response');
   let manifest: Manifest | null = null;
   let record: EnvironmentRecord | null = null;
@@ -75,9 +78,27 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
 
   try {
     for (;;) {
-      const f = await reader.next();
-      if (!f) throw new ProtocolError('PROTOCOL_TRUNCATED', 'the response ended without its final status');
-      if (open && f.type !== FrameType.data) order(`artifact ${open.entry.path} ended after ${open.received} of ${open.entry.size} bytes`);
+      const fh = await reader.nextHeader();
+      if (!fh) throw new ProtocolError('PROTOCOL_TRUNCATED', 'the response ended without its final status');
+      if (open && fh.type !== FrameType.data) order(`artifact ${open.entry.path} ended after ${open.received} of ${open.entry.size} bytes`);
+      if (fh.type === FrameType.data) {
+        // bytes of an artifact: hashed and written piece by piece, as they arrived
+        if (!open) order('artifact data outside an artifact');
+        if (open.received + fh.length > open.entry.size) {
+          throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`);
+        }
+        const a = open;
+        await reader.payloadTo(fh, (piece) => {
+          a.hash.update(piece);
+          return a.out.write(piece) ? undefined : drained(a.out);
+        });
+        open.received += fh.length;
+        receivedBytes += fh.length;
+        h.onBytes?.(receivedBytes, totalBytes);
+        if (open.received === open.entry.size) open = await closeArtifact(open);
+        continue;
+      }
+      const f = { type: fh.type, payload: await reader.payload(fh) };
       switch (f.type) {
         case FrameType.queued:
           h.onQueued?.(parseJsonFrame(f, QueuedSchema));
@@ -131,19 +152,6 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
           const fh = await fs.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, header.executable ? 0o755 : 0o644);
           open = { entry, file, fh, out: fh.createWriteStream({ highWaterMark: 4 * 1024 * 1024 }), hash: createHash('sha256'), received: 0 };
           if (entry.size === 0) open = await closeArtifact(open);
-          break;
-        }
-        case FrameType.data: {
-          if (!open) order('artifact data outside an artifact');
-          if (open.received + f.payload.length > open.entry.size) {
-            throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`);
-          }
-          open.hash.update(f.payload);
-          if (!open.out.write(f.payload)) await drained(open.out);
-          open.received += f.payload.length;
-          receivedBytes += f.payload.length;
-          h.onBytes?.(receivedBytes, totalBytes);
-          if (open.received === open.entry.size) open = await closeArtifact(open);
           break;
         }
         case FrameType.status: {

@@ -6,3 +6,4 @@ export * from './paths.js';
 export * from './reader.js';
 export * from './status.js';
 export * from './writer.js';
+export * from './read-ahead.js';

@@ -16,6 +16,12 @@ export interface Frame {
   payload: Buffer;
 }
 
+/** A frame whose payload is read piece by piece (FrameReader.nextHeader, then payloadChunks). */
+export interface FrameHeader {
+  type: number;
+  length: number;
+}
+
 export interface FrameReaderOptions {
   /** frame types this direction may carry; any other is an error */
   allowed: ReadonlySet<number>;
@@ -35,12 +41,14 @@ export class FrameReader {
   private ended = false;
   private readonly it: AsyncIterator<Buffer | string>;
   private readonly maxPayload: number;
+  private readonly batch: QueuedSource | null;
 
   constructor(
     source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
     private readonly opts: FrameReaderOptions,
   ) {
     this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : fromSync(source);
+    this.batch = isQueued(source) ? source : null;
     this.maxPayload = opts.maxPayload ?? MAX_FRAME_PAYLOAD;
   }
 
@@ -70,6 +78,16 @@ export class FrameReader {
 
   /** The next frame, or null at a clean end of stream. */
   async next(): Promise<Frame | null> {
+    const h = await this.nextHeader();
+    if (!h) return null;
+    return { type: h.type, payload: await this.payload(h) };
+  }
+
+  /**
+   * The next frame's header (checked), or null at a clean end of stream; its payload
+   * must then be read with payloadChunks(), before anything else.
+   */
+  async nextHeader(): Promise<FrameHeader | null> {
     if (!(await this.fill(FRAME_HEADER_SIZE))) {
       if (this.buffered === 0) return null;
       throw new ProtocolError('PROTOCOL_TRUNCATED', 'the stream was truncated inside a frame header');
@@ -86,14 +104,37 @@ export class FrameReader {
     if (length > this.maxPayload) {
       throw new ProtocolError('PROTOCOL_FRAME_SIZE', `frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
     }
-    if (!(await this.fill(FRAME_HEADER_SIZE + length))) {
-      throw new ProtocolError(
-        'PROTOCOL_TRUNCATED',
-        `the stream was truncated inside a ${frameTypeName(type) ?? 'frame'} frame (${this.buffered - FRAME_HEADER_SIZE} of ${length} bytes)`,
-      );
-    }
     this.take(FRAME_HEADER_SIZE);
-    return { type, payload: this.take(length) };
+    return { type, length };
+  }
+
+  /**
+   * Hands the payload of the frame whose header nextHeader() returned to `sink` in the
+   * pieces it arrived in (no copy into one buffer): for data frames, which go straight to
+   * a hash and a file. A sink that returns a promise (a full file stream) is awaited.
+   */
+  async payloadTo(h: FrameHeader, sink: (piece: Buffer) => void | Promise<void>): Promise<void> {
+    let left = h.length;
+    while (left > 0) {
+      if (this.buffered === 0 && !(await this.fill(1))) this.truncated(h, h.length - left);
+      const n = Math.min(this.chunks[0]!.length, left);
+      left -= n;
+      const wait = sink(this.take(n));
+      if (wait) await wait;
+    }
+  }
+
+  /** The whole payload of the frame whose header nextHeader() returned, in one buffer. */
+  async payload(h: FrameHeader): Promise<Buffer> {
+    if (!(await this.fill(h.length))) this.truncated(h, this.buffered);
+    return this.take(h.length);
+  }
+
+  private truncated(h: FrameHeader, got: number): never {
+    throw new ProtocolError(
+      'PROTOCOL_TRUNCATED',
+      `the stream was truncated inside a ${frameTypeName(h.type) ?? 'frame'} frame (${got} of ${h.length} bytes)`,
+    );
   }
 
   /** Expects the end of the stream: anything after the final frame is an error. */
@@ -107,6 +148,15 @@ export class FrameReader {
   private async fill(n: number): Promise<boolean> {
     while (this.buffered < n) {
       if (this.ended) return false;
+      // a read-ahead source hands over what it holds at once (one await per batch, not per chunk)
+      const ready = this.batch?.takeQueued();
+      if (ready?.length) {
+        for (const chunk of ready) {
+          this.chunks.push(chunk);
+          this.buffered += chunk.length;
+        }
+        continue;
+      }
       const r = await this.it.next();
       if (r.done) {
         this.ended = true;
@@ -159,6 +209,15 @@ export class FrameReader {
     this.chunks.splice(0, i);
     return out;
   }
+}
+
+/** A source that can hand over the chunks it already holds without waiting (read-ahead.ts). */
+export interface QueuedSource {
+  takeQueued(): Buffer[];
+}
+
+function isQueued(source: unknown): source is QueuedSource {
+  return typeof (source as Partial<QueuedSource>).takeQueued === 'function';
 }
 
 async function* fromSync<T>(items: Iterable<T>): AsyncGenerator<T> {

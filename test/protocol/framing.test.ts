@@ -4,6 +4,9 @@ import { FrameType, REQUEST_FRAMES, RESPONSE_FRAMES, MAX_FRAME_PAYLOAD } from '.
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FinalStatusSchema, RecipeSchema } from '../../src/protocol/messages.js';
 import { safeRelativePath } from '../../src/protocol/paths.js';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readAhead } from '../../src/protocol/read-ahead.js';
 import { FrameReader, parseJsonFrame } from '../../src/protocol/reader.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { encodeFrame, encodeFrameHeader, encodeJsonFrame, encodeStreamHeader } from '../../src/protocol/writer.js';
@@ -84,6 +87,62 @@ describe('frame reader', () => {
     await r.readStreamHeader('response');
     for (let i = 0; i < 4; i++) await r.next();
     expect(await codeOf(r.expectEnd())).toBe('PROTOCOL_TRAILING');
+  });
+});
+
+describe('data frames read piece by piece', () => {
+  /** every frame through nextHeader: data frames by payloadTo, the others whole */
+  async function readStreamed(chunks: AsyncIterable<Buffer> | Buffer[]) {
+    const r = new FrameReader(chunks, { allowed: RESPONSE_FRAMES });
+    await r.readStreamHeader('response');
+    const out: Array<{ type: number; bytes: Buffer; pieces: number }> = [];
+    for (;;) {
+      const h = await r.nextHeader();
+      if (!h) return out;
+      if (h.type !== FrameType.data) {
+        out.push({ type: h.type, bytes: await r.payload(h), pieces: 1 });
+        continue;
+      }
+      const pieces: Buffer[] = [];
+      await r.payloadTo(h, (p) => {
+        pieces.push(p);
+      });
+      out.push({ type: h.type, bytes: Buffer.concat(pieces), pieces: pieces.length });
+    }
+  }
+
+  it.each([1, 5, 4096, 1 << 20])('gives the same bytes from %i-byte chunks, in the pieces they came in', async (size) => {
+    const frames = await readStreamed(chunked(stream, size));
+    expect(frames.map((f) => f.type)).toEqual([FrameType.event, FrameType.data, FrameType.data, FrameType.status]);
+    expect(frames[1]!.bytes.equals(Buffer.alloc(70_000, 7))).toBe(true);
+    // no reassembly: a 70 000-byte payload in 4096-byte chunks arrives as ~18 pieces
+    if (size === 4096) expect(frames[1]!.pieces).toBeGreaterThan(15);
+    expect(frames[2]!.bytes.length).toBe(0);
+  });
+
+  it('tells a stream cut inside a data frame, with how much of it arrived', async () => {
+    const dataAt = 12 + encodeJsonFrame(FrameType.event, { kind: 'log', stream: 'stdout', line: 'hi' }).length;
+    const err = await readStreamed([stream.subarray(0, dataAt + 5 + 1000)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect((err as ProtocolError).code).toBe('PROTOCOL_TRUNCATED');
+    expect((err as Error).message).toContain('data frame (1000 of 70000 bytes)');
+  });
+
+  it('reads ahead of a slow consumer over a real pipe, bounded, the bytes intact', async () => {
+    // 12 MiB of frames through cat, read with a read-ahead limit of 2 MiB
+    const payload = Buffer.alloc(1 << 20);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    const body = Buffer.concat([encodeStreamHeader('response'), ...Array.from({ length: 12 }, () => encodeFrame(FrameType.data, payload))]);
+    const child = spawn('cat', [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.stdin.end(body);
+    const source = readAhead(child.stdout, 2 * 1024 * 1024);
+    const frames = await readStreamed(source);
+    expect(frames.length).toBe(12);
+    const got = createHash('sha256');
+    const want = createHash('sha256');
+    for (const f of frames) got.update(f.bytes);
+    for (let i = 0; i < 12; i++) want.update(payload);
+    expect(got.digest('hex')).toBe(want.digest('hex'));
   });
 });
 
