@@ -96,7 +96,7 @@ static int cwd_of(pid_t tid, pid_t tgid, bool *owned)
 }
 
 /* the tracee's descriptor n as one of ours (to be closed); -errno on failure (EBADF: it has none) */
-static int fd_of(pid_t tgid, int n)
+int fs_tracee_fd(pid_t tgid, int n)
 {
 	struct proc_handles *h = handles_of(tgid);
 	if (h->pidfd < 0) {
@@ -119,7 +119,7 @@ int fs_reach(pid_t tid, pid_t tgid, int dirfd, const char *path, bool empty_ok, 
 		return 0;
 	if (path[0] == '/')
 		return 1;
-	int fd = dirfd == AT_FDCWD ? cwd_of(tid, tgid, &r->owned) : fd_of(tgid, dirfd);
+	int fd = dirfd == AT_FDCWD ? cwd_of(tid, tgid, &r->owned) : fs_tracee_fd(tgid, dirfd);
 	if (fd < 0)
 		return fd;
 	if (dirfd != AT_FDCWD)

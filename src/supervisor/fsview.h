@@ -99,6 +99,8 @@ int fs_reach(pid_t tid, pid_t tgid, int dirfd, const char *path, bool empty_ok, 
 void fs_reach_done(struct reach *r);
 /* statx at a reach: 0 or -errno */
 int do_statx_at(const struct reach *r, int flags, struct kstatx *x);
+/* descriptor n of process tgid as one of ours (close it), through its kept pidfd; -errno */
+int fs_tracee_fd(pid_t tgid, int n);
 /* a chdir or fchdir begins (true) or ended (false) */
 void fs_cwd_changing(bool begins);
 
