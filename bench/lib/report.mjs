@@ -236,7 +236,7 @@ export function render(data) {
     '',
   ];
   const st = stopsTable(data);
-  if (st) parts.push('### Where the engine stops (supervisor counters per workload)', '', 'Each stop is one round trip between a build thread and the supervisor (a ptrace stop). Kinds: a system call name is a seccomp stop at its entry; "(exit)" the stop at its exit (timed waits, reaps, file changes); "(event)" fork/clone/exec; SIGSEGV the emulated rdtsc and cpuid. Per-kind CPU time of the supervisor appears with `DETBUILD_PROFILE=1`.', '', st, '');
+  if (st) parts.push('### Where the engine stops (supervisor counters per workload)', '', 'Each stop is one round trip between a build thread and the supervisor: a ptrace stop, or for the stat family a seccomp user notification ("(notification)"), answered by a thread of the supervisor without ptrace. Kinds: a system call name is a seccomp stop at its entry; "(exit)" the stop at its exit (timed waits, reaps, file changes); "(event)" fork/clone/exec; SIGSEGV the emulated rdtsc and cpuid. The supervisor\'s own CPU time per kind appears with `DETBUILD_PROFILE=1`; `DETBUILD_NO_NOTIFY=1` sends the stat family through ptrace again.', '', st, '');
   if (data.compile) {
     for (const p of data.compile.projects) {
       parts.push(buildSection(`(a) Compile: ${p.name} from Debian sources, \`make -j1\``, { ...p, date: data.compile.date, quick: data.compile.quick, supervisor: data.compile.supervisor }, [
