@@ -4,7 +4,7 @@
  * supervisor unless the spec asks for a plain control run), streams the log,
  * enforces the limits, and publishes artifacts + manifest + log atomically.
  */
-import { createWriteStream, existsSync, promises as fs, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, promises as fs, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { dir as tmpDir } from 'tmp-promise';
@@ -108,7 +108,11 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     ws = await tmpDir({ prefix: 'detbuild-ws-', unsafeCleanup: true });
     const layoutDirs = { src: path.join(ws.path, 'src'), out: path.join(ws.path, 'out'), home: path.join(ws.path, 'home'), view: path.join(ws.path, 'view') };
-    for (const d of Object.values(layoutDirs)) await fs.mkdir(d, { mode: 0o755 });
+    // chmod after mkdir: the caller's umask must not reach the build (/build/src, /build/out, /build/home)
+    for (const d of Object.values(layoutDirs)) {
+      await fs.mkdir(d);
+      await fs.chmod(d, 0o755);
+    }
     // the hash of what was copied, taken while copying (each source file is read once)
     const sourceHash = await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch);
     clock.mark('copy');
@@ -122,7 +126,8 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
         if (!inside.startsWith('/sys/devices/system/cpu/') && !existsSync(inside)) continue;
         const host = path.join(layoutDirs.view, `f${n++}`);
         // small files: written at once rather than through the thread pool (three hops each)
-        writeFileSync(host, content, { mode: 0o444 });
+        writeFileSync(host, content);
+        chmodSync(host, 0o444); // not through the caller's umask
         viewFiles.set(inside, host);
       }
       // /etc/localtime is a symlink into zoneinfo: the file it names becomes UTC
