@@ -30,6 +30,8 @@ struct config {
 	bool plain;             /* --plain: only the sandbox's init (no engine) */
 	uint64_t max_procs;     /* processes and threads of the build at once (0: no limit) */
 	uint64_t max_memory;    /* bytes of memory the build may hold (0: no limit) */
+	bool no_notify;         /* --no-notify: the stat family stops through ptrace (fs/fsnotify.c) */
+	bool profile;           /* --profile: the supervisor's CPU time per kind of stop (stops.c) */
 };
 extern struct config cfg;
 

@@ -5,6 +5,7 @@
  * "which call is handled where" is in docs/SUPERVISOR.md. */
 #include "supervisor.h"
 #include "verdict.h"
+#include "stops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +121,7 @@ static struct verdict route(struct thread *t, struct user_regs_struct *r)
 	case SYS_unlink: case SYS_unlinkat: case SYS_rmdir:
 	case SYS_rename: case SYS_renameat: case SYS_renameat2:
 	case SYS_utime: case SYS_utimes: case SYS_futimesat: case SYS_utimensat:
+	case SYS_chdir: case SYS_fchdir:
 		return cfg.fs_view ? fs_on_change(t, r) : CONTINUE;
 	case SYS_chroot: case SYS_pivot_root: case SYS_unshare: case SYS_setns:
 		return fs_on_foreign(t, r);
@@ -189,6 +191,7 @@ void dispatch_stop(pid_t tid, int st)
 {
 	struct thread *t = thread_get(tid);
 	int sig = WSTOPSIG(st), event = st >> 16;
+	stops_begin();
 	if (!t) {
 		/* a new child reported before its parent's fork event */
 		t = thread_new(tid);
@@ -217,17 +220,23 @@ void dispatch_stop(pid_t tid, int st)
 			break;
 		case PTRACE_EVENT_SECCOMP:
 			on_seccomp(t);
-			break;
+			stops_seccomp(t->pend_nr);
+			return;
 		default:
 			resume(t, 0);
 		}
+		stops_event(event);
 	} else if (sig == (SIGTRAP | 0x80)) {
+		long nr = t->pend_nr;
 		on_syscall_exit(t);
+		stops_exit(nr);
 	} else if (sig == SIGSEGV && emulate_fault(t)) {
 		resume(t, 0);
+		stops_signal(sig);
 	} else if (waits_absorb(tid, sig)) {
 		resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
 	} else {
+		stops_signal(sig);
 		siginfo_t si;
 		if (log_verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
 			struct user_regs_struct x;

@@ -6,7 +6,9 @@
 #include "sha256.h"
 #include "stream.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <linux/ptrace.h>
@@ -54,6 +56,7 @@ struct verdict lifecycle_on_new_child(struct thread *parent, int event)
 	cs->cpu = 0;
 	if (!thread) {
 		process_new(child, parent->tgid, (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER)) != 0);
+		fs_proc_new(child);
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = clock_rt_now(parent->tid);
@@ -94,12 +97,27 @@ void lifecycle_on_thread_gone(pid_t tid)
 }
 
 /* Kills every process we trace (never kill(-1): outside a PID namespace
- * that would reach the whole machine). */
+ * that would reach the whole machine).  The processes are those /proc lists
+ * that we trace: scanning the thread table instead would touch every page of
+ * it (pid_max is 4194304 in a new PID namespace: ~40 ms of page faults). */
 void lifecycle_kill_tracees(void)
 {
-	for (uint64_t tid = 1; tid < nslots; tid++)
-		if (thread_get((pid_t)tid))
-			kill((pid_t)tid, SIGKILL);
+	DIR *d = opendir("/proc");
+	if (!d) {
+		for (uint64_t tid = 1; tid < nslots; tid++)
+			if (thread_get((pid_t)tid))
+				kill((pid_t)tid, SIGKILL);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || (uint64_t)pid >= nslots)
+			continue;
+		if (thread_get((pid_t)pid))
+			kill((pid_t)pid, SIGKILL);
+	}
+	closedir(d);
 }
 
 /* the build's first process, stopped before its exec: its identity and clocks */

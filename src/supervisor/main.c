@@ -9,6 +9,7 @@
  * engine answers, and maps a substitute vDSO into each program at exec. */
 #include "supervisor.h"
 #include "sha256.h"
+#include "stops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--profile] [-v]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
 		"                           -- COMMAND [ARG...]\n"
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
@@ -114,6 +115,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "max-memory", required_argument, 0, 'B' },
 		{ "watch-fs", required_argument, 0, 'W' },
 		{ "verbose", no_argument, 0, 'v' },
+		{ "profile", no_argument, 0, 'R' },
+		{ "no-notify", no_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	memset(a, 0, sizeof *a);
@@ -138,6 +141,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'B': cfg.max_memory = parse_u64("--max-memory", optarg); break;
 		case 'W': limits_watch_fs(optarg); break;
 		case 'v': log_verbose++; break;
+		case 'R': cfg.profile = true; break;
+		case 'N': cfg.no_notify = true; break;
 		default: usage();
 		}
 	}
@@ -210,6 +215,7 @@ static void prepare(struct args *a)
 	if (have_entropyfs)
 		procview_start();
 	init_harden();
+	fsnotify_prepare();
 	limits_start(); /* after the entropy thread: the build's PIDs stay where they were */
 }
 
@@ -226,6 +232,7 @@ static pid_t start_build(const struct args *a)
 		die("PTRACE_SETOPTIONS: %m (Hint: needs Linux 4.8 or later)");
 	pids_init(main_pid);
 	lifecycle_first(main_pid);
+	fsnotify_start();
 	return main_pid;
 }
 
@@ -247,6 +254,7 @@ static int trace(pid_t main_pid)
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			lifecycle_on_thread_gone(tid);
 			if (tid == main_pid) {
+				stops_mark(MARK_END);
 				main_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 				main_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 				if (!killed_rest) {
@@ -269,6 +277,7 @@ static int trace(pid_t main_pid)
 
 int main(int argc, char **argv)
 {
+	stops_mark(MARK_MAIN);
 	struct args a;
 	parse_args(argc, argv, &a);
 	if (a.command && cfg.plain)

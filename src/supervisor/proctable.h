@@ -80,6 +80,8 @@ void resume(struct thread *t, int sig);
 void resume_to_exit(struct thread *t);
 
 /* ---- for the entropy file system's thread (under the table's lock) ---- */
+/* the process of a thread, for another thread of the supervisor (its own id when unknown) */
+pid_t thread_tgid(pid_t tid);
 /* copies the thread's lineage and returns (then increments) its count of entropy opens */
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32]);
 /* the thread's thread group, 0 if it is not traced */

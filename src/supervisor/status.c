@@ -2,6 +2,7 @@
  * exit code or signal, the counters (config.h), the view's counters and the
  * limits hit.  One JSON object on one line. */
 #include "supervisor.h"
+#include "stops.h"
 
 #include <stdio.h>
 
@@ -17,7 +18,7 @@ void status_report(int fd, int code, int sig)
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
 		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
 		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
-		"\"fsStamps\":%llu,\"fsInodes\":%llu%s}\n",
+		"\"fsStamps\":%llu,\"fsInodes\":%llu%s",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
@@ -30,4 +31,6 @@ void status_report(int fd, int code, int sig)
 		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
 		(unsigned long long)fsstats.inodes, limits);
+	stops_json(fd);
+	dprintf(fd, "}\n");
 }

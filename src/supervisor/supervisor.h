@@ -72,6 +72,8 @@ struct verdict fs_on_getdents(struct thread *t, struct user_regs_struct *r);
 struct verdict fs_on_change(struct thread *t, struct user_regs_struct *r);
 struct verdict fs_on_foreign(struct thread *t, struct user_regs_struct *r);
 void fs_on_exit(struct thread *t, long ret);
+/* a new process took this id: what the view kept for a previous one is gone (fsproc.c) */
+void fs_proc_new(pid_t tgid);
 /* the process of `t` starts its second thread: from now on its changes carry one time */
 void fs_on_threaded(struct thread *t);
 /* the clock a reaping parent must reach for the files of a multithreaded process (0: none) */
@@ -154,5 +156,15 @@ void limits_json(char *buf, size_t len);
 /* ---- keeping the build inside the engine (guards.c) ---- */
 /* personality(): ADDR_NO_RANDOMIZE stays set */
 struct verdict guard_personality(struct thread *t, struct user_regs_struct *r);
+
+/* ---- the stat family as seccomp user notifications (fs/fsnotify.c) ---- */
+/* before the first process is made: whether notifications will be used */
+void fsnotify_prepare(void);
+/* the filter's action for system call nr: SCMP_ACT_NOTIFY for the stat family, or `otherwise` */
+uint32_t fsnotify_action(int nr, uint32_t otherwise);
+/* in the first process, after the filter is loaded (ctx: its scmp_filter_ctx) */
+void fsnotify_child_send(void *ctx);
+/* in the supervisor, once the first process runs: receives the listener and starts answering */
+void fsnotify_start(void);
 
 #endif
