@@ -262,7 +262,8 @@ void on_exec(struct thread *t)
 	/* the kernel's vDSO would read the real clock (and its data pages hold
 	 * it): the stub unmaps them before mapping ours */
 	struct kernel_vdso kv;
-	kernel_vdso_find(t->tid, &kv);
+	if (!kernel_vdso_find(t->tid, &kv))
+		warnx_("the kernel's vDSO of pid %d is not in one piece: left mapped", t->tid);
 	if (run_stub(t, &saved, flags, &kv, &res)) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
 		t->vdso_mapped = mapped;

@@ -25,17 +25,11 @@
 			die("seccomp rule for %s: %s", #name, strerror(-rc_));                      \
 	} while (0)
 
-void filter_install(bool trap_opens)
-{
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
-		die("seccomp_init failed (Hint: the kernel needs CONFIG_SECCOMP_FILTER)");
-	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
-	/* every system call of the build runs this filter: a binary search
-	 * over the syscall numbers instead of a linear scan */
-	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	const uint32_t T = SCMP_ACT_TRACE(0);
+#define T SCMP_ACT_TRACE(0)
 
+/* what the engine answers: time, entropy, host identity */
+static void answered(scmp_filter_ctx ctx, bool trap_opens)
+{
 	/* time, when read by a system call rather than the vDSO */
 	RULE(T, clock_gettime, 0);
 	RULE(T, gettimeofday, 0);
@@ -52,7 +46,21 @@ void filter_install(bool trap_opens)
 		RULE(T, openat, 0);
 		RULE(T, openat2, 0);
 	}
-	/* the filesystem view (fsstat.c, fslist.c, fschange.c): metadata, listings, and the changes
+	/* host identity and CPU count */
+	RULE(T, uname, 0);
+	RULE(T, sysinfo, 0);
+	/* on CPU 0 the real answers are already those of a one-CPU machine;
+	 * elsewhere they would say which CPU (the JVM asks thousands of times) */
+	if (cfg.build_cpu != 0) {
+		RULE(T, sched_getaffinity, 0);
+		RULE(T, getcpu, 0);
+	}
+	RULE(T, sched_setaffinity, 0);
+}
+
+static void fs_view(scmp_filter_ctx ctx, bool trap_opens)
+{
+	/* the filesystem view (fs/): metadata, listings, and the changes
 	 * that give files their logical times */
 	if (cfg.fs_view) {
 		static const int fs_calls[] = {
@@ -85,16 +93,10 @@ void filter_install(bool trap_opens)
 	RULE(T, pivot_root, 0);
 	RULE(T, unshare, 0);
 	RULE(T, setns, 0);
-	/* host identity and CPU count */
-	RULE(T, uname, 0);
-	RULE(T, sysinfo, 0);
-	/* on CPU 0 the real answers are already those of a one-CPU machine;
-	 * elsewhere they would say which CPU (the JVM asks thousands of times) */
-	if (cfg.build_cpu != 0) {
-		RULE(T, sched_getaffinity, 0);
-		RULE(T, getcpu, 0);
-	}
-	RULE(T, sched_setaffinity, 0);
+}
+
+static void waits(scmp_filter_ctx ctx)
+{
 	/* waits with a timeout: the clock advances when they expire */
 	RULE(T, nanosleep, 0);
 	RULE(T, clock_nanosleep, 0);
@@ -110,6 +112,10 @@ void filter_install(bool trap_opens)
 	RULE(T, select, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, pselect6, 1, SCMP_A4(SCMP_CMP_NE, 0));
 	RULE(T, rt_sigtimedwait, 1, SCMP_A2(SCMP_CMP_NE, 0));
+}
+
+static void creation(scmp_filter_ctx ctx)
+{
 	/* process and thread creation: deterministic PIDs.  A child made with
 	 * CLONE_UNTRACED would run beyond the tracer (the kernel's vDSO, real
 	 * AT_RANDOM at its next exec): refused.  clone3 passes its flags in
@@ -126,7 +132,10 @@ void filter_install(bool trap_opens)
 	/* a parent that reaps a child catches up with the child's clock */
 	RULE(T, wait4, 0);
 	RULE(T, waitid, 0);
+}
 
+static void refusals(scmp_filter_ctx ctx)
+{
 	/* facilities that would bypass the engine */
 	RULE(SCMP_ACT_ERRNO(ENOSYS), io_uring_setup, 0);
 	RULE(SCMP_ACT_ERRNO(ENOSYS), io_uring_enter, 0);
@@ -156,6 +165,22 @@ void filter_install(bool trap_opens)
 	 * had no user notification, answer. */
 	RULE(SCMP_ACT_ERRNO(EINVAL), seccomp, 1,
 	     SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_NEW_LISTENER));
+}
+
+void filter_install(bool trap_opens)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		die("seccomp_init failed (Hint: the kernel needs CONFIG_SECCOMP_FILTER)");
+	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+	/* every system call of the build runs this filter: a binary search
+	 * over the syscall numbers instead of a linear scan */
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	answered(ctx, trap_opens);
+	fs_view(ctx, trap_opens);
+	waits(ctx);
+	creation(ctx);
+	refusals(ctx);
 
 	int rc = seccomp_load(ctx);
 	if (rc == 0)

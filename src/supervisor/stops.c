@@ -18,7 +18,6 @@
  *   CLOCK_THREAD_CPUTIME_ID: other load on the machine does not count) spent
  *   on the stops of KEY. */
 #include "config.h"
-#include "log.h"
 #include "stops.h"
 
 #include <seccomp.h>

@@ -1,7 +1,6 @@
 /* Reading and writing a stopped tracee's registers and memory, resuming it,
  * and finding the kernel's vDSO in it: see tracee.h. */
 #include "tracee.h"
-#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,14 +133,14 @@ static bool is_kernel_time_mapping(const char *name)
 	return strcmp(name, "[vdso]") == 0 || strncmp(name, "[vvar", 5) == 0;
 }
 
-void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv)
+bool kernel_vdso_find(pid_t tid, struct kernel_vdso *kv)
 {
 	kv->start = kv->len = 0;
 	char path[64], buf[16384];
 	snprintf(path, sizeof path, "/proc/%d/maps", tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return true;
 	size_t got = 0;
 	ssize_t n;
 	while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
@@ -171,10 +170,9 @@ void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv)
 			lo = a;
 		hi = b;
 	}
-	if (broken) {
-		warnx_("the kernel's vDSO of pid %d is not in one piece: left mapped", tid);
-		return;
-	}
+	if (broken)
+		return false;
 	kv->start = lo;
 	kv->len = hi - lo;
+	return true;
 }

@@ -34,8 +34,9 @@ int tracee_skip(pid_t tid, struct user_regs_struct *r, long ret);
 bool tracee_kill_all(void);
 
 /* the kernel's own vDSO in a new program: where [vvar], [vvar_vclock] and [vdso]
- * lie, as one range (len 0: none, or not in one piece) */
+ * lie, as one range (len 0: none); false (and len 0) when they are not in one
+ * piece, so that they stay mapped */
 struct kernel_vdso { unsigned long start, len; };
-void kernel_vdso_find(pid_t tid, struct kernel_vdso *kv);
+bool kernel_vdso_find(pid_t tid, struct kernel_vdso *kv);
 
 #endif

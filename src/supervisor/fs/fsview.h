@@ -1,5 +1,6 @@
-/* Internals shared by the filesystem view's parts (fsident.c, fsstat.c,
- * fschange.c, fslist.c); the supervisor's interface is in supervisor.h. */
+/* Internals shared by the filesystem view's parts in this folder (fsident.c,
+ * fsresolve.c, fsproc.c, fsstat.c, fslist.c, fschange.c, systimes.c,
+ * fsnotify.c); the supervisor's interface to the view is in ../supervisor.h. */
 #ifndef DETBUILD_FSVIEW_H
 #define DETBUILD_FSVIEW_H
 
