@@ -164,7 +164,10 @@ void on_syscall_exit(struct thread *t)
 		reap_on_wait_exit(t, ret);
 		break;
 	case PEND_CLONE:
-		pids_on_clone_done(t->tid);
+		if (ret < 0)
+			pids_on_clone_failed(t->tid);
+		else
+			pids_on_clone_done(t->tid);
 		break;
 	case PEND_FS:
 		fs_on_exit(t, ret);

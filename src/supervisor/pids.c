@@ -19,6 +19,8 @@
 static int last_pid_fd = -1;
 static pid_t next_process, next_thread, process_lo, thread_lo, top;
 static pid_t busy;               /* the thread whose clone is in flight, or 0 */
+/* the range counter that creation drew from, and the id it drew */
+static pid_t *busy_counter, busy_id;
 static pid_t queue[4096];
 static size_t qhead, qlen;
 
@@ -75,6 +77,8 @@ static struct verdict start(struct thread *t)
 	if (pwrite(last_pid_fd, buf, (size_t)n, 0) < 0)
 		debug("cannot write ns_last_pid \"%s\": %m", buf);
 	debug("pid: %d creates a %s, pinned to %d", t->tid, thread ? "thread" : "process", *next);
+	busy_counter = next;
+	busy_id = *next;
 	(*next)++;
 	busy = t->tid;
 	t->pending = PEND_CLONE;
@@ -97,6 +101,16 @@ struct verdict pids_on_clone_entry(struct thread *t)
 bool pids_is_busy(pid_t tid)
 {
 	return busy == tid;
+}
+
+void pids_on_clone_failed(pid_t tid)
+{
+	/* no process was made (an error, or the call restarts after a signal:
+	 * a shell forking while SIGCHLD arrives): the id is drawn again by the
+	 * next creation, so that ids do not depend on when signals arrive */
+	if (busy == tid && busy_counter && *busy_counter == busy_id + 1)
+		*busy_counter = busy_id;
+	pids_on_clone_done(tid);
 }
 
 void pids_on_clone_done(pid_t tid)

@@ -115,6 +115,8 @@ bool pids_pinned(void);
 struct verdict pids_on_clone_entry(struct thread *t);
 bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
+/* the clone of tid returned an error (or restarts): its id is not used */
+void pids_on_clone_failed(pid_t tid);
 
 /* ---- managed runtimes whose own monotonic reads do not advance the clock (runtime.c) ---- */
 void runtime_init(void);
