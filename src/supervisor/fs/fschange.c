@@ -132,16 +132,6 @@ static void read_utimes(struct thread *t, long nr, struct user_regs_struct *r)
 
 /* At the entry of a call that changes the filesystem: remember what the exit
  * stop needs, then let the kernel run it. */
-static struct verdict change_locked(struct thread *t, struct user_regs_struct *r);
-
-struct verdict fs_on_change(struct thread *t, struct user_regs_struct *r)
-{
-	pthread_mutex_lock(&fs_lock);
-	struct verdict v = change_locked(t, r);
-	pthread_mutex_unlock(&fs_lock);
-	return v;
-}
-
 static struct verdict change_locked(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
@@ -170,6 +160,11 @@ static struct verdict change_locked(struct thread *t, struct user_regs_struct *r
 	t->pending = PEND_FS;
 	fsstats.changes++;
 	return TO_EXIT;
+}
+
+struct verdict fs_on_change(struct thread *t, struct user_regs_struct *r)
+{
+	return fs_locked(change_locked, t, r);
 }
 
 /* stamps (dirfd, path argument) and, when it was created, its directory */

@@ -17,6 +17,15 @@ struct fsview_stats fsstats;
  * main thread and the thread answering notifications (fsnotify.c) */
 pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 
+struct verdict fs_locked(struct verdict (*handler)(struct thread *t, struct user_regs_struct *r), struct thread *t,
+			 struct user_regs_struct *r)
+{
+	pthread_mutex_lock(&fs_lock);
+	struct verdict v = handler(t, r);
+	pthread_mutex_unlock(&fs_lock);
+	return v;
+}
+
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 33;

@@ -135,16 +135,6 @@ static size_t put_entry(char *out, size_t room, bool is64, uint64_t ino, uint64_
 	return reclen;
 }
 
-static struct verdict getdents_locked(struct thread *t, struct user_regs_struct *r);
-
-struct verdict fs_on_getdents(struct thread *t, struct user_regs_struct *r)
-{
-	pthread_mutex_lock(&fs_lock);
-	struct verdict v = getdents_locked(t, r);
-	pthread_mutex_unlock(&fs_lock);
-	return v;
-}
-
 static struct verdict getdents_locked(struct thread *t, struct user_regs_struct *r)
 {
 	int fd = (int)r->rdi;
@@ -220,4 +210,9 @@ static struct verdict getdents_locked(struct thread *t, struct user_regs_struct 
 	debug("fs: getdents %d fd %d entries %lld-%zu of %zu: %ld", t->tid, fd, (long long)pos, i, l->n, ret);
 	close(ofd);
 	return SKIP(ret);
+}
+
+struct verdict fs_on_getdents(struct thread *t, struct user_regs_struct *r)
+{
+	return fs_locked(getdents_locked, t, r);
 }

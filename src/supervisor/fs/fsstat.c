@@ -181,16 +181,6 @@ static long deliver(pid_t tid, long nr, unsigned long buf, struct kstatx *x, con
 	return mem_write(tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
 }
 
-static struct verdict stat_locked(struct thread *t, struct user_regs_struct *r);
-
-struct verdict fs_on_stat(struct thread *t, struct user_regs_struct *r)
-{
-	pthread_mutex_lock(&fs_lock);
-	struct verdict v = stat_locked(t, r);
-	pthread_mutex_unlock(&fs_lock);
-	return v;
-}
-
 static struct verdict stat_locked(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
@@ -251,6 +241,11 @@ at_exit:
 	t->fs_args[0] = (unsigned long long)flags;
 	fsstats.stats_at_exit++;
 	return TO_EXIT;
+}
+
+struct verdict fs_on_stat(struct thread *t, struct user_regs_struct *r)
+{
+	return fs_locked(stat_locked, t, r);
 }
 
 /* The exit stop of a stat the kernel ran itself. */

@@ -88,6 +88,9 @@ void stat_exit(struct thread *t, long ret);
 /* ---- the main thread and the thread answering notifications share the view ---- */
 #include <pthread.h>
 extern pthread_mutex_t fs_lock;
+/* a handler at a ptrace stop, run under fs_lock */
+struct verdict fs_locked(struct verdict (*handler)(struct thread *t, struct user_regs_struct *r), struct thread *t,
+			 struct user_regs_struct *r);
 struct seccomp_notif;
 struct seccomp_notif_resp;
 /* answers a stat-family notification (fsstat.c): the view, or lets the kernel run it where it fails */
