@@ -103,20 +103,20 @@ describe('detbuild remote --srpm / --spec', () => {
   it('--srpm: the packages come back', async () => {
     const out = path.join(dir, 'o-srpm');
     const r = await detbuild(['remote', srpmDir, '--srpm', SRPM, '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect((await readdir(path.join(out, 'artifacts'))).sort()).toEqual(EXPECTED);
   });
 
   it('--spec --verify: built twice in the builder under other conditions, identical', async () => {
     const out = path.join(dir, 'o-spec');
     const r = await detbuild(['remote', tree, '--spec', PROBE_SPEC, '--verify', '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect((await readdir(path.join(out, 'artifacts'))).sort()).toEqual(EXPECTED);
   });
 
   it('refuses --srpm with --spec or --command, and --nocheck alone (usage, exit 2)', async () => {
-    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--spec', PROBE_SPEC, '--out', path.join(dir, 'u1')])).code).toBe(2);
-    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--command', 'make', '--out', path.join(dir, 'u2')])).code).toBe(2);
-    expect((await detbuild(['remote', tree, '--nocheck', '--out', path.join(dir, 'u3')])).code).toBe(2);
+    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--spec', PROBE_SPEC, '--out', path.join(dir, 'u1')])).exitCode).toBe(2);
+    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--command', 'make', '--out', path.join(dir, 'u2')])).exitCode).toBe(2);
+    expect((await detbuild(['remote', tree, '--nocheck', '--out', path.join(dir, 'u3')])).exitCode).toBe(2);
   });
 });

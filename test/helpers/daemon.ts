@@ -8,7 +8,7 @@
  * The daemon and the service run from the compiled tree ($DETBUILD_TEST_DIST, else the
  * repository's dist/: `npm run build` first, as CI does).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { RESPONSE_FRAMES, frameTypeName } from '../../src/protocol/constants.js'
 import { FrameReader } from '../../src/protocol/reader.js';
 import type { Recipe } from '../../src/protocol/messages.js';
 import { writeRequest } from '../../src/client/request.js';
+import { runCli, type CliConditions, type CliRun } from './cli.js';
 import { repoRoot } from './trees.js';
 
 export const serviceScript = path.join(repoRoot, 'qrexec-services', 'qubes.DetBuild');
@@ -261,13 +262,6 @@ export function clientEnv(bus: Bus): Record<string, string> {
 }
 
 /** `detbuild ARGS...` as a caller qube runs it: through the double into the real service and daemon. */
-export function remoteCli(bus: Bus, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(distDir(), 'cli', 'main.js'), ...args],
-      { env: { ...process.env, ...clientEnv(bus), ...env }, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+export function remoteCli(bus: Bus, args: string[], c: CliConditions = {}): Promise<CliRun> {
+  return runCli(args, { ...c, env: { ...clientEnv(bus), ...c.env } });
 }

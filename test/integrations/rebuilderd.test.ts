@@ -19,8 +19,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
 import { repoRoot } from '../helpers/trees.js';
-import { requireCli } from '../helpers/cli.js';
-import { detbuild, scratch } from '../rebuild/cli.js';
+import { requireCli, runCli as detbuild, scratch } from '../helpers/cli.js';
 
 const BACKEND = path.join(repoRoot, 'integrations', 'rebuilderd', 'detbuild-rebuilderd');
 
@@ -42,7 +41,7 @@ beforeAll(async () => {
   await writeFile(path.join(src, 'README'), 'hello, rebuilt\n'.repeat(50));
   const pub = path.join(web, 'builds', 'hello');
   const b = await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 });
-  expect(b.code, b.stderr).toBe(0);
+  expect(b.exitCode, b.stderr).toBe(0);
   await mkdir(path.join(web, 'sources'));
   await execa('tar', ['-czf', path.join(web, 'sources', 'hello-1.0.tar.gz'), '-C', root, 'hello-1.0']);
 

@@ -11,7 +11,7 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
 import { repoRoot } from '../helpers/trees.js';
-import { ELSEWHERE, detbuild, scratch, type CliConditions } from './cli.js';
+import { ELSEWHERE, runCli as detbuild, scratch, type CliConditions } from '../helpers/cli.js';
 
 let bus: Bus;
 let daemon: Daemon;
@@ -45,18 +45,18 @@ describe('rebuilds across qrexec', () => {
   it('built in a builder qube, rebuilt here: GOOD', async () => {
     const pub = path.join(root, 'built-remote');
     const b = await detbuild(['remote', src, '--target', 'builder', '--out', pub, '--quiet'], through());
-    expect(b.code, b.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
     const r = await detbuild(['rebuild', pub, '--sources', src, '--out', path.join(root, 'rebuilt-here'), '--quiet'], ELSEWHERE);
-    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toBe("GOOD: all 3 artifacts are identical to the statement's");
   });
 
   it('built here, rebuilt in a builder qube (--target): GOOD, the builder named', async () => {
     const pub = path.join(root, 'built-here');
-    expect((await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 })).code).toBe(0);
+    expect((await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 })).exitCode).toBe(0);
     const out = path.join(root, 'rebuilt-remote');
     const r = await detbuild(['rebuild', path.join(pub, 'provenance.intoto.json'), '--sources', src, '--out', out, '--target', 'builder'], through(ELSEWHERE));
-    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(EXIT.ok);
     expect(r.stderr).toMatch(/\[environment\] comparing the environment of qube builder with the recorded one/);
     expect(r.stderr).toMatch(/\[run\] running: mkdir -p/);
     const verdict = JSON.parse(await readFile(path.join(out, 'verdict.json'), 'utf8')) as { verdict: string; builder: string };
@@ -73,7 +73,7 @@ describe('rebuilds across qrexec', () => {
     await writeFile(path.join(alt, 'statement.json'), JSON.stringify(st));
     const builds = daemon.logs.filter((l) => /finished: /.test(l)).length;
     const r = await detbuild(['rebuild', path.join(alt, 'statement.json'), '--sources', src, '--out', path.join(root, 'refused-remote'), '--target', 'builder', '--quiet'], through());
-    expect(r.code).toBe(EXIT.rebuildUnverifiable);
+    expect(r.exitCode).toBe(EXIT.rebuildUnverifiable);
     expect(r.stdout).toMatch(/^UNVERIFIABLE: refused: qube builder is not the recorded environment \(.*1 package differs: bash:amd64 9\.9-older recorded, \S+ here/);
     expect(daemon.logs.filter((l) => /finished: /.test(l)).length).toBe(builds);
   });
@@ -81,7 +81,7 @@ describe('rebuilds across qrexec', () => {
   it('a target qrexec refuses: one line, the policy exit status', async () => {
     const out = path.join(root, 'denied');
     const r = await detbuild(['rebuild', path.join(root, 'built-here'), '--sources', src, '--out', out, '--target', 'denied', '--quiet'], through());
-    expect(r.code).toBe(ExitCode['policy-denied']);
+    expect(r.exitCode).toBe(ExitCode['policy-denied']);
     expect(r.stderr).toMatch(/^detbuild rebuild: cannot read the environment record of denied: policy-denied: qrexec refused the call[^\n]*$/);
     expect(existsSync(out)).toBe(false);
   });
