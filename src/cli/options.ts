@@ -15,7 +15,7 @@ export const HELP_OPTION = {
 
 export const ENGINE_OPTIONS = {
   out: { type: 'string', short: 'o', arg: 'OUT_DIR', help: 'the result directory; must not exist, or be empty' },
-  epoch: { type: 'string', arg: 'SECONDS', help: 'SOURCE_DATE_EPOCH and the start of the clock (default: from the sources, see the README)' },
+  epoch: { type: 'string', arg: 'SECONDS', help: 'SOURCE_DATE_EPOCH and the start of the clock (default: from the sources, docs/USAGE.md)' },
   seed: { type: 'string', arg: 'HEX', help: 'seed of every random stream, 16-128 hex digits (default: from the source hash)' },
   'time-step': { type: 'string', arg: 'SECONDS', help: 'how far the wall clock advances per read (default 1)' },
   timeout: { type: 'string', arg: 'SECONDS', help: 'kill the build after this long (default 2 hours)' },
