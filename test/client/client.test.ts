@@ -8,26 +8,21 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
+import { sourceTree, tempDir, remoteCli, daemonForFile } from '../helpers/daemon.js';
 
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 let src: string;
 let outRoot: string;
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus);
   src = await sourceTree({ 'payload.txt': 'CORRUPTME and more\n', 'detbuild.json': '{"command": "mkdir -p $DETBUILD_OUT/bin && cp payload.txt $DETBUILD_OUT/ && printf \'#!/bin/sh\\\\necho hi\\\\n\' > $DETBUILD_OUT/bin/tool && chmod +x $DETBUILD_OUT/bin/tool && ln -s bin/tool $DETBUILD_OUT/link && date > $DETBUILD_OUT/date && echo done"}\n' });
   outRoot = await tempDir('out');
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   for (const d of [src, outRoot]) if (d) await rm(d, { recursive: true, force: true });
 });
 
 function detbuild(args: string[], env: Record<string, string> = {}) {
-  return remoteCli(bus, args, env);
+  return remoteCli(qrexec.bus, args, env);
 }
 
 let n = 0;

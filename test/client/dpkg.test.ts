@@ -7,29 +7,24 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
+import { tempDir, remoteCli, daemonForFile } from '../helpers/daemon.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
 
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 let src: string;
 let outRoot: string;
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus);
   src = await tempDir('dsc');
   await makeProbePackage(src);
   await rm(path.join(src, 'detbuild-probe-1.0'), { recursive: true });
   outRoot = await tempDir('out');
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   for (const d of [src, outRoot]) if (d) await rm(d, { recursive: true, force: true });
 });
 
 function detbuild(args: string[]) {
-  return remoteCli(bus, args);
+  return remoteCli(qrexec.bus, args);
 }
 
 describe('detbuild remote --dsc', () => {

@@ -14,6 +14,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
 import { RESPONSE_FRAMES, frameTypeName } from '../../src/protocol/constants.js';
 import { FrameReader } from '../../src/protocol/reader.js';
 import type { Recipe } from '../../src/protocol/messages.js';
@@ -149,6 +150,29 @@ export async function startDaemon(bus: Bus, config: Record<string, unknown> = {}
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The private bus and the real daemon of one test file: the hooks fill it in before its tests. */
+export interface Qrexec {
+  bus: Bus;
+  daemon: Daemon;
+}
+
+/**
+ * Starts a private bus and the real detbuildd (with CONFIG) before the tests of the file that
+ * calls it, and stops both after them; call it at the top level, before the file's own hooks.
+ */
+export function daemonForFile(config: Record<string, unknown> = {}): Qrexec {
+  const q = {} as Qrexec;
+  beforeAll(async () => {
+    q.bus = await startBus();
+    q.daemon = await startDaemon(q.bus, config);
+  });
+  afterAll(async () => {
+    await q.daemon?.stop();
+    await q.bus?.stop();
+  });
+  return q;
 }
 
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -9,35 +9,22 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { ExitCode } from '../../src/protocol/status.js';
-import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
+import { clientEnv, daemonForFile } from '../helpers/daemon.js';
 import { ELSEWHERE, runCli as detbuild, scratch, type CliConditions } from '../helpers/cli.js';
 
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 let root: string;
 let src: string;
 
-const qrexec = (): Record<string, string> => ({
-  PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-  DETBUILD_SERVICE: serviceScript,
-  DETBUILD_DIST: distDir(),
-  DETBUILD_NODE: process.execPath,
-  DETBUILD_DBUS_ADDRESS: bus.address,
-});
-const through = (c: CliConditions = {}): CliConditions => ({ ...c, env: { ...c.env, ...qrexec() } });
+const through = (c: CliConditions = {}): CliConditions => ({ ...c, env: { ...c.env, ...clientEnv(qrexec.bus) } });
 
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus);
   root = await scratch('rebuild-remote');
   src = path.join(root, 'src');
   await mkdir(src);
   await writeFile(path.join(src, 'detbuild.json'), JSON.stringify({ command: 'mkdir -p $DETBUILD_OUT && date > $DETBUILD_OUT/date && head -c 32 /dev/urandom | sha256sum > $DETBUILD_OUT/random && uname -a > $DETBUILD_OUT/uname' }));
 }, 120_000);
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });
 });
 
@@ -71,11 +58,11 @@ describe('rebuilds across qrexec', () => {
     const alt = path.join(root, 'other-env');
     await mkdir(alt);
     await writeFile(path.join(alt, 'statement.json'), JSON.stringify(st));
-    const builds = daemon.logs.filter((l) => /finished: /.test(l)).length;
+    const builds = qrexec.daemon.logs.filter((l) => /finished: /.test(l)).length;
     const r = await detbuild(['rebuild', path.join(alt, 'statement.json'), '--sources', src, '--out', path.join(root, 'refused-remote'), '--target', 'builder', '--quiet'], through());
     expect(r.exitCode).toBe(EXIT.rebuildUnverifiable);
     expect(r.stdout).toMatch(/^UNVERIFIABLE: refused: qube builder is not the recorded environment \(.*1 package differs: bash:amd64 9\.9-older recorded, \S+ here/);
-    expect(daemon.logs.filter((l) => /finished: /.test(l)).length).toBe(builds);
+    expect(qrexec.daemon.logs.filter((l) => /finished: /.test(l)).length).toBe(builds);
   });
 
   it('a target qrexec refuses: one line, the policy exit status', async () => {
