@@ -11,7 +11,8 @@ import { envelopePayload, parseEnvelope } from '../../src/attest/dsse.js';
 import { signStatement } from '../../src/attest/attestation.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { InTotoStatement } from '../../src/record/intoto.js';
-import { ELSEWHERE, runCli as detbuild, otherCpu, scratch } from '../helpers/cli.js';
+import { ELSEWHERE, runCli as detbuild, otherCpu } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 let root: string;
 let gnupg: string;
@@ -35,7 +36,7 @@ async function makeProject(dir: string, data: string): Promise<string> {
 const envelope = async (file: string) => parseEnvelope(JSON.parse(await readFile(file, 'utf8')), file);
 
 beforeAll(async () => {
-  root = await scratch('agree');
+  root = await freshDir('agree');
   gnupg = path.join(root, 'gnupg');
   await mkdir(gnupg, { mode: 0o700 });
   // k1-k3 and k5 are trusted rebuilders (in the keyring); k4 is not

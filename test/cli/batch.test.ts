@@ -11,11 +11,12 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProgressBoard } from '../../src/cli/batch/progress.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { scratch, startCli } from '../helpers/cli.js';
+import { startCli } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 let root: string;
 beforeAll(async () => {
-  root = await scratch('batch');
+  root = await freshDir('batch');
 });
 afterAll(async () => {
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });

@@ -5,8 +5,7 @@
  * umask, CPU through taskset).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from './trees.js';
@@ -77,9 +76,4 @@ export function startCli(args: string[], c: CliConditions = {}) {
 export async function runCli(args: string[], c: CliConditions = {}): Promise<CliRun> {
   const r = await startCli(args, c);
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
-/** A fresh scratch directory, detbuild-LABEL-XXXXXX under the system's temporary directory. */
-export function scratch(label: string): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), `detbuild-${label}-`));
 }

@@ -10,8 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
@@ -20,7 +19,7 @@ import { FrameReader } from '../../src/protocol/reader.js';
 import type { Recipe } from '../../src/protocol/messages.js';
 import { writeRequest } from '../../src/client/request.js';
 import { runCli, type CliConditions, type CliRun } from './cli.js';
-import { repoRoot } from './trees.js';
+import { freshDir, repoRoot } from './trees.js';
 
 export const serviceScript = path.join(repoRoot, 'qrexec-services', 'qubes.DetBuild');
 export const policyFile = path.join(repoRoot, 'packaging', 'dbus', 'org.qubes.DetBuild1.conf');
@@ -34,7 +33,7 @@ export function distDir(): string {
 }
 
 export async function tempDir(label: string): Promise<string> {
-  const d = await mkdtemp(path.join(tmpdir(), `detbuild-qrexec-${label}-`));
+  const d = await freshDir(`qrexec-${label}`);
   await chmod(d, 0o755);
   return d;
 }

@@ -15,7 +15,8 @@ import { writeRecordFiles } from '../../src/record/files.js';
 import { EnvironmentRecordSchema, type EnvironmentRecord } from '../../src/record/schema.js';
 import { ManifestSchema } from '../../src/record/manifest.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { ELSEWHERE, runCli as detbuild, scratch } from '../helpers/cli.js';
+import { ELSEWHERE, runCli as detbuild } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 const MAKEFILE = `all:
 \tmkdir -p $(DETBUILD_OUT)
@@ -30,7 +31,7 @@ let root: string;
 let src: string;
 let pub: string;
 beforeAll(async () => {
-  root = await scratch('rebuild');
+  root = await freshDir('rebuild');
   src = path.join(root, 'src');
   await mkdir(src);
   await writeFile(path.join(src, 'Makefile'), MAKEFILE);

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { clientEnv, daemonForFile } from '../helpers/daemon.js';
-import { ELSEWHERE, runCli as detbuild, scratch, type CliConditions } from '../helpers/cli.js';
+import { ELSEWHERE, runCli as detbuild, type CliConditions } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 const qrexec = daemonForFile();
 let root: string;
@@ -19,7 +20,7 @@ let src: string;
 const through = (c: CliConditions = {}): CliConditions => ({ ...c, env: { ...c.env, ...clientEnv(qrexec.bus) } });
 
 beforeAll(async () => {
-  root = await scratch('rebuild-remote');
+  root = await freshDir('rebuild-remote');
   src = path.join(root, 'src');
   await mkdir(src);
   await writeFile(path.join(src, 'detbuild.json'), JSON.stringify({ command: 'mkdir -p $DETBUILD_OUT && date > $DETBUILD_OUT/date && head -c 32 /dev/urandom | sha256sum > $DETBUILD_OUT/random && uname -a > $DETBUILD_OUT/uname' }));
