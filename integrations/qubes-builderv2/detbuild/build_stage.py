@@ -7,7 +7,7 @@ which files it sends, which recipe, and builderv2's info file of its kind.
 """
 import shutil
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from qubesbuilder.plugins.build import BuildError
 
@@ -18,15 +18,19 @@ from .remote_stage import RemoteStageMixin
 
 
 class RemoteBuildStage(RemoteStageMixin):
-    """Mixed into builderv2's BuildPlugin subclasses (its stage, parameters and artifact info)."""
+    """Mixed into builderv2's BuildPlugin subclasses (its stage, parameters and artifact info): their run()."""
 
-    def start_build_stage(self, artifacts_dir: Path, source_hash: str) -> Optional[Tuple[Path, Path]]:
-        """None when every build of the component is already built from these sources; else the prep
-        stage's directory and this distribution's local repository, with a fresh artifacts_dir."""
+    def run(self, **kwargs):
+        super().run()  # type: ignore[misc]
+        if not self.has_component_packages(self.stage):  # type: ignore[attr-defined]
+            return
+        self.check_client()
+        artifacts_dir = self.get_dist_component_artifacts_dir(self.stage)  # type: ignore[attr-defined]
+        source_hash = self.component.get_source_hash()  # type: ignore[attr-defined]
         builds = self.get_parameters(self.stage)["build"]  # type: ignore[attr-defined]
         if all(source_hash == self.get_dist_artifacts_info(stage=self.stage, basename=b.mangle()).get("source-hash") for b in builds):  # type: ignore[attr-defined]
             self.log.info(f"{self.component}:{self.dist}: Source hash is the same than already built source. Skipping.")  # type: ignore[attr-defined]
-            return None
+            return
         if artifacts_dir.exists():
             shutil.rmtree(artifacts_dir)
         artifacts_dir.mkdir(parents=True)
@@ -35,7 +39,15 @@ class RemoteBuildStage(RemoteStageMixin):
         repository_dir.mkdir(parents=True, exist_ok=True)
         for old in repository_dir.glob(f"{self.component.name}_*"):  # type: ignore[attr-defined]
             shutil.rmtree(old)
-        return prep_dir, repository_dir
+        for build in builds:
+            self.build_one(build, prep_dir, artifacts_dir, repository_dir, source_hash)
+
+    def check_client(self) -> None:
+        """Raises BuildError when the client cannot make this stage's builds (default: it can)."""
+
+    def build_one(self, build, prep_dir: Path, artifacts_dir: Path, repository_dir: Path, source_hash: str) -> None:
+        """One build of the component: its source package sent, its packages placed, builderv2's info file written."""
+        raise NotImplementedError
 
     def build_remotely(self, prep_dir: Path, names: List[str], out_dir: Path, prefix: str, marker: str, **recipe) -> Path:
         """The prep stage's NAMES built by the builder with RECIPE (dsc= or srpm=) into out_dir; its artifacts directory."""

@@ -37,19 +37,6 @@ class DetBuildDEBBuildPlugin(RemoteBuildStage, BuildPlugin):
     priority = 5
     dist_filter = staticmethod(lambda d: d.is_deb() or d.is_ubuntu())
 
-    def run(self, **kwargs):
-        super().run()
-        if not self.has_component_packages(self.stage):
-            return
-        artifacts_dir = self.get_dist_component_artifacts_dir(self.stage)
-        source_hash = self.component.get_source_hash()
-        started = self.start_build_stage(artifacts_dir, source_hash)
-        if started is None:
-            return
-        prep_dir, repository_dir = started
-        for directory in self.get_parameters(self.stage)["build"]:
-            self.build_one(directory, prep_dir, artifacts_dir, repository_dir, source_hash)
-
     def build_one(self, directory, prep_dir, artifacts_dir, repository_dir, source_hash):
         # builderv2's own helper, so the local repository looks as after its pbuilder build
         from qubesbuilder.plugins.build_deb import provision_local_repository

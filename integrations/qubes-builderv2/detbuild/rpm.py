@@ -33,10 +33,7 @@ class DetBuildRPMBuildPlugin(RemoteBuildStage, BuildPlugin):
     priority = 5
     dist_filter = staticmethod(lambda d: d.is_rpm())
 
-    def run(self, **kwargs):
-        super().run()
-        if not self.has_component_packages(self.stage):
-            return
+    def check_client(self) -> None:
         settings = self.detbuild
         if not client_has_rpm_recipe(settings.client):
             raise BuildError(
@@ -44,15 +41,6 @@ class DetBuildRPMBuildPlugin(RemoteBuildStage, BuildPlugin):
                 f"(detbuild remote --srpm); install a qubes-detbuild with it, or remove {self.dist.distribution} "
                 "from detbuild:distributions in builder.yml to build it with mock"
             )
-        artifacts_dir = self.get_dist_component_artifacts_dir(self.stage)
-        source_hash = self.component.get_source_hash()
-        started = self.start_build_stage(artifacts_dir, source_hash)
-        if started is None:
-            return
-        prep_dir, repository_dir = started
-        (artifacts_dir / "rpm").mkdir()
-        for build in self.get_parameters(self.stage)["build"]:
-            self.build_one(build, prep_dir, artifacts_dir, repository_dir, source_hash)
 
     def build_one(self, build, prep_dir, artifacts_dir, repository_dir, source_hash):
         from qubesbuilder.plugins.build_rpm import provision_local_repository
@@ -67,6 +55,7 @@ class DetBuildRPMBuildPlugin(RemoteBuildStage, BuildPlugin):
         out_dir = artifacts_dir / f"{basename}.detbuild"
         results = self.build_remotely(prep_dir, [srpm], out_dir, prefix, "error: ", srpm=srpm)
         rpm_dir = artifacts_dir / "rpm"
+        rpm_dir.mkdir(exist_ok=True)
         # the RPM recipe names its .buildinfo (rpmbuildinfo's format) as builderv2 does
         packages, _ = self.place_packages(prefix, results, rpm_dir, [buildinfo], source_info.get("rpms", []), RPM_ALLOWED_MISSING)
         link_or_copy(prep_dir / srpm, rpm_dir)
