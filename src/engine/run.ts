@@ -26,12 +26,16 @@ import { makeWorkspace, removeWorkspace, retryLeftoverWorkspaces, type Workspace
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
 import { moveTree } from './move-tree.js';
+import { StageClock, type StageTimings } from './timings.js';
+import { appendStatsLine } from './stats-file.js';
 
 /** Counters the supervisor reports (how much it intervened); not part of the manifest. */
 export type EngineStats = Record<string, number>;
 
 export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
+  /** milliseconds per stage of runBuild() (timings.ts); not part of the manifest */
+  timings: StageTimings | null;
 }
 
 export async function assertOutDirUsable(outDir: string): Promise<void> {
@@ -55,6 +59,7 @@ function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message:
     manifest: null,
     logPath: null,
     stats: null,
+    timings: null,
     ...partial,
   };
 }
@@ -68,12 +73,15 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     }
   };
   // the workspace is gone (or reported) before the end is announced
-  const r = await buildInWorkspace(spec, opts, emit);
+  const clock = new StageClock();
+  const r = await buildInWorkspace(spec, opts, emit, clock);
+  r.timings = clock.timings;
+  await appendStatsLine({ command: spec.command, mode: spec.mode, status: r.status, durationMs: r.durationMs, stats: r.stats, timings: clock.timings });
   emit({ kind: 'end', result: r });
   return r;
 }
 
-async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
+async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void, clock: StageClock): Promise<BuildOutcome> {
   const started = Date.now();
   // results pass through as they are: runBuild announces the end once the workspace is gone
   const finish = (r: BuildOutcome): BuildOutcome => r;
@@ -91,6 +99,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     // run by root, the build runs as an unprivileged host user (never with root's access)
     const user: HostUser | null = buildHostUser(opts.buildUser);
     await checkFacilities(true, user); // the supervisor is the sandbox's pid 1 in both modes
+    clock.mark('checks');
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     await retryLeftoverWorkspaces(warn);
@@ -98,6 +107,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     const layoutDirs = ws;
     await copyTree(spec.sourceDir, layoutDirs.src, spec.epoch, user ?? undefined);
     const sourceHash = await hashTree(layoutDirs.src, await walkTree(layoutDirs.src));
+    clock.mark('copy');
 
     const viewFiles = new Map<string, string>();
     if (spec.mode === 'deterministic') {
@@ -167,6 +177,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     // the supervisor, the sandbox's pid 1, sets the build's own limits (the file-size one among them);
     // fd 3 is its status (STATUS_FD), fd 4 bubblewrap's info (INFO_FD)
     const command = asHostUser(user, ['bwrap', ...args]);
+    const spawnNs = clock.mark('layout');
     const child = execa(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], buffer: false, reject: false, env: {}, extendEnv: false, detached: true });
     const sandbox = new SandboxTeardown(child, child.stdio[INFO_FD] as Readable);
     const kill = (why: typeof killedFor): void => {
@@ -203,6 +214,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     if (opts.signal?.aborted) onAbort();
     // bubblewrap's end, then the sandbox's for certain; the pipes are not waited for
     const done = await sandbox.exited;
+    const exitNs = process.hrtime.bigint();
     await sandbox.finish([child.stdout, child.stderr, child.stdio[STATUS_FD], child.stdio[INFO_FD]] as Array<Readable | null>);
     await child;
     clearTimeout(timer);
@@ -223,6 +235,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     } catch {
       stats = null;
     }
+    clock.sandbox(spawnNs, exitNs, stats);
     const durationMs = Date.now() - started;
     const keepFailedLog = async (): Promise<string> => {
       await fs.copyFile(logPath, failedLog);
@@ -279,6 +292,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       }
       throw err;
     }
+    clock.mark('collect');
     const manifest: Manifest = {
       format: 'detbuild-manifest/1',
       engineVersion: ENGINE_VERSION,
@@ -308,6 +322,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
       throw new EngineError('PUBLISH_FAILED', `cannot write the results to ${outDir}`, { cause: err });
     }
+    clock.mark('publish');
     emit({ kind: 'stage', stage: 'done', message: `${artifacts.length} artifacts` });
     return finish(result({ status: 'success', message: 'build succeeded', exitCode: 0, outDir, manifest, logPath: path.join(outDir, 'build.log'), durationMs: Date.now() - started, stats }));
   } catch (err) {
@@ -323,6 +338,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     );
   } finally {
     if (ws) await removeWorkspace(ws.path, warn);
+    clock.mark('cleanup');
   }
 }
 
