@@ -17,7 +17,7 @@ import { CONDITIONS, buildOnce, differingDebs, sameArtifacts } from '../../bench
 import { runCli } from '../helpers/cli.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { makeProbePackage } from './probe-package.js';
-import { type DebRun as Run } from '../helpers/corpus-runs.js';
+import type { DebRun as Run } from '../helpers/corpus-runs.js';
 
 async function expectRecipeError(p: Promise<unknown>, code: string): Promise<RecipeError> {
   const err = await p.then(
