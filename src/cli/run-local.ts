@@ -5,18 +5,12 @@
  * The result holds the environment record files, as a remote build's does.
  */
 import path from 'node:path';
-import type { BuildSpec, BuildStatus } from '../engine/index.js';
+import type { BuildSpec } from '../engine/index.js';
 import { buildLocally } from '../local/build.js';
 import type { RecipeRecord } from '../record/schema.js';
-import { exitCodeFor } from '../protocol/status.js';
-import { EXIT } from './exit-codes.js';
+import { exitCodeOfResult } from '../outcome.js';
 import { formatEvent } from './format.js';
 import { onInterrupt } from './cancel.js';
-
-/** A build's status as the CLI's exit code (the wire's table: src/protocol/status.ts). */
-export function statusExit(status: BuildStatus): number {
-  return exitCodeFor(status);
-}
 
 export interface LocalRunOptions {
   outDir: string;
@@ -53,9 +47,8 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
     if (!result.ok) {
       const where = result.logPath ? ` (log: ${result.logPath})` : '';
       process.stderr.write(`detbuild: ${opts.label ? `${opts.label}: ` : ''}${result.message}${where}\n`);
-      if (result.status === 'error' && result.badInput) return EXIT.badInput;
     }
-    return statusExit(result.status);
+    return exitCodeOfResult(result);
   } finally {
     interrupt.release();
   }

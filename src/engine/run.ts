@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { BuildEvent, BuildResult, BuildSpec, BuildStatus, Manifest, RunOptions } from './types.js';
 import { EngineError, SpecError } from './errors.js';
-import { DetbuildError, describeError } from '../errors.js';
+import { DetbuildError, describeError, errorKind } from '../errors.js';
 import { hostViewFiles } from './hostview.js';
 import { presentToolchainState } from './toolchain-state.js';
 import { lineSplitter } from './lines.js';
@@ -318,7 +318,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
         message: describeError(err),
         durationMs,
         errorCode: err instanceof DetbuildError ? err.code : 'ENGINE_INTERNAL',
-        badInput: err instanceof SpecError,
+        badInput: errorKind(err) === 'bad-input',
       }),
     );
   } finally {

@@ -10,10 +10,11 @@ import { prepareRpmSpecBuild, RpmSourceBuildError } from '../../recipes/rpm-spec
 import { RecipeError } from '../../recipes/errors.js';
 import { srpmLabel } from '../../recipes/srpm.js';
 import { describeError } from '../../errors.js';
-import { EXIT, UsageError } from '../exit-codes.js';
+import { UsageError } from '../exit-codes.js';
 import { formatEvent } from '../format.js';
 import { ENGINE_OPTIONS, engineChoices, parseCommandLine } from '../options.js';
-import { runLocally, statusExit } from '../run-local.js';
+import { runLocally } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import { onInterrupt } from '../cancel.js';
 
 export const RPM_USAGE = `usage: detbuild rpm FILE.src.rpm --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -68,8 +69,8 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
     }
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    if (err instanceof RpmSourceBuildError) return err.badInput ? EXIT.badInput : statusExit(err.result.status);
-    if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
+    if (err instanceof RpmSourceBuildError) return exitCodeOfResult(err.result);
+    if (err instanceof RecipeError) return exitCodeOfError(err);
     throw err;
   }
   try {

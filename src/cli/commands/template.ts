@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeError } from '../../errors.js';
 import { readOsRelease } from '../../record/index.js';
-import { statusExit } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import {
   BUILDER_ROOTS,
   TemplateError,
@@ -31,10 +31,6 @@ export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record
                               [--archive 'URI [SUITE [COMPONENT...]]']... [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
        detbuild template fetch LOCK -o SRC_DIR [--cache DIR]
        detbuild template build LOCK -o OUT_DIR [--cache DIR] [--work DIR] [--plain] [--json] [--quiet]`;
-
-
-/** Lock, record and archive problems are bad input; anything else is the machinery's. */
-const BAD_INPUT = new Set(['TEMPLATE_LOCK_INVALID', 'TEMPLATE_LOCK_MISSING', 'TEMPLATE_RECORD_INVALID', 'TEMPLATE_VERSION_UNAVAILABLE', 'TEMPLATE_OUT_NOT_EMPTY', 'TEMPLATE_SELECT']);
 
 function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
   try {
@@ -200,9 +196,8 @@ async function buildCommand(argv: string[]): Promise<number> {
     }
     if (!r.build.ok) {
       process.stderr.write(`detbuild: ${r.build.message}${r.build.logPath ? ` (log: ${r.build.logPath})` : ''}\n`);
-      if (r.build.status === 'error' && r.build.badInput) return EXIT.badInput;
     }
-    return statusExit(r.build.status);
+    return exitCodeOfResult(r.build);
   } finally {
     interrupt.release();
     if (typeof values.work !== 'string') await rm(work, { recursive: true, force: true });
@@ -229,7 +224,7 @@ export async function runTemplateCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof TemplateError) {
       process.stderr.write(`detbuild: ${describeError(err).split('\n')[0]}\n`);
-      return BAD_INPUT.has(err.code) ? EXIT.badInput : EXIT.engine;
+      return exitCodeOfError(err);
     }
     throw err;
   }

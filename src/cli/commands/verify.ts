@@ -1,12 +1,12 @@
 /** `detbuild verify SRC_DIR [--out DIR] [...]`: argv in, verify call, a verdict out. */
 import path from 'node:path';
-import { SpecError, defaultSpecFor } from '../../engine/index.js';
+import { defaultSpecFor } from '../../engine/index.js';
 import { describeError } from '../../errors.js';
 import { verifyBuild, type VerifyResult } from '../../verify/index.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { formatEvent } from '../format.js';
 import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from '../options.js';
-import { statusExit } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import { onInterrupt } from '../cancel.js';
 
 export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
@@ -51,7 +51,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
 
   const interrupt = onInterrupt();
@@ -69,7 +69,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return err instanceof SpecError ? EXIT.badInput : EXIT.engine;
+    return exitCodeOfError(err);
   } finally {
     interrupt.release();
   }
@@ -87,8 +87,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
       const r = result.runs.find((x) => x.name === result.failedRun)?.result;
       process.stderr.write(`detbuild: ${result.message}${result.logPath ? ` (log: ${result.logPath})` : ''}\n`);
       if (!r) return EXIT.engine;
-      if (r.status === 'error' && r.badInput) return EXIT.badInput;
-      return statusExit(r.status);
+      return exitCodeOfResult(r);
     }
   }
 }
