@@ -19,6 +19,7 @@ import { parseJobs } from '../options.js';
 import { UsageError } from '../exit-codes.js';
 import { onInterrupt } from '../cancel.js';
 import { SEED_RULE, isSeed } from '../../seed.js';
+import { SHA256_RULE, isSha256 } from '../../sha256.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -242,7 +243,7 @@ async function remote(argv: string[]): Promise<number> {
   }
   if (values['with-source'] && values.dsc === undefined) throw new Usage('--with-source belongs to --dsc');
   if (values['require-environment'] !== undefined) {
-    if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw new Usage('--require-environment: expected a lowercase hex sha256');
+    if (!isSha256(values['require-environment'])) throw new Usage(`--require-environment: expected ${SHA256_RULE}`);
     recipe.requireEnvironment = values['require-environment'];
   }
   if (values.nocheck) recipe.nocheck = true;
