@@ -26,24 +26,13 @@ import { makeWorkspace, removeWorkspace, retryLeftoverWorkspaces, type Workspace
 import { validateSpec } from './spec.js';
 import { ENGINE_VERSION } from './version.js';
 import { moveTree } from './move-tree.js';
+import { assertOutDirUsable, failedLogPath } from './publish.js';
 
 /** Counters the supervisor reports (how much it intervened); not part of the manifest. */
 export type EngineStats = Record<string, number>;
 
 export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
-}
-
-export async function assertOutDirUsable(outDir: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await fs.readdir(outDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new SpecError('OUT_NOT_DIRECTORY', `output path exists and is not a directory: ${outDir}`);
-    throw new SpecError('OUT_UNUSABLE', `cannot use output directory ${outDir}`, { cause: err });
-  }
-  if (entries.length > 0) throw new SpecError('OUT_NOT_EMPTY', `output directory exists and is not empty: ${outDir}`);
 }
 
 function result(partial: Partial<BuildOutcome> & { status: BuildStatus; message: string; durationMs: number }): BuildOutcome {
@@ -79,7 +68,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
   const finish = (r: BuildOutcome): BuildOutcome => r;
   const warn = (message: string): void => emit({ kind: 'warning', message });
   const outDir = path.resolve(opts.outDir);
-  const failedLog = `${outDir}.failed.log`;
+  const failedLog = failedLogPath(outDir);
   let ws: Workspace | null = null;
   try {
     validateSpec(spec);

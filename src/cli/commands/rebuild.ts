@@ -8,7 +8,7 @@ import { dir as tmpDir } from 'tmp-promise';
 import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../../attest/attestation.js';
 import { gpgSign } from '../../attest/gpg.js';
 import { RemoteInfoError, remoteRebuilder } from '../../client/rebuilder.js';
-import { describeError } from '../../errors.js';
+import { DetbuildError, describeError } from '../../errors.js';
 import type { OverallStatus } from '../../protocol/status.js';
 import { exitCodeOf, exitCodeOfError } from '../../outcome.js';
 import { DIFFOSCOPE_DEFAULTS } from '../../record/diffoscope.js';
@@ -162,6 +162,10 @@ function failure(err: unknown): number {
   if (err instanceof RemoteInfoError) {
     line(err.message);
     return exitCodeOf(err.status);
+  }
+  if (err instanceof DetbuildError) {
+    line(err.message);
+    return exitCodeOfError(err);
   }
   line(`internal error: ${describeError(err)}`);
   return EXIT.internal;

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { runBuild } from '../../engine/index.js';
+import { failedLogPath } from '../../engine/publish.js';
 import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../../recipes/rpm.js';
 import { prepareRpmSpecBuild, RpmSourceBuildError } from '../../recipes/rpm-spec.js';
 import { RecipeError } from '../../recipes/errors.js';
@@ -61,7 +62,7 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
                     if (line !== null) process.stderr.write(`${line}\n`);
                   },
             }),
-          { failedLog: `${outDir}.failed.log` },
+          { failedLog: failedLogPath(outDir) },
         );
       } finally {
         interrupt.release();
