@@ -5,7 +5,11 @@
  * One way for the engine's build, verify's two runs, a rebuild and the client's download.
  */
 import { promises as fs } from 'node:fs';
-import { SpecError } from './errors.js';
+import path from 'node:path';
+import { EngineError, SpecError } from './errors.js';
+import { normaliseTree } from './modes.js';
+import { moveTree } from './move-tree.js';
+import type { Manifest } from './types.js';
 
 /** Throws (bad input) unless outDir is absent or an empty directory: a result never mixes with other files. */
 export async function assertOutDirUsable(outDir: string): Promise<void> {
@@ -52,5 +56,28 @@ export async function publishResult(outDir: string, fill: (staging: string) => P
   } catch (err) {
     await dropStagingDir(staging);
     throw err;
+  }
+}
+
+/**
+ * A build's result directory: artifacts/ (modes as the wire carries them, owned by the
+ * caller again if another user built them), manifest.json, build.log, and what the caller
+ * adds before it is renamed into place (beforePublish).
+ */
+export async function publishBuild(
+  outDir: string,
+  build: { out: string; logPath: string; manifest: Manifest; owner?: { uid: number; gid: number } },
+  beforePublish?: (stagingDir: string, manifest: Manifest) => Promise<void>,
+): Promise<void> {
+  try {
+    await publishResult(outDir, async (staging) => {
+      await normaliseTree(build.out, build.owner);
+      await moveTree(build.out, path.join(staging, 'artifacts'));
+      await fs.writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(build.manifest, null, 2)}\n`);
+      await fs.copyFile(build.logPath, path.join(staging, 'build.log'));
+      await beforePublish?.(staging, build.manifest);
+    });
+  } catch (err) {
+    throw new EngineError('PUBLISH_FAILED', `cannot write the results to ${outDir}`, { cause: err });
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { BuildSpec } from './types.js';
 import { BUILD_USER, HOSTNAME, KERNEL_RELEASE } from './hostview.js';
-import { sandboxLimits, supervisorLimitArgs } from './limits.js';
+import { sandboxLimits, supervisorLimitArgs } from './supervise/limits.js';
 
 /** Fixed paths inside the sandbox. */
 export const SANDBOX = {
