@@ -204,7 +204,7 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
     ...extra,
     status: 'success',
     ok: true,
-    exitCode: 0,
+    exitCode: exitCodeOf('success'),
     message: extra.message ?? r.status.message,
     outDir: staging ? opts.outDir! : null,
     logPath: staging ? `${opts.outDir!}/build.log` : null,
