@@ -9,6 +9,10 @@
  *   npm run build && npx tsc bench/stream.ts --outDir bench/work/stream --module nodenext \
  *     --target es2022 --types node --skipLibCheck && node bench/work/stream/stream.js [MiB]
  *
+ * Each size is measured BENCH_STREAM_RUNS times (default 3), the stream and cat runs
+ * interleaved; the table gives the medians and the peak memory of all runs (other load on
+ * this machine moves single runs by 2x).
+ *
  * Appends its results to bench/RESULTS.md between <!-- stream-bench:start/end -->.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -161,16 +165,39 @@ function mib(kib: number): string {
   return `${(kib / 1024).toFixed(0)} MiB`;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+}
+
+/** n runs of one size: medians of the times, the largest peaks */
+async function measureRuns(bytes: number, n: number): Promise<Sample & { downloads: number[]; cats: number[] }> {
+  const runs: Sample[] = [];
+  for (let i = 0; i < n; i++) runs.push(await measure(bytes));
+  return {
+    bytes,
+    downloadMs: median(runs.map((r) => r.downloadMs)),
+    catMs: median(runs.map((r) => r.catMs)),
+    daemonFrontKiB: Math.max(...runs.map((r) => r.daemonFrontKiB)),
+    daemonWorkerKiB: Math.max(...runs.map((r) => r.daemonWorkerKiB)),
+    clientKiB: Math.max(...runs.map((r) => r.clientKiB)),
+    downloads: runs.map((r) => r.downloadMs),
+    cats: runs.map((r) => r.catMs),
+  };
+}
+
 async function main(): Promise<void> {
   if (!existsSync(path.join(dist, 'daemon/main.js'))) throw new Error('run npm run build first');
   const big = Number(process.argv[2] ?? 1024) * MiB;
   const small = 64 * MiB;
-  const samples = [await measure(small), await measure(big)];
+  const n = Number(process.env.BENCH_STREAM_RUNS ?? 3);
+  const samples = [await measureRuns(small, n), await measureRuns(big, n)];
   const commit = (await run('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
   const rows = samples.map((s) => {
     const mbps = (s.bytes / MiB / (s.downloadMs / 1000)).toFixed(0);
     const catMbps = (s.bytes / MiB / (s.catMs / 1000)).toFixed(0);
-    return `| ${s.bytes / MiB} MiB | ${(s.downloadMs / 1000).toFixed(2)} s (${mbps} MiB/s) | ${(s.catMs / 1000).toFixed(2)} s (${catMbps} MiB/s) | ${(s.downloadMs / s.catMs).toFixed(2)}x | ${mib(s.daemonFrontKiB)} / ${mib(s.daemonWorkerKiB)} | ${mib(s.clientKiB)} |`;
+    const each = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
+    return `| ${s.bytes / MiB} MiB | ${(s.downloadMs / 1000).toFixed(2)} s (${mbps} MiB/s; runs ${each(s.downloads)}) | ${(s.catMs / 1000).toFixed(2)} s (${catMbps} MiB/s; runs ${each(s.cats)}) | ${(s.downloadMs / s.catMs).toFixed(2)}x | ${mib(s.daemonFrontKiB)} / ${mib(s.daemonWorkerKiB)} | ${mib(s.clientKiB)} |`;
   });
   const block = `<!-- stream-bench:start -->
 ## qrexec stream throughput (bench/stream.ts)
@@ -182,6 +209,7 @@ One artifact of zeros built by the engine, streamed daemon worker -> the service
 \`detbuild remote\`'s client, which checks its sha256 and writes it to disk. "stream" is the
 client's download phase (first to last artifact byte); "cat" copies the received file through
 a pipe (\`cat F | cat > G\`); the ratio is stream / cat (lower is better, 1 = as fast as cat).
+Medians of ${n} runs of each (stream and cat interleaved); peaks are the largest of the runs.
 Peak memory is VmHWM: of the daemon's front and worker processes (each started fresh for the
 run), and of the client process.
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { configuredForSandbox, configuredOutside, debianSource } from './debsrc.mjs';
 import { generateJava } from './javagen.mjs';
 import { measure, wrapCommand } from './measure.mjs';
+import { isTimingKey } from './stops.mjs';
 import { fmtMs, median, min, run, runOk, shq } from './util.mjs';
 
 /** The same few variables in every mode (the engine fixes these itself; the plain and outside runs inherit ours). */
@@ -37,6 +38,7 @@ function summarizeRuns(runs) {
       walls: rs.map((x) => Math.round(x.wallMs)),
       cpus: rs.map((x) => Math.round(x.cpuMs)),
       loads: rs.map((x) => Number((x.foreignLoad ?? 0).toFixed(2))),
+      timings: medianTimings(rs.map((x) => x.timings).filter(Boolean)),
     };
   }
   const ratio = (a, b, k) => (modes[a] && modes[b] && modes[b][k] ? modes[a][k] / modes[b][k] : null);
@@ -85,8 +87,15 @@ function artifactSummary(list) {
   return { count: list.length, digest: h.digest('hex'), first: list.slice(0, 2).map((a) => ({ path: a.path, sha256: a.sha256 })) };
 }
 
+/** the median of each stage's time over runs (runBuild's result.timings) */
+function medianTimings(list) {
+  if (!list.length) return null;
+  const keys = [...new Set(list.flatMap((t) => Object.keys(t)))];
+  return Object.fromEntries(keys.map((k) => [k, Number(median(list.map((t) => t[k] ?? 0)).toFixed(1))]));
+}
+
 function varyingKeys(list) {
-  const keys = Object.keys(list[0]);
+  const keys = Object.keys(list[0]).filter((k) => !isTimingKey(k));
   return keys.filter((k) => list.some((s) => s[k] !== list[0][k])).map((k) => `${k}: ${list.map((s) => s[k]).join('/')}`);
 }
 
@@ -613,7 +622,9 @@ async function debRun(ctx, dsc, mode, label, timeStep) {
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(work, { recursive: true });
   const cli = path.join(benchDir, '..', 'dist', 'cli', 'main.js');
-  const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1' };
+  // the engine's counters and stage times of the CLI's build (src/engine/stats-file.ts)
+  const statsFile = path.join(ctx.workDir, 'deb', `${label}.stats.jsonl`);
+  const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1', DETBUILD_STATS_FILE: statsFile };
   delete env.MAKEFLAGS;
   const cmd =
     mode === 'outside'
@@ -632,5 +643,10 @@ async function debRun(ctx, dsc, mode, label, timeStep) {
     for (const a of manifest.artifacts ?? []) artifacts.push({ path: a.path, sha256: a.sha256 });
   }
   await fs.rm(work, { recursive: true, force: true });
-  return { mode, ok, status: ok ? 'success' : 'failed', message: ok ? 'ok' : `exit ${r.code}: ${`${r.stderr}`.trim().split('\n').slice(-1)[0]}`, wallMs, cpuMs, totalMs: wallMs, foreignLoad: load.cpus(), stats: null, values: {}, artifacts, logTail: r.stderr.slice(-2000), engineLines: [], failedLog: null };
+  const line = await fs
+    .readFile(statsFile, 'utf8')
+    .then((t) => JSON.parse(t.trim().split('\n').pop()))
+    .catch(() => null);
+  await fs.rm(statsFile, { force: true });
+  return { mode, ok, status: ok ? 'success' : 'failed', message: ok ? 'ok' : `exit ${r.code}: ${`${r.stderr}`.trim().split('\n').slice(-1)[0]}`, wallMs, cpuMs, totalMs: wallMs, foreignLoad: load.cpus(), stats: line?.stats ?? null, timings: line?.timings ?? null, values: {}, artifacts, logTail: r.stderr.slice(-2000), engineLines: [], failedLog: null };
 }

@@ -153,6 +153,7 @@ export async function measure({ mode, srcDir, command, workDir, label, outsideDi
     totalMs: res.durationMs,
     foreignLoad: loadCpus,
     stats: res.stats ?? null,
+    timings: res.timings ?? null,
     markers,
     values,
     artifacts: (res.manifest?.artifacts ?? []).map((a) => ({ path: a.path, sha256: a.sha256, size: a.size })),

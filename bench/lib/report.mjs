@@ -4,6 +4,7 @@
  * benchmarks own (e.g. the stream benchmark's) are kept as they are.
  */
 import { existsSync, promises as fs } from 'node:fs';
+import { kindsText, splitStats } from './stops.mjs';
 import { fmtMs, fmtNs, fmtRatio } from './util.mjs';
 
 export const START = '<!-- engine-bench:start -->';
@@ -57,9 +58,45 @@ function ratioLines(s) {
 
 function statsLine(s) {
   if (!s.stats) return '- supervisor counters: none reported';
-  const keep = Object.entries(s.stats).filter(([k]) => k !== 'exitCode' && k !== 'signal');
+  const split = splitStats(s.stats);
   const vary = s.statsVary?.length ? ` (varied between engine runs: ${s.statsVary.join('; ')})` : ' (the same in every engine run)';
-  return `- supervisor counters (first engine run): ${keep.map(([k, v]) => `${k} ${v}`).join(', ')}${vary}`;
+  const lines = [`- supervisor counters (first engine run): ${split.base.map(([k, v]) => `${k} ${v}`).join(', ')}${vary}`];
+  if (split.kinds.length) {
+    const cpu = split.supervisorCpuUs !== null && s.modes?.engine?.cpuMs ? `; the supervisor's own CPU time ${fmtMs(split.supervisorCpuUs / 1000)} (${((split.supervisorCpuUs / 1000 / s.modes.engine.cpuMs) * 100).toFixed(1)}% of the build tree's)` : '';
+    lines.push(`- supervisor stops per kind (first engine run, ${split.total?.toLocaleString('en-US')} in all${cpu}): ${kindsText(split, 12)}`);
+  }
+  return lines.join('\n');
+}
+
+/** what the build tree's stages took (median of the runs of a mode) */
+function timingsLine(s) {
+  const out = [];
+  for (const mode of ['engine', 'plain']) {
+    const t = s.modes?.[mode]?.timings;
+    if (t) out.push(`- stages of runBuild(), ${mode} (median ms): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
+  return out.join('\n');
+}
+
+/** one row per workload: how many stops and of which kinds */
+function stopsTable(data) {
+  const rows = ['| benchmark | stops (engine run) | per second of the build tree\'s CPU | supervisor CPU / build tree CPU | the kinds that stop most |', '|---|---|---|---|---|'];
+  const add = (name, s) => {
+    const split = splitStats(s?.stats);
+    if (!split?.kinds.length) return;
+    const cpuMs = s.modes?.engine?.cpuMs;
+    const perS = cpuMs ? Math.round((split.total / cpuMs) * 1000).toLocaleString('en-US') : '–';
+    const sup = cpuMs && split.supervisorCpuUs !== null ? `${((split.supervisorCpuUs / 1000 / cpuMs) * 100).toFixed(1)}%` : '–';
+    rows.push(`| ${name} | ${split.total.toLocaleString('en-US')} | ${perS} | ${sup} | ${kindsText(split, 5)} |`);
+  };
+  for (const p of data.compile?.projects ?? []) add(`compile ${p.pkg}`, p);
+  add('go build -a', data.go);
+  add('javac', data.java);
+  for (const p of data.deb?.projects ?? []) add(`detbuild deb ${p.pkg}`, p);
+  add('python', data.python);
+  add('configure (bash)', data.configure);
+  add('fixed cost (one small build)', data.fixed);
+  return rows.length > 2 ? rows.join('\n') : '';
 }
 
 function failuresBlock(list) {
@@ -77,6 +114,8 @@ function failuresBlock(list) {
 function buildSection(title, rec, extra = []) {
   if (!rec) return '';
   const out = [`### ${title}`, '', `_Run ${rec.date.slice(0, 16).replace('T', ' ')} UTC${rec.quick ? ', BENCH_QUICK' : ''}${rec.supervisor ? `, supervisor binary ${rec.supervisor}` : ''}._ `, ...extra, '', modeTable(rec), '', ratioLines(rec), statsLine(rec)];
+  const tl = timingsLine(rec);
+  if (tl) out.push(tl);
   const byMode = Object.entries(rec.valuesByMode ?? {});
   const vals = Object.entries(rec.values ?? {});
   if (byMode.length) out.push(`- reported by the build: ${byMode.map(([m, v]) => `${m}: ${Object.entries(v).map(([k, x]) => `${k}=${x}`).join(', ')}`).join('; ')}`);
@@ -196,6 +235,8 @@ export function render(data) {
     summaryRows(data),
     '',
   ];
+  const st = stopsTable(data);
+  if (st) parts.push('### Where the engine stops (supervisor counters per workload)', '', 'Each stop is one round trip between a build thread and the supervisor: a ptrace stop, or for the stat family a seccomp user notification ("(notification)"), answered by a thread of the supervisor without ptrace. Kinds: a system call name is a seccomp stop at its entry; "(exit)" the stop at its exit (timed waits, reaps, file changes); "(event)" fork/clone/exec; SIGSEGV the emulated rdtsc and cpuid. The supervisor\'s own CPU time per kind appears with `DETBUILD_PROFILE=1`; `DETBUILD_NO_NOTIFY=1` sends the stat family through ptrace again.', '', st, '');
   if (data.compile) {
     for (const p of data.compile.projects) {
       parts.push(buildSection(`(a) Compile: ${p.name} from Debian sources, \`make -j1\``, { ...p, date: data.compile.date, quick: data.compile.quick, supervisor: data.compile.supervisor }, [

@@ -2,11 +2,14 @@
 import { DetbuildError, describeError, errorKind } from '../errors.js';
 import type { BuildResult, BuildStatus } from './types.js';
 import type { EngineStats } from './supervise/verdict.js';
+import type { StageTimings } from './timings.js';
 
 export type { EngineStats } from './supervise/verdict.js';
 
 export interface BuildOutcome extends BuildResult {
   stats: EngineStats | null;
+  /** milliseconds per stage of runBuild() (timings.ts); not part of the manifest */
+  timings: StageTimings | null;
 }
 
 export function buildResult(partial: Partial<BuildOutcome> & { status: BuildStatus; message: string; durationMs: number }): BuildOutcome {
@@ -18,6 +21,7 @@ export function buildResult(partial: Partial<BuildOutcome> & { status: BuildStat
     manifest: null,
     logPath: null,
     stats: null,
+    timings: null,
     ...partial,
   };
 }

@@ -4,7 +4,8 @@
  * (workspace.ts, sources.ts), the sandbox's layout and host view (layout.ts), the
  * build run under the supervisor and watched to its end (supervise/), its artifacts
  * hashed into a manifest (collect.ts), and the result published atomically
- * (publish.ts). Every way it ends is one result shape (result.ts).
+ * (publish.ts). Every way it ends is one result shape (result.ts), with the time
+ * each stage took (timings.ts).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,8 @@ import type { ArtifactEntry, BuildEvent, BuildSpec, RunOptions } from './types.j
 import { ArtifactError, OutputLimitError, listArtifacts, manifestFor } from './collect.js';
 import { asHostUser } from './host-user.js';
 import { sandboxLayout, writeHostView } from './layout.js';
+import { appendStatsLine } from './stats-file.js';
+import { StageClock } from './timings.js';
 import { preflight } from './preflight.js';
 import { failedLogPath, publishBuild } from './publish.js';
 import { buildResult, errorResult, type BuildOutcome } from './result.js';
@@ -33,30 +36,37 @@ export async function runBuild(spec: BuildSpec, opts: RunOptions): Promise<Build
     }
   };
   // the workspace is gone (or reported) before the end is announced
-  const r = await buildInWorkspace(spec, opts, emit);
+  const clock = new StageClock();
+  const r = await buildInWorkspace(spec, opts, emit, clock);
+  r.timings = clock.timings;
+  await appendStatsLine({ command: spec.command, mode: spec.mode, status: r.status, durationMs: r.durationMs, stats: r.stats, timings: clock.timings });
   emit({ kind: 'end', result: r });
   return r;
 }
 
-async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void): Promise<BuildOutcome> {
+async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: BuildEvent) => void, clock: StageClock): Promise<BuildOutcome> {
   const started = Date.now();
   const warn = (message: string): void => emit({ kind: 'warning', message });
   const outDir = path.resolve(opts.outDir);
   let ws: Workspace | null = null;
   try {
     const user = await preflight(spec, outDir, opts.buildUser);
+    clock.mark('checks');
 
     emit({ kind: 'stage', stage: 'prepare', message: 'copying sources into a fresh workspace' });
     await retryLeftoverWorkspaces(warn);
     ws = await makeWorkspace(user);
     await copyTree(spec.sourceDir, ws.src, spec.epoch, user ?? undefined);
     const sourceHash = await hashTree(ws.src, await walkTree(ws.src));
+    clock.mark('copy');
     const layout = await sandboxLayout(spec, ws, user, await writeHostView(spec, ws.view), opts.cpu);
 
     emit({ kind: 'stage', stage: 'run', message: `running: ${spec.command}` });
     const log = new BuildLog(path.join(ws.path, 'build.log'), spec.limits.maxLogBytes, emit);
     const command = asHostUser(user, ['bwrap', ...bwrapArgs(spec, layout, buildEnvironment(spec, process.env))]);
+    clock.mark('layout');
     const run = await supervise(command, { dirs: [layout.src, layout.home, layout.out], out: layout.out }, spec.limits, log, opts.signal);
+    clock.sandbox(run.spawnNs, run.exitNs, run.stats);
     const ended = async (e: Ending): Promise<BuildOutcome> => {
       const logPath = failedLogPath(outDir);
       await fs.copyFile(log.path, logPath);
@@ -68,14 +78,17 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
     const artifacts = await collect(layout.out, spec);
     if (!Array.isArray(artifacts)) return await ended({ ...artifacts, stats: run.stats });
     const manifest = manifestFor(spec, sourceHash, artifacts);
+    clock.mark('collect');
     // modes as the wire carries them; the caller's again if another user built them
     await publishBuild(outDir, { out: layout.out, logPath: log.path, manifest, owner: user ? { uid: process.getuid!(), gid: process.getgid!() } : undefined }, opts.beforePublish);
+    clock.mark('publish');
     emit({ kind: 'stage', stage: 'done', message: `${artifacts.length} artifacts` });
     return buildResult({ status: 'success', message: 'build succeeded', exitCode: 0, outDir, manifest, logPath: path.join(outDir, 'build.log'), durationMs: Date.now() - started, stats: run.stats });
   } catch (err) {
     return errorResult(err, Date.now() - started);
   } finally {
     if (ws) await removeWorkspace(ws.path, warn);
+    clock.mark('cleanup');
   }
 }
 

@@ -169,6 +169,10 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       ...(process.env.DETBUILD_DEBUG ? ['--verbose'] : []),
       // benchmarks only: the engine without its filesystem view, to measure what the view costs
       ...(process.env.DETBUILD_NO_FS_VIEW === '1' ? ['--no-fs-view'] : []),
+      // benchmarks only: the supervisor's own CPU time per kind of stop, in its counters
+      ...(process.env.DETBUILD_PROFILE === '1' ? ['--profile'] : []),
+      // benchmarks only: the stat family through ptrace stops instead of seccomp user notifications
+      ...(process.env.DETBUILD_NO_NOTIFY === '1' ? ['--no-notify'] : []),
       '--',
     );
   }

@@ -63,11 +63,13 @@ void filter_install(bool trap_opens)
 			SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(rmdir),
 			SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(utime),
 			SCMP_SYS(utimes), SCMP_SYS(futimesat), SCMP_SYS(utimensat),
+			SCMP_SYS(chdir), SCMP_SYS(fchdir), /* the view keeps working directories (fsproc.c) */
 		};
 		for (size_t i = 0; i < sizeof fs_calls / sizeof fs_calls[0]; i++) {
 			if (trap_opens && fs_calls[i] == SCMP_SYS(openat2))
 				continue;
-			int rc_ = seccomp_rule_add(ctx, T, fs_calls[i], 0);
+			/* the stat family as user notifications where there are (fsnotify.c) */
+			int rc_ = seccomp_rule_add(ctx, fsnotify_action(fs_calls[i], T), fs_calls[i], 0);
 			if (rc_ < 0)
 				die("seccomp rule for syscall %d: %s", fs_calls[i], strerror(-rc_));
 		}
@@ -156,6 +158,8 @@ void filter_install(bool trap_opens)
 	     SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_NEW_LISTENER));
 
 	int rc = seccomp_load(ctx);
+	if (rc == 0)
+		fsnotify_child_send(ctx);
 	seccomp_release(ctx);
 	if (rc < 0)
 		die("cannot load the seccomp filter: %s", strerror(-rc));

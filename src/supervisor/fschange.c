@@ -132,7 +132,16 @@ static void read_utimes(struct thread *t, long nr, struct user_regs_struct *r)
 
 /* At the entry of a call that changes the filesystem: remember what the exit
  * stop needs, then let the kernel run it. */
+static void change_locked(struct thread *t, struct user_regs_struct *r);
+
 void fs_on_change(struct thread *t, struct user_regs_struct *r)
+{
+	pthread_mutex_lock(&fs_lock);
+	change_locked(t, r);
+	pthread_mutex_unlock(&fs_lock);
+}
+
+static void change_locked(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
 	t->fs_nr = nr;
@@ -149,6 +158,9 @@ void fs_on_change(struct thread *t, struct user_regs_struct *r)
 	case SYS_renameat: case SYS_renameat2: dirfd = (int)r->rdx, pathp = r->r10; break;
 	case SYS_utime: case SYS_utimes: case SYS_futimesat: case SYS_utimensat:
 		read_utimes(t, nr, r);
+		break;
+	case SYS_chdir: case SYS_fchdir:
+		fs_cwd_changing(true); /* the kept working directories are stale from now on */
 		break;
 	}
 	if (pathp && !(nr == SYS_renameat2 && (r->r8 & 2 /* RENAME_EXCHANGE */)) && read_path(t, pathp, path, sizeof path) &&
@@ -236,6 +248,8 @@ static void change_exit(struct thread *t, long ret)
 	long nr = t->fs_nr;
 	unsigned long long *a = t->fs_args;
 	debug("fs: %d: change %ld -> %ld", t->tid, nr, ret);
+	if (nr == SYS_chdir || nr == SYS_fchdir)
+		return fs_cwd_changing(false);
 	if (nr == SYS_open || nr == SYS_openat || nr == SYS_creat) {
 		if (ret >= 0)
 			write_open_exit(t, ret, nr == SYS_open ? (int)a[1] : nr == SYS_openat ? (int)a[2] : O_CREAT | O_WRONLY | O_TRUNC);
@@ -308,12 +322,15 @@ static void change_exit(struct thread *t, long ret)
 
 void fs_on_exit(struct thread *t, long ret)
 {
+	pthread_mutex_lock(&fs_lock);
 	switch (t->fs_nr) {
 	case SYS_stat: case SYS_lstat: case SYS_fstat: case SYS_newfstatat: case SYS_statx:
-		return stat_exit(t, ret);
+		stat_exit(t, ret);
+		break;
 	default:
-		return change_exit(t, ret);
+		change_exit(t, ret);
 	}
+	pthread_mutex_unlock(&fs_lock);
 }
 
 /* A process that changes its root or mount namespace: from now on the kernel

@@ -218,6 +218,16 @@ bool origin_path(const struct origin *o, char *out, size_t len)
 	}
 	case O_NAME:
 		return (size_t)snprintf(out, len, "%s/%s", strcmp(o->path, "/") ? o->path : "", o->name) < len;
+	case O_AT: {
+		int fd = o->path[0] ? openat(o->fd, o->path, O_PATH | O_CLOEXEC | (o->nofollow ? O_NOFOLLOW : 0)) : o->fd;
+		if (fd < 0)
+			return false;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		n = readlink(link, out, len - 1);
+		if (fd != o->fd)
+			close(fd);
+		break;
+	}
 	}
 	if (n < 0)
 		return false;

@@ -135,7 +135,16 @@ static size_t put_entry(char *out, size_t room, bool is64, uint64_t ino, uint64_
 	return reclen;
 }
 
+static void getdents_locked(struct thread *t, struct user_regs_struct *r);
+
 void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
+{
+	pthread_mutex_lock(&fs_lock);
+	getdents_locked(t, r);
+	pthread_mutex_unlock(&fs_lock);
+}
+
+static void getdents_locked(struct thread *t, struct user_regs_struct *r)
 {
 	int fd = (int)r->rdi;
 	unsigned long bufp = r->rsi;
@@ -143,16 +152,12 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r)
 	bool is64 = (long)r->orig_rax == SYS_getdents64;
 	fsstats.listings++;
 	/* the tracee's own open file (its offset is the listing's cursor): through
-	 * the process, since pidfd_open() refuses threads other than the leader */
-	int pidfd = (int)syscall(SYS_pidfd_open, t->tgid, 0);
-	if (pidfd < 0) {
-		warnx_("getdents of %d: pidfd_open: %m", t->tid);
-		fsstats.listings_real++;
-		return resume(t, 0);
-	}
-	int ofd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
+	 * the process's pidfd (kept, fsproc.c), since pidfd_open() refuses threads
+	 * other than the leader */
+	int ofd = fs_tracee_fd(t->tgid, fd);
 	if (ofd < 0) {
+		if (ofd != -EBADF)
+			warnx_("getdents of %d: cannot reach its descriptor %d: %s", t->tid, fd, strerror(-ofd));
 		fsstats.listings_real++;
 		return resume(t, 0); /* EBADF and friends from the kernel */
 	}

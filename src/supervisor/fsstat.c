@@ -25,6 +25,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,19 +174,32 @@ bool parent_of(const char *p, char *out, size_t len)
 
 /* ---- stat, lstat, fstat, newfstatat, statx ---- */
 
+/* guards the view's state (identities, kept handles, counters) between the
+ * main thread and the thread answering notifications (fsnotify.c) */
+pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* writes the view of x (a real result) to the tracee's buffer */
-static long deliver(struct thread *t, long nr, unsigned long buf, struct kstatx *x, const struct origin *o)
+static long deliver(pid_t tid, long nr, unsigned long buf, struct kstatx *x, const struct origin *o)
 {
 	struct ident *e = ident_get(real_dev(x), x->ino, o);
 	view(x, e);
 	if (nr == SYS_statx)
-		return mem_write(t->tid, buf, x, sizeof *x) < 0 ? -EFAULT : 0;
+		return mem_write(tid, buf, x, sizeof *x) < 0 ? -EFAULT : 0;
 	struct stat st;
 	to_stat(&st, x);
-	return mem_write(t->tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
+	return mem_write(tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
 }
 
+static void stat_locked(struct thread *t, struct user_regs_struct *r);
+
 void fs_on_stat(struct thread *t, struct user_regs_struct *r)
+{
+	pthread_mutex_lock(&fs_lock);
+	stat_locked(t, r);
+	pthread_mutex_unlock(&fs_lock);
+}
+
+static void stat_locked(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
 	int dirfd = AT_FDCWD, flags = 0;
@@ -198,7 +213,7 @@ void fs_on_stat(struct thread *t, struct user_regs_struct *r)
 	default: /* statx */ dirfd = (int)r->rdi, pathp = r->rsi, flags = (int)r->rdx, buf = r->r8; break;
 	}
 	fsstats.stats++;
-	char path[4096], ours[4200];
+	char path[4096];
 	if (by_fd) {
 		path[0] = 0;
 		flags |= AT_EMPTY_PATH;
@@ -210,29 +225,30 @@ void fs_on_stat(struct thread *t, struct user_regs_struct *r)
 		goto at_exit; /* a bad pointer or an over-long path: the kernel says which */
 	}
 	bool fdlike = !path[0];
-	if (!our_path(t, dirfd, path, (flags & AT_EMPTY_PATH) != 0, ours, sizeof ours))
+	struct reach at;
+	int reached = fs_reach(t->tid, t->tgid, dirfd, path, (flags & AT_EMPTY_PATH) != 0, &at);
+	if (reached == -EBADF || reached == -ENOENT)
+		return resume(t, 0); /* no such descriptor, or the process is going: the kernel says so */
+	if (reached <= 0)
 		goto at_exit;
 	struct kstatx x;
 	int kflags = (flags & (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | 0x6000 /* AT_STATX_SYNC_TYPE */));
 	if (fdlike)
-		kflags &= ~AT_SYMLINK_NOFOLLOW; /* the magic link leads to the file itself */
-	int rc = do_statx(ours, kflags, &x);
+		kflags &= ~AT_SYMLINK_NOFOLLOW; /* the descriptor's file itself */
+	int rc = do_statx_at(&at, kflags, &x);
 	if (rc < 0) {
+		fs_reach_done(&at);
 		/* the kernel gives the error its own way (EBADF rather than ENOENT
 		 * for a closed descriptor); an error leaks nothing to rewrite */
 		if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP || rc == -ENAMETOOLONG)
 			return resume(t, 0);
 		goto at_exit;
 	}
-	struct origin o = { .tid = t->tid, .nofollow = (kflags & AT_SYMLINK_NOFOLLOW) != 0 };
-	if (fdlike && dirfd != AT_FDCWD) {
-		o.kind = O_FD;
-		o.fd = dirfd;
-	} else {
-		o.kind = O_PATH_;
-		o.path = ours;
-	}
-	return syscall_skip(t, r, deliver(t, nr, buf, &x, &o));
+	struct origin o = { .kind = O_AT, .tid = t->tid, .fd = at.fd, .path = at.name,
+			    .nofollow = (kflags & AT_SYMLINK_NOFOLLOW) != 0 };
+	long ret = deliver(t->tid, nr, buf, &x, &o);
+	fs_reach_done(&at);
+	return syscall_skip(t, r, ret);
 
 at_exit:
 	t->pending = PEND_FS;
@@ -275,7 +291,106 @@ void stat_exit(struct thread *t, long ret)
 	} else {
 		snprintf(ours, sizeof ours, "/proc/%d/fd/%d/%s", t->tid, t->fs_dirfd, path);
 	}
-	deliver(t, t->fs_nr, t->fs_buf, &x, &o);
+	deliver(t->tid, t->fs_nr, t->fs_buf, &x, &o);
+}
+
+/* ---- the same, as a seccomp user notification (fsnotify.c) ---- */
+
+/* errors of the supervisor's own (descriptors, memory) rather than the
+ * file's: the kernel might succeed where we failed, so the call is failed
+ * rather than let through unanswered */
+static bool own_error(int rc)
+{
+	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -EINTR || rc == -EAGAIN;
+}
+
+static void answer(struct seccomp_notif_resp *resp, long ret)
+{
+	resp->val = ret < 0 ? -1 : ret;
+	resp->error = ret < 0 ? (int)ret : 0;
+}
+
+void fs_notify_stat(const struct seccomp_notif *req, struct seccomp_notif_resp *resp)
+{
+	pid_t tid = (pid_t)req->pid;
+	long nr = req->data.nr;
+	const __u64 *a = req->data.args;
+	int dirfd = AT_FDCWD, flags = 0;
+	unsigned long pathp = 0, buf;
+	bool by_fd = false;
+	switch (nr) {
+	case SYS_stat: pathp = a[0], buf = a[1]; break;
+	case SYS_lstat: pathp = a[0], buf = a[1], flags = AT_SYMLINK_NOFOLLOW; break;
+	case SYS_fstat: dirfd = (int)a[0], buf = a[1], by_fd = true; break;
+	case SYS_newfstatat: dirfd = (int)a[0], pathp = a[1], buf = a[2], flags = (int)a[3]; break;
+	default: /* statx */ dirfd = (int)a[0], pathp = a[1], flags = (int)a[2], buf = a[4]; break;
+	}
+	/* unless answered below, the kernel runs the call: only where it fails
+	 * (a bad pointer or descriptor, no such file), which leaks nothing */
+	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	char path[4096];
+	if (by_fd) {
+		path[0] = 0;
+		flags |= AT_EMPTY_PATH;
+		if (dirfd < 0)
+			return;
+	} else if (!pathp && (flags & AT_EMPTY_PATH)) {
+		path[0] = 0;
+	} else if (!pathp || mem_read_str(tid, pathp, path, sizeof path) < 0) {
+		return;
+	}
+	bool fdlike = !path[0];
+	int kflags = (flags & (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | 0x6000 /* AT_STATX_SYNC_TYPE */));
+	if (fdlike)
+		kflags &= ~AT_SYMLINK_NOFOLLOW; /* the descriptor's file itself */
+	pid_t tgid = thread_tgid(tid);
+	pthread_mutex_lock(&fs_lock);
+	fsstats.stats++;
+	struct kstatx x;
+	struct reach at = { -1, "", false };
+	char ours[4200];
+	struct origin o = { .kind = O_AT, .tid = tid, .nofollow = (kflags & AT_SYMLINK_NOFOLLOW) != 0 };
+	int rc = fs_reach(tid, tgid, dirfd, path, (flags & AT_EMPTY_PATH) != 0, &at);
+	if (rc == 0 && (path[0] || (flags & AT_EMPTY_PATH))) {
+		/* another root or mount namespace: resolved as the process sees it
+		 * (fsresolve.c), named as the exit-stop rewrite names it */
+		rc = foreign_statx(tid, dirfd, path, kflags, &x);
+		if (rc == 0) {
+			o.kind = O_PATH_;
+			o.path = ours;
+			if (!path[0]) {
+				o.kind = O_FD;
+				o.fd = dirfd;
+			} else if (path[0] == '/') {
+				snprintf(ours, sizeof ours, "/proc/%d/root%s", tid, path);
+			} else if (dirfd == AT_FDCWD) {
+				snprintf(ours, sizeof ours, "/proc/%d/cwd/%s", tid, path);
+			} else {
+				snprintf(ours, sizeof ours, "/proc/%d/fd/%d/%s", tid, dirfd, path);
+			}
+			answer(resp, deliver(tid, nr, buf, &x, &o));
+			resp->flags = 0;
+		} else if (own_error(rc)) {
+			answer(resp, rc);
+			resp->flags = 0;
+		}
+	} else if (rc == 1) {
+		rc = do_statx_at(&at, kflags, &x);
+		if (rc == 0) {
+			o.fd = at.fd;
+			o.path = at.name;
+			answer(resp, deliver(tid, nr, buf, &x, &o));
+			resp->flags = 0;
+		} else if (own_error(rc)) {
+			answer(resp, rc);
+			resp->flags = 0;
+		}
+		fs_reach_done(&at);
+	} else if (own_error(rc)) {
+		answer(resp, rc);
+		resp->flags = 0;
+	}
+	pthread_mutex_unlock(&fs_lock);
 }
 
 void fs_init(void)

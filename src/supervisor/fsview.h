@@ -55,10 +55,10 @@ struct ident {
 
 /* How to learn a file's path the first time it is seen. */
 struct origin {
-	enum { O_FD, O_PATH_, O_NAME } kind;
+	enum { O_FD, O_PATH_, O_NAME, O_AT } kind;
 	pid_t tid;
-	int fd;
-	const char *path; /* O_PATH_: our path to it; O_NAME: its directory */
+	int fd;           /* O_FD: the tracee's descriptor; O_AT: our descriptor the path is relative to */
+	const char *path; /* O_PATH_: our path to it; O_NAME: its directory; O_AT: the name at fd ("": fd itself) */
 	const char *name; /* O_NAME */
 	bool nofollow;
 };
@@ -83,5 +83,29 @@ bool our_path(struct thread *t, int dirfd, const char *path, bool empty_ok, char
 bool parent_of(const char *p, char *out, size_t len);
 /* the exit stop of a stat the kernel ran itself: rewrites its answer */
 void stat_exit(struct thread *t, long ret);
+
+/* ---- the main thread and the thread answering notifications share the view ---- */
+#include <pthread.h>
+extern pthread_mutex_t fs_lock;
+struct seccomp_notif;
+struct seccomp_notif_resp;
+/* answers a stat-family notification (fsstat.c): the view, or lets the kernel run it where it fails */
+void fs_notify_stat(const struct seccomp_notif *req, struct seccomp_notif_resp *resp);
+/* statx of (dirfd, path) as a process in another root or mount namespace resolves it (fsresolve.c): 0 or -errno */
+int foreign_statx(pid_t tid, int dirfd, const char *path, int flags, struct kstatx *x);
+
+/* ---- handles on the build's processes (fsproc.c) ---- */
+/* where a tracee's (dirfd, path) leads from here: statx/openat at fd with name */
+struct reach { int fd; const char *name; bool owned; };
+/* 1: *r is set (release it with fs_reach_done); 0: only the kernel can resolve it
+ * (another root or mount namespace); -errno: the kernel will fail the call itself */
+int fs_reach(pid_t tid, pid_t tgid, int dirfd, const char *path, bool empty_ok, struct reach *r);
+void fs_reach_done(struct reach *r);
+/* statx at a reach: 0 or -errno */
+int do_statx_at(const struct reach *r, int flags, struct kstatx *x);
+/* descriptor n of process tgid as one of ours (close it), through its kept pidfd; -errno */
+int fs_tracee_fd(pid_t tgid, int n);
+/* a chdir or fchdir begins (true) or ended (false) */
+void fs_cwd_changing(bool begins);
 
 #endif

@@ -314,6 +314,7 @@ void on_seccomp(struct thread *t)
 	case SYS_unlink: case SYS_unlinkat: case SYS_rmdir:
 	case SYS_rename: case SYS_renameat: case SYS_renameat2:
 	case SYS_utime: case SYS_utimes: case SYS_futimesat: case SYS_utimensat:
+	case SYS_chdir: case SYS_fchdir:
 		return cfg.fs_view ? fs_on_change(t, &r) : resume(t, 0);
 	case SYS_chroot: case SYS_pivot_root: case SYS_unshare: case SYS_setns:
 		return fs_on_foreign(t, &r);

@@ -10,7 +10,9 @@
 #include "supervisor.h"
 #include "sha256.h"
 #include "stream.h"
+#include "stops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -86,7 +88,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--profile] [-v]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
 		"                           -- COMMAND [ARG...]\n"
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
@@ -158,6 +160,7 @@ static void on_new_child(struct thread *parent, int event)
 		/* a forked child runs the same program until it execs */
 		proc_go[child] = proc_go[parent->tgid];
 		proc_foreign[child] = proc_foreign[parent->tgid] || (clone_flags(parent->tid) & (CLONE_NEWNS | CLONE_NEWUSER));
+		fs_proc_new(child);
 		clock_share_rt(child, 0);
 		if (clock_rt_shared(parent->tid))
 			cs->rt = slots[rt_index[parent->tid]].rt;
@@ -201,12 +204,27 @@ static void on_thread_gone(pid_t tid)
 }
 
 /* Kills every process we trace (never kill(-1): outside a PID namespace
- * that would reach the whole machine). */
+ * that would reach the whole machine).  The processes are those /proc lists
+ * that we trace: scanning the thread table instead would touch every page of
+ * it (pid_max is 4194304 in a new PID namespace: ~40 ms of page faults). */
 static void kill_all_tracees(void)
 {
-	for (uint64_t tid = 1; tid < nslots; tid++)
-		if (thread_get((pid_t)tid))
-			kill((pid_t)tid, SIGKILL);
+	DIR *d = opendir("/proc");
+	if (!d) {
+		for (uint64_t tid = 1; tid < nslots; tid++)
+			if (thread_get((pid_t)tid))
+				kill((pid_t)tid, SIGKILL);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || (uint64_t)pid >= nslots)
+			continue;
+		if (thread_get((pid_t)pid))
+			kill((pid_t)pid, SIGKILL);
+	}
+	closedir(d);
 }
 
 /* ---- the first process ---- */
@@ -256,7 +274,7 @@ static void report(int fd, int code, int sig)
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
 		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
 		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
-		"\"fsStamps\":%llu,\"fsInodes\":%llu%s}\n",
+		"\"fsStamps\":%llu,\"fsInodes\":%llu%s",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
@@ -269,6 +287,8 @@ static void report(int fd, int code, int sig)
 		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
 		(unsigned long long)fsstats.inodes, limits);
+	stops_json(fd);
+	dprintf(fd, "}\n");
 }
 
 int main(int argc, char **argv)
@@ -291,8 +311,11 @@ int main(int argc, char **argv)
 		{ "max-memory", required_argument, 0, 'B' },
 		{ "watch-fs", required_argument, 0, 'W' },
 		{ "verbose", no_argument, 0, 'v' },
+		{ "profile", no_argument, 0, 'R' },
+		{ "no-notify", no_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
+	stops_mark(MARK_MAIN);
 	const char *seed = NULL;
 	bool merge_output = false;
 	bool have_epoch = false;
@@ -316,6 +339,8 @@ int main(int argc, char **argv)
 		case 'B': cfg.max_memory = parse_u64("--max-memory", optarg); break;
 		case 'W': limits_watch_fs(optarg); break;
 		case 'v': cfg.verbose++; break;
+		case 'R': stops_profile = true; break;
+		case 'N': fsnotify_disabled = true; break;
 		default: usage();
 		}
 	}
@@ -376,6 +401,7 @@ int main(int argc, char **argv)
 	if (have_entropyfs)
 		procview_start();
 	init_harden();
+	fsnotify_prepare();
 	limits_start(); /* after the entropy thread: the build's PIDs stay where they were */
 	pid_t main_pid = launch(argv + optind, cpu, merge_output, !have_entropyfs);
 	int st;
@@ -395,6 +421,7 @@ int main(int argc, char **argv)
 	s0->cpu = 0;
 	s0->tsc = 1ULL << 32;
 	resume(first, 0);
+	fsnotify_start();
 
 	int main_code = -1, main_sig = 0;
 	bool killed_rest = false;
@@ -410,6 +437,7 @@ int main(int argc, char **argv)
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			on_thread_gone(tid);
 			if (tid == main_pid) {
+				stops_mark(MARK_END);
 				main_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 				main_sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 				if (!killed_rest) {
@@ -426,6 +454,7 @@ int main(int argc, char **argv)
 			continue;
 		struct thread *t = thread_get(tid);
 		int sig = WSTOPSIG(st), event = st >> 16;
+		stops_begin();
 		if (!t) {
 			/* a new child reported before its parent's fork event */
 			t = thread_new(tid);
@@ -454,17 +483,23 @@ int main(int argc, char **argv)
 				break;
 			case PTRACE_EVENT_SECCOMP:
 				on_seccomp(t);
-				break;
+				stops_seccomp(t->pend_nr);
+				continue;
 			default:
 				resume(t, 0);
 			}
+			stops_event(event);
 		} else if (sig == (SIGTRAP | 0x80)) {
+			long nr = t->pend_nr;
 			on_syscall_exit(t);
+			stops_exit(nr);
 		} else if (sig == SIGSEGV && emulate_fault(t)) {
 			resume(t, 0);
+			stops_signal(sig);
 		} else if (waits_absorb(tid, sig)) {
 			resume(t, 0); /* the SIGSTOP that ended a timed wait (waits.c) */
 		} else {
+			stops_signal(sig);
 			siginfo_t si;
 			if (cfg.verbose && (sig == SIGSEGV || sig == SIGILL || sig == SIGBUS)) {
 				struct user_regs_struct x;

@@ -180,6 +180,8 @@ void fs_on_getdents(struct thread *t, struct user_regs_struct *r);
 void fs_on_change(struct thread *t, struct user_regs_struct *r);
 void fs_on_foreign(struct thread *t, struct user_regs_struct *r);
 void fs_on_exit(struct thread *t, long ret);
+/* a new process took this id: what the view kept for a previous one is gone (fsproc.c) */
+void fs_proc_new(pid_t tgid);
 /* the process of `t` starts its second thread: from now on its changes carry one time */
 void fs_on_threaded(struct thread *t);
 /* the clock a reaping parent must reach for the files of a multithreaded process (0: none) */
@@ -190,6 +192,8 @@ bool emulate_fault(struct thread *t);
 void cpuid_prepare(void);
 
 /* ---- thread identity, shared with the entropy file system's thread (threads.c) ---- */
+/* the process of a thread, for another thread of the supervisor (its own id when unknown) */
+pid_t thread_tgid(pid_t tid);
 /* copies the thread's lineage and returns (then increments) its count of entropy opens */
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32]);
 /* the thread's thread group, 0 if it is not traced */
@@ -270,5 +274,17 @@ void limits_json(char *buf, size_t len);
 /* ---- keeping the build inside the engine (guards.c) ---- */
 /* personality(): ADDR_NO_RANDOMIZE stays set */
 void guard_personality(struct thread *t, struct user_regs_struct *r);
+
+/* ---- the stat family as seccomp user notifications (fsnotify.c) ---- */
+/* --no-notify: the stat family stops through ptrace (benchmarks) */
+extern bool fsnotify_disabled;
+/* before the first process is made: whether notifications will be used */
+void fsnotify_prepare(void);
+/* the filter's action for system call nr: SCMP_ACT_NOTIFY for the stat family, or `otherwise` */
+uint32_t fsnotify_action(int nr, uint32_t otherwise);
+/* in the first process, after the filter is loaded (ctx: its scmp_filter_ctx) */
+void fsnotify_child_send(void *ctx);
+/* in the supervisor, once the first process runs: receives the listener and starts answering */
+void fsnotify_start(void);
 
 #endif

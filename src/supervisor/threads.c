@@ -246,6 +246,15 @@ void thread_tag(pid_t tid)
 	ptrace(PTRACE_POKEUSER, tid, (void *)offsetof(struct user, regs.gs_base), (void *)(unsigned long)(tid + 1));
 }
 
+pid_t thread_tgid(pid_t tid)
+{
+	pthread_mutex_lock(&ident_lock);
+	struct thread *t = thread_get(tid);
+	pid_t tgid = t ? t->tgid : tid;
+	pthread_mutex_unlock(&ident_lock);
+	return tgid;
+}
+
 uint64_t identity_next_open(pid_t tid, uint8_t lineage[32])
 {
 	static uint64_t strangers;
