@@ -15,7 +15,7 @@ const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
 
-/** The sandbox's own limits (src/engine/limits.ts); absent ones keep the engine's defaults. */
+/** The sandbox's own limits (src/engine/supervise/limits.ts); absent ones keep the engine's defaults. */
 const SandboxLimitsSchema = z
   .object({
     maxProcesses: z.number().int().positive(),
