@@ -32,6 +32,27 @@ export function effectiveLimits(recipe: Recipe, config: DaemonConfig): BuildLimi
   return limits;
 }
 
+/** What a recipe module is given of a recipe: the engine's choices, where it stages the package. */
+function recipeChoices(recipe: Recipe, stageDir: string, limits: BuildLimits, logger?: Logger) {
+  return {
+    stageDir,
+    epoch: recipe.epoch,
+    seed: recipe.seed,
+    timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
+    limits,
+    mode: recipe.mode,
+    nocheck: recipe.nocheck,
+    logger,
+  };
+}
+
+/** A recipe's error as the daemon reports it: the request refused when it is bad input, or when this builder lacks its build dependencies. */
+function refusal(err: unknown): unknown {
+  if (err instanceof MissingBuildDepsError) return new RequestError('REQUEST_BUILD_DEPS', `this builder cannot build it: ${err.message}`, { cause: err });
+  if (err instanceof RecipeError && err.kind === 'bad-input') return new RequestError('REQUEST_RECIPE', err.message, { cause: err });
+  return err;
+}
+
 /**
  * kind 'dpkg': the same recipe module as `detbuild deb`. The source package is
  * staged beside the received sources (in the job's workspace, removed with it).
@@ -42,22 +63,10 @@ async function dpkgSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, 
     throw new RequestError('REQUEST_RECIPE', "a 'dpkg' recipe takes no command, env, srpm or spec");
   }
   try {
-    const prepared = await prepareDpkgBuild(join(sourceDir, recipe.dsc), {
-      stageDir: join(dirname(sourceDir), 'dpkg-src'),
-      epoch: recipe.epoch,
-      seed: recipe.seed,
-      timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
-      limits,
-      mode: recipe.mode,
-      nocheck: recipe.nocheck,
-      withSource: recipe.withSource,
-      logger,
-    });
+    const prepared = await prepareDpkgBuild(join(sourceDir, recipe.dsc), { ...recipeChoices(recipe, join(dirname(sourceDir), 'dpkg-src'), limits, logger), withSource: recipe.withSource });
     return { spec: prepared.spec, sourceHash: prepared.sourceHash };
   } catch (err) {
-    if (err instanceof MissingBuildDepsError) throw new RequestError('REQUEST_BUILD_DEPS', `this builder cannot build it: ${err.message}`, { cause: err });
-    if (err instanceof RecipeError && err.kind === 'bad-input') throw new RequestError('REQUEST_RECIPE', err.message, { cause: err });
-    throw err;
+    throw refusal(err);
   }
 }
 
@@ -78,16 +87,7 @@ async function rpmSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, l
   if (recipe.command !== undefined || recipe.env !== undefined || recipe.dsc !== undefined || recipe.withSource !== undefined) {
     throw new RequestError('REQUEST_RECIPE', "an 'rpm' recipe takes no command, env, dsc or withSource");
   }
-  const choices: RpmChoices = {
-    stageDir: join(dirname(sourceDir), 'rpm-src'),
-    epoch: recipe.epoch,
-    seed: recipe.seed,
-    timeStepNs: recipe.timeStepNs === undefined ? undefined : BigInt(recipe.timeStepNs),
-    limits,
-    mode: recipe.mode,
-    nocheck: recipe.nocheck,
-    logger,
-  };
+  const choices: RpmChoices = recipeChoices(recipe, join(dirname(sourceDir), 'rpm-src'), limits, logger);
   let prepared: RpmBuild;
   try {
     if (recipe.srpm !== undefined) {
@@ -98,9 +98,7 @@ async function rpmSpec(recipe: Recipe, sourceDir: string, limits: BuildLimits, l
       prepared = await prepareRpmSpecBuild(recipe.spec!, sourceDir, choices, (spec, outDir) => run(spec, { outDir, onEvent: phase.onEvent, signal: phase.signal }));
     }
   } catch (err) {
-    if (err instanceof MissingBuildDepsError) throw new RequestError('REQUEST_BUILD_DEPS', `this builder cannot build it: ${err.message}`, { cause: err });
-    if (err instanceof RecipeError && err.kind === 'bad-input') throw new RequestError('REQUEST_RECIPE', err.message, { cause: err });
-    throw err;
+    throw refusal(err);
   }
   // the staged package lives in the job's workspace and goes with it
   return { spec: prepared.spec, sourceHash: prepared.sourceHash };
