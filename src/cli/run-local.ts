@@ -4,18 +4,12 @@
  * JSON), a failure is one `detbuild:` line, and the exit status says how it ended.
  * The result holds the environment record files, as a remote build's does.
  */
-import type { BuildSpec, BuildStatus } from '../engine/index.js';
+import type { BuildSpec } from '../engine/index.js';
 import { buildLocally } from '../local/build.js';
 import type { RecipeRecord } from '../record/schema.js';
-import { exitCodeFor } from '../protocol/status.js';
-import { EXIT } from './exit-codes.js';
+import { exitCodeOfResult } from '../outcome.js';
 import { eventPrinter, printArtifacts, printFailure, printJson } from './format.js';
 import { cancellable } from './cancel.js';
-
-/** A build's status as the CLI's exit code (the wire's table: src/protocol/status.ts). */
-export function statusExit(status: BuildStatus): number {
-  return exitCodeFor(status);
-}
 
 export interface LocalRunOptions {
   outDir: string;
@@ -35,9 +29,6 @@ export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promis
   );
   if (opts.json) printJson({ ...result, stats: undefined, record: undefined, ...opts.jsonExtra });
   else if (result.ok && result.manifest) printArtifacts(result.manifest, result.outDir!);
-  if (!result.ok) {
-    printFailure(`detbuild${opts.label ? `: ${opts.label}` : ''}`, result.message, result.logPath);
-    if (result.status === 'error' && result.badInput) return EXIT.badInput;
-  }
-  return statusExit(result.status);
+  if (!result.ok) printFailure(`detbuild${opts.label ? `: ${opts.label}` : ''}`, result.message, result.logPath);
+  return exitCodeOfResult(result);
 }

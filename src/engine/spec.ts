@@ -9,7 +9,7 @@ import { SpecError } from './errors.js';
 import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
 import { defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
 import { sourceDate } from './source-date.js';
-import { SANDBOX_LIMIT_DEFAULTS } from './limits.js';
+import { SANDBOX_LIMIT_DEFAULTS } from './supervise/limits.js';
 import { SEED_RULE, isSeed } from '../seed.js';
 
 export const DEFAULT_LIMITS: BuildLimits = {

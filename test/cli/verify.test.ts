@@ -202,7 +202,7 @@ describe('detbuild verify: failures and bad input', () => {
     await writeFile(path.join(out, 'keep'), 'x');
     const r = await detbuild(['verify', clone, '--out', out, '--quiet']);
     expect(r.exitCode).toBe(EXIT.badInput);
-    expect(r.stderr.trim()).toMatch(/^detbuild: output directory exists and is not empty/);
+    expect(r.stderr.trim()).toMatch(/^detbuild: the output directory exists and is not empty/);
   });
 });
 

@@ -39,7 +39,7 @@ describe('dpkg recipe: bad input', () => {
   it('a .dsc that does not exist', async () => {
     const e = await expectRecipeError(prepareDpkgBuild(path.join(dir, 'nope_1.0.dsc')), 'DSC_MISSING');
     expect(e.message).toContain('nope_1.0.dsc');
-    expect(e.badInput).toBe(true);
+    expect(e.kind).toBe('bad-input');
   });
 
   it('a file that is not a .dsc', async () => {
@@ -84,7 +84,7 @@ describe('dpkg recipe: bad input', () => {
     expect(err).toBeInstanceOf(MissingBuildDepsError);
     const m = err as MissingBuildDepsError;
     expect(m.missing).toEqual(['detbuild-no-such-package (>= 2)', 'detbuild-nor-this | detbuild-nor-that']);
-    expect(m.badInput).toBe(false);
+    expect(m.kind).toBe('failure');
     expect(m.message).toContain('detbuild-no-such-package (>= 2)');
   });
 

@@ -6,6 +6,7 @@ import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices
 import { runLocally } from '../run-local.js';
 import { allowedCpus } from '../../engine/index.js';
 import { runLocalMany } from '../batch/local-many.js';
+import { exitCodeOfError } from '../../outcome.js';
 
 export const BUILD_USAGE = `usage: detbuild build SRC_DIR... --out OUT_DIR [--command CMD] [--epoch SECONDS]
                       [--seed HEX] [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]
@@ -38,7 +39,7 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
       quiet: values.quiet,
       command: 'detbuild build',
       prepare: async (input) => ({ ...(await defaultSpecFor(path.resolve(input), specChoices)), recipe: { kind: 'command' } }),
-      prepareExit: () => EXIT.badInput,
+      prepareExit: exitCodeOfError,
     });
   }
 
@@ -47,7 +48,7 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
     resolved = await defaultSpecFor(path.resolve(positionals[0]!), specChoices);
   } catch (err) {
     process.stderr.write(`detbuild: ${(err as Error).message}\n`);
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
   return runLocally(resolved.spec, { outDir: out, quiet: values.quiet, json: values.json });
 }

@@ -8,6 +8,7 @@ import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, comm
 import { runLocally } from '../run-local.js';
 import { allowedCpus } from '../../engine/index.js';
 import { runLocalMany } from '../batch/local-many.js';
+import { exitCodeOfError } from '../../outcome.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]
@@ -47,7 +48,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
         const p = await prepareDpkgBuild(path.resolve(input), { ...choices, nocheck: values.nocheck === true });
         return { spec: p.spec, recipe: { kind: 'dpkg', dsc: path.basename(p.dsc.path), nocheck: values.nocheck === true }, cleanup: p.cleanup };
       },
-      prepareExit: (err) => (err instanceof RecipeError ? (err.badInput ? EXIT.badInput : EXIT.engine) : EXIT.internal),
+      prepareExit: exitCodeOfError,
     });
   }
 
@@ -56,7 +57,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
     prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true, withSource: values['with-source'] === true });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
+    if (err instanceof RecipeError) return exitCodeOfError(err);
     throw err;
   }
   try {

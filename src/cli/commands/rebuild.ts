@@ -8,8 +8,9 @@ import { dir as tmpDir } from 'tmp-promise';
 import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../../attest/attestation.js';
 import { gpgSign } from '../../attest/gpg.js';
 import { RemoteInfoError, remoteRebuilder } from '../../client/rebuilder.js';
-import { describeError } from '../../errors.js';
-import { exitCodeFor, type OverallStatus } from '../../protocol/status.js';
+import { DetbuildError, describeError } from '../../errors.js';
+import type { OverallStatus } from '../../protocol/status.js';
+import { exitCodeOf, exitCodeOfError } from '../../outcome.js';
 import { DIFFOSCOPE_DEFAULTS } from '../../record/diffoscope.js';
 import { jsonText } from '../../record/files.js';
 import { ManifestSchema } from '../../record/manifest.js';
@@ -93,7 +94,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
   }
   if (report.verdict === 'FAILED') {
     printFailure('detbuild rebuild', report.message, report.rebuilt?.log);
-    return exitCodeFor(report.rebuilt!.status as OverallStatus) ?? EXIT.engine;
+    return exitCodeOf(report.rebuilt!.status as OverallStatus) ?? EXIT.engine;
   }
   if (report.verdict === 'GOOD' && values.sign !== undefined) {
     try {
@@ -149,11 +150,15 @@ function failure(err: unknown): number {
     line(err.message);
     if (err.code === 'REBUILD_SOURCES') return EXIT.sourcesMismatch;
     if (err.code === 'REBUILD_RECIPE') return EXIT.rebuildUnverifiable;
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
   if (err instanceof RemoteInfoError) {
     line(err.message);
-    return exitCodeFor(err.status);
+    return exitCodeOf(err.status);
+  }
+  if (err instanceof DetbuildError) {
+    line(err.message);
+    return exitCodeOfError(err);
   }
   line(`internal error: ${describeError(err)}`);
   return EXIT.internal;

@@ -13,6 +13,7 @@ import { cancellable } from '../cancel.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { TransferLine, clock, eventPrinter, printArtifacts, printFailure, printJson, printRecord } from '../format.js';
 import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, commandLine, engineChoices, helpText, parseJobs } from '../options.js';
+import { SHA256_RULE, isSha256 } from '../../sha256.js';
 
 export const REMOTE_USAGE = `usage: detbuild remote SRC_DIR --out OUT_DIR [--target QUBE] [--verify]
                        [--command CMD] [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -82,7 +83,7 @@ function requestRecipe(values: RemoteValues): Recipe {
   }
   if (values['with-source'] && values.dsc === undefined) throw usage('--with-source belongs to --dsc');
   if (values['require-environment'] !== undefined) {
-    if (!/^[0-9a-f]{64}$/.test(values['require-environment'])) throw usage('--require-environment: expected a lowercase hex sha256');
+    if (!isSha256(values['require-environment'])) throw usage(`--require-environment: expected ${SHA256_RULE}`);
     recipe.requireEnvironment = values['require-environment'];
   }
   if (values.nocheck) recipe.nocheck = true;

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { runBuild } from '../../engine/index.js';
+import { failedLogPath } from '../../engine/publish.js';
 import { prepareRpmBuild, type RpmBuild, type RpmChoices } from '../../recipes/rpm.js';
 import { prepareRpmSpecBuild, RpmSourceBuildError } from '../../recipes/rpm-spec.js';
 import { RecipeError } from '../../recipes/errors.js';
@@ -13,7 +14,8 @@ import { describeError } from '../../errors.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { eventPrinter } from '../format.js';
 import { ENGINE_OPTIONS, HELP_OPTION, commandLine, engineChoices, helpText, required } from '../options.js';
-import { runLocally, statusExit } from '../run-local.js';
+import { runLocally } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import { cancellable } from '../cancel.js';
 
 export const RPM_USAGE = `usage: detbuild rpm FILE.src.rpm --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
@@ -60,14 +62,14 @@ export async function runRpmCommand(argv: string[]): Promise<number> {
           path.resolve(positionals[0]!),
           choices,
           (spec, phaseOut) => runBuild(spec, { outDir: phaseOut, signal, onEvent: eventPrinter(values.quiet) }),
-          { failedLog: `${outDir}.failed.log` },
+          { failedLog: failedLogPath(outDir) },
         ),
       );
     }
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    if (err instanceof RpmSourceBuildError) return err.badInput ? EXIT.badInput : statusExit(err.result.status);
-    if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
+    if (err instanceof RpmSourceBuildError) return exitCodeOfResult(err.result);
+    if (err instanceof RecipeError) return exitCodeOfError(err);
     throw err;
   }
   try {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describeError } from '../../errors.js';
 import { readOsRelease } from '../../record/index.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import {
   TemplateError,
   defaultEpoch,
@@ -20,15 +21,11 @@ import { cancellable } from '../cancel.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { eventPrinter, printFailure, printJson } from '../format.js';
 import { ENGINE_OPTIONS, HELP_OPTION, commandLine, helpText, parseNumber } from '../options.js';
-import { statusExit } from '../run-local.js';
 
 export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record FILE] [--all | --roots PKG,...] [--resolve PKG,...|essential]
                               [--archive 'URI [SUITE [COMPONENT...]]']... [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
        detbuild template fetch LOCK -o SRC_DIR [--cache DIR]
        detbuild template build LOCK -o OUT_DIR [--cache DIR] [--work DIR] [--plain] [--json] [--quiet]`;
-
-/** Lock, record and archive problems are bad input; anything else is the machinery's. */
-const BAD_INPUT = new Set(['TEMPLATE_LOCK_INVALID', 'TEMPLATE_LOCK_MISSING', 'TEMPLATE_RECORD_INVALID', 'TEMPLATE_VERSION_UNAVAILABLE', 'TEMPLATE_OUT_NOT_EMPTY', 'TEMPLATE_SELECT']);
 
 const LOCK_OPTIONS = {
   out: { type: 'string', short: 'o', arg: 'LOCK', help: 'write the lock here (default: stdout)' },
@@ -146,11 +143,8 @@ async function buildCommand(argv: string[]): Promise<number> {
     );
     if (values.json) printJson({ lockSha256: r.fetch.lockSha256, tarballSha256: r.tarballSha256, imageSha256: r.imageSha256, imageBytes: r.imageBytes, result: { ...r.build, stats: undefined } });
     else if (r.build.ok) process.stdout.write(`${r.tarballSha256}  root.tar\n${r.imageSha256}  root.img\n${path.join(r.build.outDir!, 'manifest.json')}\n`);
-    if (!r.build.ok) {
-      printFailure('detbuild', r.build.message, r.build.logPath);
-      if (r.build.status === 'error' && r.build.badInput) return EXIT.badInput;
-    }
-    return statusExit(r.build.status);
+    if (!r.build.ok) printFailure('detbuild', r.build.message, r.build.logPath);
+    return exitCodeOfResult(r.build);
   } finally {
     if (values.work === undefined) await rm(work, { recursive: true, force: true });
   }
@@ -176,7 +170,7 @@ export async function runTemplateCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof TemplateError) {
       process.stderr.write(`detbuild: ${describeError(err).split('\n')[0]}\n`);
-      return BAD_INPUT.has(err.code) ? EXIT.badInput : EXIT.engine;
+      return exitCodeOfError(err);
     }
     throw err;
   }

@@ -1,12 +1,12 @@
 /** `detbuild verify SRC_DIR [--out DIR] [...]`: argv in, verify call, a verdict out. */
 import path from 'node:path';
-import { SpecError, defaultSpecFor } from '../../engine/index.js';
+import { defaultSpecFor } from '../../engine/index.js';
 import { describeError } from '../../errors.js';
 import { verifyBuild, type VerifyResult } from '../../verify/index.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import { eventPrinter, printFailure, printJson } from '../format.js';
 import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, commandLine } from '../options.js';
-import { statusExit } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import { cancellable } from '../cancel.js';
 
 export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
@@ -50,7 +50,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
 
   let result: VerifyResult;
@@ -64,7 +64,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     );
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return err instanceof SpecError ? EXIT.badInput : EXIT.engine;
+    return exitCodeOfError(err);
   }
 
   if (values.json) printJson(result);
@@ -80,8 +80,7 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
       const r = result.runs.find((x) => x.name === result.failedRun)?.result;
       printFailure('detbuild', result.message, result.logPath);
       if (!r) return EXIT.engine;
-      if (r.status === 'error' && r.badInput) return EXIT.badInput;
-      return statusExit(r.status);
+      return exitCodeOfResult(r);
     }
   }
 }
