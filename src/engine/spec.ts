@@ -75,7 +75,7 @@ export function validateSpec(spec: BuildSpec): void {
   }
 }
 
-/** Resolves every default from the sources (see README: "Defaults"). */
+/** Resolves every default from the sources (see docs/USAGE.md: "Defaults"). */
 export async function defaultSpecFor(sourceDir: string, choices: SpecChoices = {}): Promise<ResolvedSpec> {
   await assertDirectory(sourceDir, 'source directory');
   const entries = await walkTree(sourceDir);
