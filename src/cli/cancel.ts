@@ -22,3 +22,13 @@ export function onInterrupt(): Interrupt {
     },
   };
 }
+
+/** Runs `work` with Ctrl-C (and SIGTERM) cancelling it through its signal. */
+export async function cancellable<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const interrupt = onInterrupt();
+  try {
+    return await work(interrupt.signal);
+  } finally {
+    interrupt.release();
+  }
+}

@@ -9,6 +9,8 @@ import { runVerifyCommand, VERIFY_USAGE } from './commands/verify.js';
 import { ENGINE_VERSION } from '../engine/version.js';
 import { runRebuildCommand } from './commands/rebuild.js';
 import { runAgreeCommand } from './commands/agree.js';
+import { runInfoCommand } from './commands/info.js';
+import { runRemoteCommand } from './commands/remote.js';
 
 const USAGE = `usage: detbuild <command> [options]
 
@@ -30,31 +32,24 @@ ${RPM_USAGE}
 
 'detbuild COMMAND --help' describes a command; 'detbuild --version' prints the version.`;
 
+/** Each command's entry point: one file under commands/. */
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  build: runBuildCommand,
+  verify: runVerifyCommand,
+  remote: runRemoteCommand,
+  deb: runDebCommand,
+  rpm: runRpmCommand,
+  info: runInfoCommand,
+  template: runTemplateCommand,
+  rebuild: runRebuildCommand,
+  agree: runAgreeCommand,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const command = cmd !== undefined && Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (command) return command(rest);
   switch (cmd) {
-    case 'build':
-      return runBuildCommand(rest);
-    case 'verify':
-      return runVerifyCommand(rest);
-    case 'template':
-      return runTemplateCommand(rest);
-    case 'deb':
-      return runDebCommand(rest);
-    case 'rpm':
-      return runRpmCommand(rest);
-    case 'rebuild':
-      return runRebuildCommand(rest);
-    case 'agree':
-      return runAgreeCommand(rest);
-    case 'remote':
-    case 'info': {
-      const remoteModule = './commands/remote.js'; // provided by the qrexec client (src/cli/commands/remote.ts)
-      const mod = (await import(remoteModule)) as { runRemoteCommand?: (a: string[]) => Promise<number>; runInfoCommand?: (a: string[]) => Promise<number> };
-      const fn = cmd === 'remote' ? mod.runRemoteCommand : (mod.runInfoCommand ?? mod.runRemoteCommand);
-      if (!fn) throw new UsageError(`the '${cmd}' command is not available in this build`);
-      return fn(cmd === 'info' && !mod.runInfoCommand ? ['--info', ...rest] : rest);
-    }
     case '--version':
     case '-V':
       process.stdout.write(`detbuild ${ENGINE_VERSION}\n`);

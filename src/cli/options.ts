@@ -5,7 +5,7 @@
  * step, time limit, mode).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './exit-codes.js';
+import { EXIT, UsageError } from './exit-codes.js';
 import { SEED_RULE, isSeed } from '../seed.js';
 
 /** `arg` names an option's value and `help` says what it does: both only for the help text (parseArgs ignores them). */
@@ -15,7 +15,7 @@ export const HELP_OPTION = {
 
 export const ENGINE_OPTIONS = {
   out: { type: 'string', short: 'o', arg: 'OUT_DIR', help: 'the result directory; must not exist, or be empty' },
-  epoch: { type: 'string', arg: 'SECONDS', help: 'SOURCE_DATE_EPOCH and the start of the clock (default: from the sources, see the README)' },
+  epoch: { type: 'string', arg: 'SECONDS', help: 'SOURCE_DATE_EPOCH and the start of the clock (default: from the sources, docs/USAGE.md)' },
   seed: { type: 'string', arg: 'HEX', help: 'seed of every random stream, 16-128 hex digits (default: from the source hash)' },
   'time-step': { type: 'string', arg: 'SECONDS', help: 'how far the wall clock advances per read (default 1)' },
   timeout: { type: 'string', arg: 'SECONDS', help: 'kill the build after this long (default 2 hours)' },
@@ -46,6 +46,20 @@ export function parseCommandLine<O extends OptionsTable>(argv: string[], options
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** A command's argv parsed by its table; null when --help asked for HELP, which is printed. */
+export function commandLine<O extends OptionsTable>(argv: string[], options: O, help: string): Parsed<O> | null {
+  const parsed = parseCommandLine(argv, options);
+  if (!(parsed.values as { help?: boolean }).help) return parsed;
+  process.stdout.write(`${help}\n`);
+  return null;
+}
+
+/** A required option's value, else a usage error naming it (`--out OUT_DIR is required`). */
+export function required(value: string | undefined, what: string, usage: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${what} is required\n${usage}`);
+  return value;
 }
 
 export function parseNumber(name: string, value: string | undefined, opts: { integer: boolean }): number | undefined {

@@ -4,19 +4,12 @@
  * JSON), a failure is one `detbuild:` line, and the exit status says how it ended.
  * The result holds the environment record files, as a remote build's does.
  */
-import path from 'node:path';
-import type { BuildSpec, BuildStatus } from '../engine/index.js';
+import type { BuildSpec } from '../engine/index.js';
 import { buildLocally } from '../local/build.js';
 import type { RecipeRecord } from '../record/schema.js';
-import { exitCodeFor } from '../protocol/status.js';
-import { EXIT } from './exit-codes.js';
-import { formatEvent } from './format.js';
-import { onInterrupt } from './cancel.js';
-
-/** A build's status as the CLI's exit code (the wire's table: src/protocol/status.ts). */
-export function statusExit(status: BuildStatus): number {
-  return exitCodeFor(status);
-}
+import { exitCodeOfResult } from '../outcome.js';
+import { eventPrinter, printArtifacts, printFailure, printJson } from './format.js';
+import { cancellable } from './cancel.js';
 
 export interface LocalRunOptions {
   outDir: string;
@@ -31,32 +24,11 @@ export interface LocalRunOptions {
 }
 
 export async function runLocally(spec: BuildSpec, opts: LocalRunOptions): Promise<number> {
-  const interrupt = onInterrupt();
-  try {
-    const result = await buildLocally(spec, {
-      outDir: opts.outDir,
-      recipe: opts.recipe,
-      signal: interrupt.signal,
-      // warnings (a workspace left behind) are shown even when quiet
-      onEvent: (e) => {
-        if (opts.quiet && e.kind !== 'warning') return;
-        const line = formatEvent(e);
-        if (line !== null) process.stderr.write(`${line}\n`);
-      },
-    });
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, stats: undefined, record: undefined, ...opts.jsonExtra }, null, 2)}\n`);
-    } else if (result.ok && result.manifest) {
-      for (const a of result.manifest.artifacts) process.stdout.write(`${a.sha256}  ${a.path}\n`);
-      process.stdout.write(`${path.join(result.outDir!, 'manifest.json')}\n`);
-    }
-    if (!result.ok) {
-      const where = result.logPath ? ` (log: ${result.logPath})` : '';
-      process.stderr.write(`detbuild: ${opts.label ? `${opts.label}: ` : ''}${result.message}${where}\n`);
-      if (result.status === 'error' && result.badInput) return EXIT.badInput;
-    }
-    return statusExit(result.status);
-  } finally {
-    interrupt.release();
-  }
+  const result = await cancellable((signal) =>
+    buildLocally(spec, { outDir: opts.outDir, recipe: opts.recipe, signal, onEvent: eventPrinter(opts.quiet) }),
+  );
+  if (opts.json) printJson({ ...result, stats: undefined, record: undefined, ...opts.jsonExtra });
+  else if (result.ok && result.manifest) printArtifacts(result.manifest, result.outDir!);
+  if (!result.ok) printFailure(`detbuild${opts.label ? `: ${opts.label}` : ''}`, result.message, result.logPath);
+  return exitCodeOfResult(result);
 }

@@ -8,9 +8,9 @@ import { describeError } from '../errors.js';
 import type { Manifest } from '../engine/types.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { EventFrame, FinalStatus, Queued, Recipe, VerifyReport } from '../protocol/messages.js';
-import { QrexecExit, exitCodeFor, type OverallStatus } from '../protocol/status.js';
+import { QrexecExit, type OverallStatus } from '../protocol/status.js';
+import { exitCodeOf, statusOfError } from '../outcome.js';
 import type { EnvironmentRecord } from '../record/schema.js';
-import { ClientError } from './errors.js';
 import { writeRequest } from './request.js';
 import { withSourceDate } from './source-date.js';
 import { readResponse } from './response.js';
@@ -79,7 +79,7 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
     ...extra,
     status,
     ok: false,
-    exitCode: exitCodeFor(status),
+    exitCode: exitCodeOf(status),
     message,
   });
 
@@ -178,7 +178,7 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
     const logPath = staging ? await discard(staging, opts.outDir!, null) : null;
     const err = response.err;
     if (opts.signal?.aborted) return fail('cancelled', 'cancelled', { logPath, qrexecExitCode: code });
-    if (err instanceof ClientError && err.code === 'CLIENT_INTEGRITY') return fail('integrity-error', err.message, { logPath, qrexecExitCode: code });
+    if (statusOfError(err) === 'integrity-error') return fail('integrity-error', describeError(err), { logPath, qrexecExitCode: code });
     if (code === QrexecExit.refused) return fail('policy-denied', `qrexec refused the call to ${SERVICE}+${opts.mode} in ${opts.target} (dom0 policy)${stderrHint}`, { logPath, qrexecExitCode: code });
     if (code === QrexecExit.serviceNotFound) return fail('policy-denied', `${opts.target} has no ${SERVICE} service (is qubes-detbuild installed there?)${stderrHint}`, { logPath, qrexecExitCode: code });
     const why = err instanceof ProtocolError ? err.message : describeError(err);
@@ -204,7 +204,7 @@ export async function runRemote(opts: RemoteOptions): Promise<RemoteResult> {
     ...extra,
     status: 'success',
     ok: true,
-    exitCode: 0,
+    exitCode: exitCodeOf('success'),
     message: extra.message ?? r.status.message,
     outDir: staging ? opts.outDir! : null,
     logPath: staging ? `${opts.outDir!}/build.log` : null,

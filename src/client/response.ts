@@ -86,7 +86,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
         // bytes of an artifact: hashed and written piece by piece, as they arrived
         if (!open) order('artifact data outside an artifact');
         if (open.received + fh.length > open.entry.size) {
-          throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`);
+          throw new ClientError('CLIENT_INTEGRITY', `artifact ${open.entry.path} is longer than its manifest says (${open.entry.size} bytes)`, { kind: 'integrity' });
         }
         const a = open;
         await reader.payloadTo(fh, (piece) => {
@@ -136,7 +136,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
           const entry = manifest.artifacts[next];
           if (!entry) order(`artifact ${header.path} is not in the manifest`);
           if (header.path !== entry.path || header.size !== entry.size || header.sha256 !== entry.sha256) {
-            throw new ClientError('CLIENT_INTEGRITY', `artifact ${header.path} does not match the manifest entry ${entry.path}`);
+            throw new ClientError('CLIENT_INTEGRITY', `artifact ${header.path} does not match the manifest entry ${entry.path}`, { kind: 'integrity' });
           }
           const parts = safeRelativePath(entry.path, 'artifact');
           const file = path.join(artifactsDir, ...parts);
@@ -145,7 +145,7 @@ export async function readResponse(source: AsyncIterable<Buffer>, artifactsDir: 
           next++;
           if (header.symlink !== null) {
             const sha = createHash('sha256').update(`symlink\0${header.symlink}`).digest('hex');
-            if (entry.size !== 0 || sha !== entry.sha256) throw new ClientError('CLIENT_INTEGRITY', `symlink artifact ${entry.path} does not match its manifest`);
+            if (entry.size !== 0 || sha !== entry.sha256) throw new ClientError('CLIENT_INTEGRITY', `symlink artifact ${entry.path} does not match its manifest`, { kind: 'integrity' });
             // created last, so that no file is ever written through a link
             symlinks.push({ file, target: header.symlink });
             break;
@@ -195,7 +195,7 @@ async function closeArtifact(a: OpenArtifact): Promise<null> {
   });
   if (a.hash.digest('hex') !== a.entry.sha256) {
     await fs.rm(a.file, { force: true });
-    throw new ClientError('CLIENT_INTEGRITY', `artifact ${a.entry.path} does not match the sha256 of its manifest`);
+    throw new ClientError('CLIENT_INTEGRITY', `artifact ${a.entry.path} does not match the sha256 of its manifest`, { kind: 'integrity' });
   }
   return null;
 }
@@ -221,7 +221,7 @@ async function makeParents(root: string, parts: string[]): Promise<void> {
     dir = path.join(dir, p);
     try {
       const st = await fs.lstat(dir);
-      if (!st.isDirectory()) throw new ClientError('CLIENT_INTEGRITY', `artifact path goes through ${p}, which is not a directory`);
+      if (!st.isDirectory()) throw new ClientError('CLIENT_INTEGRITY', `artifact path goes through ${p}, which is not a directory`, { kind: 'integrity' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await fs.mkdir(dir, { mode: DIR_MODE });

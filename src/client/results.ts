@@ -10,19 +10,9 @@ import type { Manifest } from '../engine/types.js';
 import type { VerifyReport } from '../protocol/messages.js';
 import { writeRecordFiles } from '../record/files.js';
 import type { EnvironmentRecord } from '../record/schema.js';
-import { ClientError } from './errors.js';
+import { commitStagingDir, dropStagingDir, failedLogPath, makeStagingDir } from '../engine/publish.js';
 
-export async function assertOutDirUsable(outDir: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await fs.readdir(outDir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    throw new ClientError('CLIENT_OUT_DIR', `cannot use the output directory ${outDir} (${code})`, { cause: err });
-  }
-  if (entries.length > 0) throw new ClientError('CLIENT_OUT_DIR', `the output directory exists and is not empty: ${outDir}`);
-}
+export { assertOutDirUsable } from '../engine/publish.js';
 
 export interface Staging {
   dir: string;
@@ -41,8 +31,8 @@ function closeLog(log: WriteStream): Promise<void> {
 }
 
 export async function makeStaging(outDir: string): Promise<Staging> {
-  const dir = `${outDir}.partial-${process.pid}-${Date.now()}`;
-  await fs.mkdir(path.join(dir, 'artifacts'), { recursive: true, mode: 0o755 });
+  const dir = await makeStagingDir(outDir);
+  await fs.mkdir(path.join(dir, 'artifacts'), { mode: 0o755 });
   const log = createWriteStream(path.join(dir, 'build.log'));
   return { dir, artifacts: path.join(dir, 'artifacts'), log };
 }
@@ -55,8 +45,7 @@ export async function publish(staging: Staging, outDir: string, manifest: Manife
   await fs.writeFile(path.join(staging.dir, 'manifest.json'), json(manifest));
   if (record) await writeRecordFiles(staging.dir, record, manifest);
   if (verify) await fs.writeFile(path.join(staging.dir, 'verify.json'), json(verify));
-  await fs.rmdir(outDir).catch(() => undefined);
-  await fs.rename(staging.dir, outDir);
+  await commitStagingDir(staging.dir, outDir);
 }
 
 /**
@@ -65,7 +54,7 @@ export async function publish(staging: Staging, outDir: string, manifest: Manife
  */
 export async function discard(staging: Staging, outDir: string, verify: VerifyReport | null): Promise<string | null> {
   await closeLog(staging.log);
-  const failedLog = `${outDir}.failed.log`;
+  const failedLog = failedLogPath(outDir);
   let kept: string | null = null;
   try {
     await fs.rename(path.join(staging.dir, 'build.log'), failedLog);
@@ -74,6 +63,6 @@ export async function discard(staging: Staging, outDir: string, verify: VerifyRe
     kept = null;
   }
   if (verify) await fs.writeFile(`${outDir}.verify.json`, json(verify));
-  await fs.rm(staging.dir, { recursive: true, force: true });
+  await dropStagingDir(staging.dir);
   return kept;
 }

@@ -6,6 +6,8 @@ export const BUS_NAME = 'org.qubes.DetBuild1';
 export const OBJECT_PATH = '/org/qubes/DetBuild1';
 export const INTERFACE = 'org.qubes.DetBuild1.Builder';
 export const ERROR_PREFIX = 'org.qubes.DetBuild1.Error';
+/** The D-Bus errors of a refused request (the daemon's RequestError, codes REQUEST_*): ERROR_PREFIX.RequestMode, … */
+export const REFUSED_ERROR_PREFIX = `${ERROR_PREFIX}.Request`;
 
 /** Environment variable naming another bus (tests' private dbus-daemon); default: the system bus. */
 export const BUS_ADDRESS_ENV = 'DETBUILD_DBUS_ADDRESS';

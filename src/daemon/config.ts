@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { BuildLimitsSchema } from '../protocol/messages.js';
 import { formatZodError } from '../protocol/reader.js';
 import { DIFFOSCOPE_DEFAULTS } from '../record/diffoscope.js';
 import { DaemonError } from './errors.js';
@@ -13,16 +14,8 @@ export const DEFAULT_CONFIG_PATH = '/etc/qubes-detbuild/detbuildd.json';
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
-const LimitsSchema = z
-  .object({
-    timeoutMs: z.number().int().positive(),
-    maxOutputBytes: z.number().int().positive(),
-    maxOutputFiles: z.number().int().positive(),
-    maxLogBytes: z.number().int().positive(),
-  })
-  .strict();
 
-/** The sandbox's own limits (src/engine/limits.ts); absent ones keep the engine's defaults. */
+/** The sandbox's own limits (src/engine/supervise/limits.ts); absent ones keep the engine's defaults. */
 const SandboxLimitsSchema = z
   .object({
     maxProcesses: z.number().int().positive(),
@@ -69,14 +62,14 @@ export const DaemonConfigSchema = z
     /** extra time the engine gets past a build's timeout before the daemon aborts it */
     watchdogGraceMs: z.number().int().positive().default(60_000),
     /** limits applied when the recipe names none */
-    defaultLimits: LimitsSchema.default({
+    defaultLimits: BuildLimitsSchema.default({
       timeoutMs: 60 * 60_000,
       maxOutputBytes: 4 * GiB,
       maxOutputFiles: 20_000,
       maxLogBytes: 64 * MiB,
     }),
     /** the most a recipe may ask for */
-    maxLimits: LimitsSchema.default({
+    maxLimits: BuildLimitsSchema.default({
       timeoutMs: 6 * 60 * 60_000,
       maxOutputBytes: 16 * GiB,
       maxOutputFiles: 100_000,

@@ -1,12 +1,9 @@
-import { DetbuildError } from '../errors.js';
+import { DetbuildError, type ErrorKind } from '../errors.js';
 
-/**
- * Errors of detbuildd. Codes starting with REQUEST_ mean the caller's request was refused
- * (hostile or malformed input, limits); the others are the daemon's own failures.
- */
-export class DaemonError extends DetbuildError {
-  /** true when the caller's request is at fault (reported as status 'rejected') */
-  get isRejection(): boolean {
-    return this.code.startsWith('REQUEST_');
-  }
+/** Errors of detbuildd (codes DAEMON_*): the daemon's own failures. */
+export class DaemonError extends DetbuildError {}
+
+/** The caller's request is refused (codes REQUEST_*): hostile or malformed input, limits. */
+export class RequestError extends DaemonError {
+  static override readonly kindOfClass: ErrorKind = 'bad-input';
 }

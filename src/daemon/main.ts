@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dbus from 'dbus-next';
 import { describeError } from '../errors.js';
-import { exitCodeFor } from '../protocol/status.js';
+import { finalStatus } from '../outcome.js';
 import { BUS_NAME, INTERFACE, OBJECT_PATH, connectBus, whenConnected } from './bus.js';
 import { loadConfig, type DaemonConfig } from './config.js';
 import { BuilderInterface, closeStrayFds, trackSenders } from './front/dbus-interface.js';
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
           }
         }
         log.warn(`unusable streams: ${describeError(err)}`);
-        queue.finish(build.id, { status: 'error', ok: false, message: `the service's streams are not pipes or sockets: ${describeError(err)}`, exitCode: exitCodeFor('error'), build: null });
+        queue.finish(build.id, finalStatus('error', `the service's streams are not pipes or sockets: ${describeError(err)}`));
         throw new DaemonError('DAEMON_STREAMS', `the request and response must be pipes or sockets: ${describeError(err)}`);
       }
       worker.send({ t: 'job', id: build.id, caller: build.caller, mode: build.mode });

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ArtifactEntry, BuildLimits } from './types.js';
+import type { ArtifactEntry, BuildLimits, BuildSpec, Manifest } from './types.js';
+import { ENGINE_VERSION } from './version.js';
 import { EngineError } from './errors.js';
 import { pathProblem } from '../portable-path.js';
 
@@ -93,4 +94,21 @@ export async function listArtifacts(dir: string, limits: BuildLimits): Promise<A
   }
   await walk('');
   return out;
+}
+
+/** The manifest of a build: what it was given (mode, epoch, seed, command, sources) and what it made. */
+export function manifestFor(spec: BuildSpec, sourceHash: string, artifacts: ArtifactEntry[]): Manifest {
+  return {
+    format: 'detbuild-manifest/1',
+    engineVersion: ENGINE_VERSION,
+    mode: spec.mode,
+    epoch: spec.epoch,
+    seed: spec.seed,
+    timeStepNs: spec.timeStepNs.toString(),
+    command: spec.command,
+    sourceHash,
+    ...(spec.origin ? { epochFrom: spec.origin.epochFrom } : {}),
+    ...(spec.origin?.gitCommit ? { gitCommit: spec.origin.gitCommit } : {}),
+    artifacts,
+  };
 }

@@ -1,6 +1,6 @@
 /** The engine's library API: the same code path serves the CLI, the daemon and tests. */
 export { runBuild } from './run.js';
-export type { BuildOutcome, EngineStats } from './run.js';
+export type { BuildOutcome, EngineStats } from './result.js';
 export { defaultSpecFor, validateSpec, DEFAULT_LIMITS, DEFAULT_TIME_STEP_NS } from './spec.js';
 export type { SpecChoices, ResolvedSpec } from './spec.js';
 export { EngineError, SpecError } from './errors.js';

@@ -6,7 +6,7 @@
  */
 import type { BuildSpec } from './types.js';
 import { BUILD_USER, HOSTNAME, KERNEL_RELEASE } from './hostview.js';
-import { sandboxLimits, supervisorLimitArgs } from './limits.js';
+import { sandboxLimits, supervisorLimitArgs } from './supervise/limits.js';
 
 /** Fixed paths inside the sandbox. */
 export const SANDBOX = {
@@ -97,7 +97,7 @@ export function buildEnvironment(spec: BuildSpec, callerEnv: NodeJS.ProcessEnv):
   return { ...fixedEnvironment(spec), ...spec.env };
 }
 
-/** bubblewrap's info fd (its JSON names the host PID of the sandbox's pid 1, see teardown.ts) */
+/** bubblewrap's info fd (its JSON names the host PID of the sandbox's pid 1, see supervise/teardown.ts) */
 export const INFO_FD = 4;
 /** the supervisor's status fd */
 export const STATUS_FD = 3;
@@ -125,7 +125,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   for (const dev of DEVICES) a.push('--dev-bind', `/dev/${dev}`, `/dev/${dev}`);
   if (spec.mode === 'deterministic' && ws.fuse) a.push('--dev-bind', '/dev/fuse', '/dev/fuse');
   for (const [name, target] of DEV_LINKS) a.push('--symlink', target, `/dev/${name}`);
-  // every writable file system has a size (limits.ts); the rest is made read-only below
+  // every writable file system has a size (supervise/limits.ts); the rest is made read-only below
   a.push('--size', String(limits.maxShmBytes), '--tmpfs', '/dev/shm');
   a.push('--ro-bind', '/sys', '/sys');
   a.push('--size', String(limits.maxTmpBytes), '--tmpfs', SANDBOX.tmp);

@@ -9,7 +9,7 @@ import { SpecError } from './errors.js';
 import { OVERRIDABLE, fixedEnvironment } from './sandbox.js';
 import { defaultSeed, hashTree, readProjectFile, walkTree } from './sources.js';
 import { sourceDate } from './source-date.js';
-import { SANDBOX_LIMIT_DEFAULTS } from './limits.js';
+import { SANDBOX_LIMIT_DEFAULTS } from './supervise/limits.js';
 import { SEED_RULE, isSeed } from '../seed.js';
 
 export const DEFAULT_LIMITS: BuildLimits = {
@@ -75,7 +75,7 @@ export function validateSpec(spec: BuildSpec): void {
   }
 }
 
-/** Resolves every default from the sources (see README: "Defaults"). */
+/** Resolves every default from the sources (see docs/USAGE.md: "Defaults"). */
 export async function defaultSpecFor(sourceDir: string, choices: SpecChoices = {}): Promise<ResolvedSpec> {
   await assertDirectory(sourceDir, 'source directory');
   const entries = await walkTree(sourceDir);

@@ -22,7 +22,7 @@ export interface BuildLimits {
   /** maximum size of the build log kept, in bytes (the rest is truncated with a marker) */
   maxLogBytes: number;
   /*
-   * Limits of the sandbox itself (see limits.ts; each defaults to SANDBOX_LIMIT_DEFAULTS when
+   * Limits of the sandbox itself (see supervise/limits.ts; each defaults to SANDBOX_LIMIT_DEFAULTS when
    * absent). Past one the build is killed and its status is 'limit', naming it.
    */
   /** processes and threads of the build at once */

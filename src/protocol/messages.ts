@@ -6,23 +6,25 @@ import { z } from 'zod';
 import { ManifestSchema, ArtifactEntrySchema } from '../record/manifest.js';
 import { EnvironmentRecordSchema } from '../record/schema.js';
 import { REMOTE_STATUSES } from './status.js';
-import { SEED_PATTERN, SEED_RULE } from '../seed.js';
-
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
+import { seedSchema } from '../seed.js';
+import { sha256Hex } from '../sha256.js';
 
 /** Modes, chosen by the qrexec service argument. */
 export const MODES = ['build', 'verify', 'info'] as const;
 export type Mode = (typeof MODES)[number];
 
-export const RecipeLimitsSchema = z
+/** The build's own limits (the engine's BuildLimits less the sandbox's): the daemon's defaults and maxima. */
+export const BuildLimitsSchema = z
   .object({
     timeoutMs: z.number().int().positive(),
     maxOutputBytes: z.number().int().positive(),
     maxOutputFiles: z.number().int().positive(),
     maxLogBytes: z.number().int().positive(),
   })
-  .partial()
   .strict();
+
+/** What a recipe may ask for: any of them (never more than the builder's maximum). */
+export const RecipeLimitsSchema = BuildLimitsSchema.partial();
 export type RecipeLimits = z.infer<typeof RecipeLimitsSchema>;
 
 /**
@@ -51,7 +53,7 @@ export const RecipeSchema = z
       .strict()
       .optional(),
     /** seed of every random stream, lowercase hex, 16 to 128 digits */
-    seed: z.string().regex(SEED_PATTERN, SEED_RULE).optional(),
+    seed: seedSchema.optional(),
     /** how far the logical clock advances on each read, nanoseconds */
     timeStepNs: z.number().int().min(1).max(1e12).optional(),
     /** extra environment variables for the build */

@@ -61,12 +61,8 @@ export const ExitCode = {
   limit: 13,
 } as const satisfies Record<OverallStatus, number>;
 
-/** Exit code for an internal error of the client or the service itself (a bug). */
+/** Exit code for an internal error of the client or the service itself (a bug). Mapping: src/outcome.ts. */
 export const EXIT_INTERNAL = 1;
-
-export function exitCodeFor(status: OverallStatus): number {
-  return ExitCode[status];
-}
 
 /** qrexec's own exit codes, as `qrexec-client-vm` reports them. */
 export const QrexecExit = {

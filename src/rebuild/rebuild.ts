@@ -13,6 +13,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DiffoscopeOptions } from '../record/diffoscope.js';
 import { jsonText } from '../record/files.js';
+import { assertOutDirUsable } from '../engine/publish.js';
 import { compareArtifacts, explainDifferences, type ArtifactComparison } from './compare.js';
 import { checkEnvironment, describeEnvironmentCheck, type EnvironmentCheck } from './environment.js';
 import { RebuildError } from './errors.js';
@@ -48,14 +49,6 @@ export const REBUILT_DIR = 'rebuilt';
 export const VERDICT_FILE = 'verdict.json';
 export const DIFFOSCOPE_FILE = 'diffoscope.txt';
 const SUMMARY_LINES = 25;
-
-async function assertOutDirUsable(outDir: string): Promise<void> {
-  const entries = await fs.readdir(outDir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw new RebuildError('REBUILD_OUT', `cannot use the output directory ${outDir} (${err.code})`, { cause: err });
-  });
-  if (entries && entries.length > 0) throw new RebuildError('REBUILD_OUT', `the output directory exists and is not empty: ${outDir}`);
-}
 
 export async function rebuild(published: Published, sourcesDir: string, rebuilder: Rebuilder, outDir: string, opts: RebuildOptions): Promise<RebuildReport> {
   await assertOutDirUsable(outDir);

@@ -6,9 +6,9 @@
 import { z } from 'zod';
 import { BUILD_TYPE } from '../record/intoto.js';
 import { RecipeRecordSchema, type InstalledPackage, type RecipeRecord } from '../record/schema.js';
-import { SEED_PATTERN, SEED_RULE } from '../seed.js';
+import { seedSchema } from '../seed.js';
+import { isSha256, sha256Hex } from '../sha256.js';
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const StatementSchema = z.object({
   _type: z.literal('https://in-toto.io/Statement/v1'),
@@ -24,7 +24,7 @@ export const StatementSchema = z.object({
               command: z.string(),
               mode: z.enum(['deterministic', 'plain']),
               epoch: z.number().int().nonnegative(),
-              seed: z.string().regex(SEED_PATTERN, SEED_RULE),
+              seed: seedSchema,
               timeStepNs: z.string().regex(/^[0-9]+$/),
               recipe: RecipeRecordSchema.optional(),
             })
@@ -74,7 +74,7 @@ export function describedBuild(s: Statement): BuildDescription {
 export function sourcesDigest(s: Statement): string {
   const dep = s.predicate.buildDefinition.resolvedDependencies.find((d) => d.name === 'sources');
   const digest = dep?.digest?.sha256;
-  if (!digest || !/^[0-9a-f]{64}$/.test(digest)) throw new TypeError('the statement names no sources digest (resolvedDependencies: name "sources")');
+  if (!digest || !isSha256(digest)) throw new TypeError('the statement names no sources digest (resolvedDependencies: name "sources")');
   return digest;
 }
 

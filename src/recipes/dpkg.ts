@@ -75,7 +75,7 @@ export interface DpkgBuild {
 async function requireTool(tool: string): Promise<void> {
   const r = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
   if (r.exitCode !== 0) {
-    throw new RecipeError('DPKG_TOOL_MISSING', `${tool} is not installed on the builder (apt-get install dpkg-dev fakeroot)`, { badInput: false });
+    throw new RecipeError('DPKG_TOOL_MISSING', `${tool} is not installed on the builder (apt-get install dpkg-dev fakeroot)`, { kind: 'failure' });
   }
 }
 
@@ -98,7 +98,7 @@ export async function checkBuildDeps(unpacked: string, source: string): Promise<
   const unmet = /Unmet build dependencies:\s*(.*)$/m.exec(text);
   const conflicts = /Build conflicts:\s*(.*)$/m.exec(text);
   if (!unmet && !conflicts) {
-    throw new RecipeError('BUILD_DEPS_CHECK_FAILED', `dpkg-checkbuilddeps failed for ${source}: ${tail(text)}`, { badInput: false });
+    throw new RecipeError('BUILD_DEPS_CHECK_FAILED', `dpkg-checkbuilddeps failed for ${source}: ${tail(text)}`, { kind: 'failure' });
   }
   throw new MissingBuildDepsError(source, unmet ? splitDependencies(unmet[1]!) : [], conflicts ? splitDependencies(conflicts[1]!) : []);
 }

@@ -1,18 +1,13 @@
-import { DetbuildError } from '../errors.js';
+import { DetbuildError, type ErrorKind } from '../errors.js';
 
 /**
- * Errors of the recipes: an input that cannot be turned into a build spec.
- * `badInput` is true when the request itself is wrong (missing or malformed
- * .dsc, missing or corrupt files) and false when the builder lacks something
- * (a tool, a build dependency).
+ * Errors of the recipes: an input that cannot be turned into a build spec. Bad input
+ * unless the thrower says 'failure': the request itself is wrong (missing or malformed
+ * .dsc, missing or corrupt files), or the builder lacks something (a tool, a build
+ * dependency).
  */
 export class RecipeError extends DetbuildError {
-  readonly badInput: boolean;
-
-  constructor(code: string, message: string, options?: { cause?: unknown; badInput?: boolean }) {
-    super(code, message, options);
-    this.badInput = options?.badInput ?? true;
-  }
+  static override readonly kindOfClass: ErrorKind = 'bad-input';
 }
 
 /** The builder lacks build dependencies of the source package (`dpkg-checkbuilddeps` said so). */
@@ -35,7 +30,7 @@ export class MissingBuildDepsError extends RecipeError {
     if (conflicts.length) parts.push(`${labels.conflicts}: ${conflicts.join(', ')}`);
     super('BUILD_DEPS_UNMET', `${source}: ${parts.join('; ')} (${options?.hint ?? `install them in the builder, e.g. apt-get build-dep ${source}`})`, {
       cause: options?.cause,
-      badInput: false,
+      kind: 'failure',
     });
     this.missing = missing;
     this.conflicts = conflicts;

@@ -63,7 +63,7 @@ export function parseDepMap(text: string, where: string): Map<string, string[]> 
     const parts = line.split(/\s+/);
     const debs = parts[1]?.split('|') ?? [];
     if (parts.length !== 2 || debs.some((d) => !/^[a-z0-9][a-z0-9.+-]+$/.test(d))) {
-      throw new RecipeError('RPM_DEP_MAP_MALFORMED', `${where}:${i + 1}: expected 'FEDORA-NAME DEBIAN-PACKAGE[|ALTERNATIVE...]', got ${JSON.stringify(raw.trim())}`, { badInput: false });
+      throw new RecipeError('RPM_DEP_MAP_MALFORMED', `${where}:${i + 1}: expected 'FEDORA-NAME DEBIAN-PACKAGE[|ALTERNATIVE...]', got ${JSON.stringify(raw.trim())}`, { kind: 'failure' });
     }
     map.set(parts[0]!, debs);
   });
@@ -89,7 +89,7 @@ export async function chooseDepChecker(opts: DepCheckOptions = {}): Promise<DepC
   if (await systemRpmDb()) return { kind: 'rpmdb', dbPath: null };
   const dpkg = await execa('sh', ['-c', 'command -v dpkg-query'], { reject: false });
   if (dpkg.exitCode !== 0) {
-    throw new RecipeError('RPM_NO_PACKAGE_DB', 'this builder has neither an rpm database nor dpkg: its BuildRequires cannot be checked', { badInput: false });
+    throw new RecipeError('RPM_NO_PACKAGE_DB', 'this builder has neither an rpm database nor dpkg: its BuildRequires cannot be checked', { kind: 'failure' });
   }
   const file = opts.depMapFile ?? ((await exists(DEFAULT_DEP_MAP)) ? DEFAULT_DEP_MAP : null);
   if (file === null) return { kind: 'debian', map: new Map(), mapFile: null };
@@ -97,7 +97,7 @@ export async function chooseDepChecker(opts: DepCheckOptions = {}): Promise<DepC
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new RecipeError('RPM_DEP_MAP_MISSING', `cannot read the dependency map ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, badInput: false });
+    throw new RecipeError('RPM_DEP_MAP_MISSING', `cannot read the dependency map ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err, kind: 'failure' });
   }
   return { kind: 'debian', map: parseDepMap(text, file), mapFile: file };
 }

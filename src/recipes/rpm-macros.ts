@@ -1,7 +1,7 @@
 /**
  * What rpm 4.18 writes into a package that could differ between two builds,
  * and the macros the rpm recipe defines so that it does not.  The command
- * lines (rpm.ts, rpm-spec.ts) and the README table come from here.
+ * lines (rpm.ts, rpm-spec.ts) and docs/RPM.md's table come from here.
  */
 import { HOSTNAME } from '../engine/hostview.js';
 import { shellQuote } from './shell.js';

@@ -37,7 +37,7 @@ import { stagingRoot } from './staging.js';
 export class RpmSourceBuildError extends RecipeError {
   readonly result: BuildResult;
   constructor(message: string, result: BuildResult) {
-    super('RPM_SRPM_BUILD_FAILED', message, { badInput: false });
+    super('RPM_SRPM_BUILD_FAILED', message, { kind: 'failure' });
     this.result = result;
   }
 }

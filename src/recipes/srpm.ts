@@ -63,7 +63,7 @@ async function requireRpmTools(): Promise<void> {
   for (const tool of ['rpm', 'rpmkeys', 'rpmbuild']) {
     const r = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
     if (r.exitCode !== 0) {
-      throw new RecipeError('RPM_TOOL_MISSING', `${tool} is not installed on the builder (Debian: apt-get install rpm; Fedora: dnf install rpm-build)`, { badInput: false });
+      throw new RecipeError('RPM_TOOL_MISSING', `${tool} is not installed on the builder (Debian: apt-get install rpm; Fedora: dnf install rpm-build)`, { kind: 'failure' });
     }
   }
 }

@@ -3,13 +3,14 @@
  * schema, so that a manifest arriving from another qube is validated before it is used.
  */
 import { z } from 'zod';
+import { sha256Hex } from '../sha256.js';
 import type { ArtifactEntry, Manifest } from '../engine/types.js';
 
 export const ArtifactEntrySchema = z
   .object({
     path: z.string().min(1),
     size: z.number().int().nonnegative(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: sha256Hex,
   })
   .strict() satisfies z.ZodType<ArtifactEntry>;
 

@@ -5,10 +5,10 @@
  * Environment -> build); see buildinfo.ts and intoto.ts for the standard renderings.
  */
 import { z } from 'zod';
+import { sha256Hex } from '../sha256.js';
 
 export const RECORD_FORMAT = 'detbuild-record/1';
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const InstalledPackageSchema = z
   .object({

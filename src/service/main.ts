@@ -10,10 +10,11 @@
  */
 import dbus from 'dbus-next';
 import { describeError } from '../errors.js';
-import { BUS_NAME, INTERFACE, OBJECT_PATH, connectBus, whenConnected } from '../daemon/bus.js';
+import { BUS_NAME, INTERFACE, OBJECT_PATH, REFUSED_ERROR_PREFIX, connectBus, whenConnected } from '../daemon/bus.js';
 import { FrameType } from '../protocol/constants.js';
 import { EnvironmentRecordSchema, MODES, type FinalStatus, type Mode } from '../protocol/messages.js';
-import { EXIT_INTERNAL, exitCodeFor, type RemoteStatus } from '../protocol/status.js';
+import { EXIT_INTERNAL, type RemoteStatus } from '../protocol/status.js';
+import { exitCodeOf, finalStatus } from '../outcome.js';
 import { encodeJsonFrame, encodeStreamHeader } from '../protocol/writer.js';
 import { writeAllSync } from './stdout.js';
 
@@ -31,10 +32,6 @@ interface BuilderProxy {
 function say(message: string): void {
   // qrexec copies stderr to the caller and to this qube's journal
   process.stderr.write(`qubes.DetBuild: ${message}\n`);
-}
-
-function status(s: RemoteStatus, message: string): FinalStatus {
-  return { status: s, ok: s === 'success', message, exitCode: exitCodeFor(s), build: null };
 }
 
 /** Ends a response the service still owns with its final status, and exits. */
@@ -61,7 +58,7 @@ async function main(): Promise<void> {
 
   const mode = parseMode(arg);
   if (!mode) {
-    finish(status('rejected', `unknown mode ${JSON.stringify(arg)}: use qubes.DetBuild+build, +verify or +info`));
+    finish(finalStatus('rejected', `unknown mode ${JSON.stringify(arg)}: use qubes.DetBuild+build, +verify or +info`));
   }
 
   let bus: dbus.MessageBus;
@@ -72,16 +69,16 @@ async function main(): Promise<void> {
     const obj = await bus.getProxyObject(BUS_NAME, OBJECT_PATH);
     builder = obj.getInterface(INTERFACE) as unknown as BuilderProxy;
   } catch (err) {
-    finish(status('error', `the build daemon is not reachable (${BUS_NAME}; is detbuildd running?): ${describeError(err)}`));
+    finish(finalStatus('error', `the build daemon is not reachable (${BUS_NAME}; is detbuildd running?): ${describeError(err)}`));
   }
 
   if (mode === 'info') {
     try {
       const record = EnvironmentRecordSchema.parse(JSON.parse(await builder.EnvironmentRecord()));
       writeAllSync(OUT, encodeJsonFrame(FrameType.record, record));
-      finish(status('success', 'environment record'));
+      finish(finalStatus('success', 'environment record'));
     } catch (err) {
-      finish(status('error', `cannot get the environment record: ${describeError(err)}`));
+      finish(finalStatus('error', `cannot get the environment record: ${describeError(err)}`));
     }
   }
 
@@ -119,26 +116,26 @@ async function main(): Promise<void> {
     id = bid;
     if (position > 0) writeAllSync(OUT, encodeJsonFrame(FrameType.queued, { id, position }));
   } catch (err) {
-    const rejected = /\.Error\.Request/.test(String((err as { type?: string }).type));
-    finish(status(rejected ? 'rejected' : 'error', `the build daemon refused the request: ${describeError(err)}`));
+    const rejected = String((err as { type?: string }).type).startsWith(REFUSED_ERROR_PREFIX);
+    finish(finalStatus(rejected ? 'rejected' : 'error', `the build daemon refused the request: ${describeError(err)}`));
   }
 
   await until(() => turns.has(id) || finished.has(id) || daemonGone);
-  if (daemonGone) finish(status('error', 'the build daemon stopped while the request was queued'));
+  if (daemonGone) finish(finalStatus('error', 'the build daemon stopped while the request was queued'));
   const early = finished.get(id);
-  if (early) finish(status(early.status as RemoteStatus, `the build was dropped before it started (${early.status})`));
+  if (early) finish(finalStatus(early.status as RemoteStatus, `the build was dropped before it started (${early.status})`));
 
   try {
     // from here on the daemon owns the request and the rest of the response
     await builder.Attach(id, 0, 1);
   } catch (err) {
-    finish(status('error', `cannot hand the streams to the build daemon: ${describeError(err)}`));
+    finish(finalStatus('error', `cannot hand the streams to the build daemon: ${describeError(err)}`));
   }
   await until(() => finished.has(id) || daemonGone);
   const end = finished.get(id);
   if (!end) {
     say('the build daemon stopped during the build; the response is incomplete');
-    process.exit(exitCodeFor('error'));
+    process.exit(exitCodeOf('error'));
   }
   if (end.status !== 'success') say(`build ${id}: ${end.status}`);
   process.exit(end.exitCode);

@@ -9,7 +9,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertOutDirUsable } from '../engine/run.js';
+import { assertOutDirUsable, failedLogPath, publishResult } from '../engine/publish.js';
 import type { BuildEvent, BuildResult, BuildSpec, Manifest } from '../engine/types.js';
 import { DIFFOSCOPE_DEFAULTS, diffoscopeReport, type DiffoscopeOptions } from '../record/diffoscope.js';
 import { diffArtifacts, type ArtifactDifference } from '../record/manifest.js';
@@ -167,7 +167,7 @@ export async function verifyBuild(spec: BuildSpec, opts: VerifyOptions = {}): Pr
 async function failed(runs: VerifyRun[], name: 'a' | 'b', result: BuildResult, variations: AppliedVariation[], outDir: string | null): Promise<VerifyResult> {
   let logPath: string | null = null;
   if (result.logPath) {
-    logPath = outDir ? `${outDir}.failed.log` : path.join(tmpdir(), `detbuild-verify-${process.pid}-${Date.now()}-${name}.failed.log`);
+    logPath = outDir ? failedLogPath(outDir) : path.join(tmpdir(), `detbuild-verify-${process.pid}-${Date.now()}-${name}.failed.log`);
     await fs.copyFile(result.logPath, logPath).catch(() => {
       logPath = null;
     });
@@ -188,21 +188,18 @@ async function failed(runs: VerifyRun[], name: 'a' | 'b', result: BuildResult, v
 
 /** OUT_DIR/a, OUT_DIR/b (each a build's result), verify.json and diffoscope.txt, renamed into place last. */
 async function publish(work: string, outDir: string, result: VerifyResult): Promise<void> {
-  const staging = `${outDir}.partial-${process.pid}-${Date.now()}`;
-  await fs.mkdir(staging, { recursive: true });
   try {
-    for (const run of ['a', 'b'] as const) await moveTree(path.join(work, run, 'out'), path.join(staging, run));
-    const report = {
-      ...result,
-      outDir,
-      runs: result.runs.map((r) => ({ ...r, result: r.result && { ...r.result, outDir: path.join(outDir, r.name), logPath: path.join(outDir, r.name, 'build.log') } })),
-    };
-    await fs.writeFile(path.join(staging, 'verify.json'), `${JSON.stringify(report, null, 2)}\n`);
-    if (result.diffoscope !== null) await fs.writeFile(path.join(staging, 'diffoscope.txt'), result.diffoscope);
-    await fs.rmdir(outDir).catch(() => undefined);
-    await fs.rename(staging, outDir);
+    await publishResult(outDir, async (staging) => {
+      for (const run of ['a', 'b'] as const) await moveTree(path.join(work, run, 'out'), path.join(staging, run));
+      const report = {
+        ...result,
+        outDir,
+        runs: result.runs.map((r) => ({ ...r, result: r.result && { ...r.result, outDir: path.join(outDir, r.name), logPath: path.join(outDir, r.name, 'build.log') } })),
+      };
+      await fs.writeFile(path.join(staging, 'verify.json'), `${JSON.stringify(report, null, 2)}\n`);
+      if (result.diffoscope !== null) await fs.writeFile(path.join(staging, 'diffoscope.txt'), result.diffoscope);
+    });
   } catch (err) {
-    await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw new VerifyError('VERIFY_PUBLISH_FAILED', `cannot write the results to ${outDir}`, { cause: err });
   }
   for (const r of result.runs) {

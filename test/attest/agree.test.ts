@@ -11,7 +11,8 @@ import { envelopePayload, parseEnvelope } from '../../src/attest/dsse.js';
 import { signStatement } from '../../src/attest/attestation.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { InTotoStatement } from '../../src/record/intoto.js';
-import { ELSEWHERE, detbuild, otherCpu, scratch } from '../rebuild/cli.js';
+import { ELSEWHERE, runCli as detbuild, otherCpu } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 let root: string;
 let gnupg: string;
@@ -35,7 +36,7 @@ async function makeProject(dir: string, data: string): Promise<string> {
 const envelope = async (file: string) => parseEnvelope(JSON.parse(await readFile(file, 'utf8')), file);
 
 beforeAll(async () => {
-  root = await scratch('agree');
+  root = await freshDir('agree');
   gnupg = path.join(root, 'gnupg');
   await mkdir(gnupg, { mode: 0o700 });
   // k1-k3 and k5 are trusted rebuilders (in the keyring); k4 is not
@@ -48,10 +49,10 @@ beforeAll(async () => {
 
   const src = await makeProject(path.join(root, 'src'), 'the data\n');
   pub = path.join(root, 'pub');
-  expect((await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 })).code).toBe(0);
+  expect((await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 })).exitCode).toBe(0);
   const other = await makeProject(path.join(root, 'other-src'), 'other data\n');
   const otherPub = path.join(root, 'other-pub');
-  expect((await detbuild(['build', other, '--out', otherPub, '--quiet'], { cpu: 0 })).code).toBe(0);
+  expect((await detbuild(['build', other, '--out', otherPub, '--quiet'], { cpu: 0 })).exitCode).toBe(0);
 
   const rebuildSigned = async (name: string, key: string, published: string, sources: string) => {
     const out = path.join(root, `rebuild-${name}`);
@@ -60,7 +61,7 @@ beforeAll(async () => {
       cpu: key === 'k2' ? 0 : otherCpu,
       env: { ...ELSEWHERE.env, GNUPGHOME: gnupg },
     });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`signed by ${fpr[key]}`);
     att[name] = path.join(out, 'attestation.intoto.json');
   };
@@ -94,7 +95,7 @@ const agreeCli = (files: string[], threshold: number, extra: string[] = []) => d
 describe('detbuild agree', () => {
   it('a valid 3-of-3 set agrees, naming the three keys', async () => {
     const r = await agreeCli([att.k1!, att.k2!, att.k3!], 3);
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stderr).toBe(EXIT.ok);
     expect(r.stdout.split('\n')[0]).toBe('AGREED: 3 independent rebuilders (threshold 3) attest the same 3 artifacts');
     for (const k of ['k1', 'k2', 'k3']) expect(r.stdout).toContain(`attested by ${fpr[k]}`);
     expect(r.stderr).toBe('');
@@ -102,44 +103,44 @@ describe('detbuild agree', () => {
 
   it('M-1 rebuilders do not reach M; one key twice counts once', async () => {
     const r = await agreeCli([att.k1!, att.k2!, att.k1!], 3);
-    expect(r.code).toBe(EXIT.noAgreement);
+    expect(r.exitCode).toBe(EXIT.noAgreement);
     expect(r.stdout.split('\n')[0]).toBe('NO AGREEMENT: 2 of the 3 rebuilders required attest the same artifacts');
   });
 
   it('a forged statement (payload altered after signing) is rejected with one line and counts for nothing', async () => {
     const r = await agreeCli([att.k1!, att.k2!, att.forged!], 3);
-    expect(r.code).toBe(EXIT.noAgreement);
+    expect(r.exitCode).toBe(EXIT.noAgreement);
     expect(r.stderr).toBe(`detbuild agree: rejected: ${att.forged}: bad signature (key ${fpr.k3!.slice(-16)}): the statement was altered or the signature forged`);
     const two = await agreeCli([att.k1!, att.k2!, att.forged!], 2);
-    expect(two.code).toBe(EXIT.ok);
+    expect(two.exitCode).toBe(EXIT.ok);
   });
 
   it('a key outside the keyring is rejected', async () => {
     const r = await agreeCli([att.k1!, att.k4!], 2);
-    expect(r.code).toBe(EXIT.noAgreement);
+    expect(r.exitCode).toBe(EXIT.noAgreement);
     expect(r.stderr).toMatch(new RegExp(`^detbuild agree: rejected: ${att.k4!.replace(/[.]/g, '\\.')}: signed by key [0-9A-F]+, which is not in the keyring$`));
     expect(fpr.k4!.endsWith(/key ([0-9A-F]+),/.exec(r.stderr)![1]!)).toBe(true);
   });
 
   it('a statement about other sources is rejected', async () => {
     const r = await agreeCli([att.k1!, att.k3!, att['other-sources']!], 3, ['--provenance', pub]);
-    expect(r.code).toBe(EXIT.noAgreement);
+    expect(r.exitCode).toBe(EXIT.noAgreement);
     expect(r.stderr).toMatch(/^detbuild agree: rejected: .*other-sources\/attestation\.intoto\.json: about other sources \(sha256 [0-9a-f]{16}…, .*pub has [0-9a-f]{16}…\)$/);
   });
 
   it('a rebuilder that attests other artifacts is listed as dissent; the others still agree', async () => {
     const r = await agreeCli([att.k1!, att.k2!, att.k3!, att.k5!], 3, ['--provenance', pub]);
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toMatch(new RegExp(`^dissent: ${fpr.k5} \\(.*k5\\.intoto\\.json\\): data\\.txt eeeeeeeeeeee… instead of [0-9a-f]{12}…$`, 'm'));
     // without the k1-k3 majority the dissenter alone agrees with nobody
     const alone = await agreeCli([att.k1!, att.k5!], 2);
-    expect(alone.code).toBe(EXIT.noAgreement);
+    expect(alone.exitCode).toBe(EXIT.noAgreement);
   });
 
   it('usage and keyring errors', async () => {
-    expect((await detbuild(['agree', att.k1!, '--keys', keyring])).code).toBe(EXIT.usage);
+    expect((await detbuild(['agree', att.k1!, '--keys', keyring])).exitCode).toBe(EXIT.usage);
     const missing = await detbuild(['agree', att.k1!, '--keys', path.join(root, 'nope.gpg'), '--threshold', '1']);
-    expect(missing.code).toBe(EXIT.badInput);
+    expect(missing.exitCode).toBe(EXIT.badInput);
     expect(missing.stderr).toMatch(/^detbuild agree: cannot read the keyring .*nope\.gpg$/);
   });
 });

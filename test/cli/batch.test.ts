@@ -4,7 +4,6 @@
  * build) come out identical, and plainly they do not. A failure or a Ctrl-C leaves the
  * other results intact. The live view's terminal form is checked on a fake terminal.
  */
-import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,12 +11,12 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProgressBoard } from '../../src/cli/batch/progress.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { requireCli } from '../helpers/cli.js';
-import { scratch } from '../rebuild/cli.js';
+import { startCli } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 let root: string;
 beforeAll(async () => {
-  root = await scratch('batch');
+  root = await freshDir('batch');
 });
 afterAll(async () => {
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });
@@ -36,7 +35,7 @@ async function project(name: string, command: string): Promise<string> {
 const UNREPRODUCIBLE = 'mkdir -p $DETBUILD_OUT && date +%s.%N > $DETBUILD_OUT/t && head -c 16 /dev/urandom > $DETBUILD_OUT/r && nproc > $DETBUILD_OUT/n && grep Cpus_allowed_list /proc/self/status > $DETBUILD_OUT/cpus && cp id.txt $DETBUILD_OUT/';
 
 function build(args: string[]) {
-  return execa(process.execPath, [requireCli(), 'build', ...args], { reject: false, stdin: 'ignore' });
+  return startCli(['build', ...args]);
 }
 
 interface Outcome {

@@ -1,5 +1,6 @@
 /**
- * Bad input to `detbuild build`: each case ends with one error line on stderr,
+ * Bad input to `detbuild build` (and usage errors of every command, which share
+ * its option parsing): each case ends with one error line on stderr,
  * `detbuild: ...`, as its last line (live build-log lines, prefixed
  * `HH:MM:SS `, may come before it), and an exit status of its own:
  * 2 usage, 3 bad input paths, 4 build failed.
@@ -95,5 +96,34 @@ describe('detbuild build: bad input', () => {
     expectOneErrorLine(res.stderr);
     expect(existsSync(out), 'no result directory for a failed build').toBe(false);
     expect(await readFile(`${out}.failed.log`, 'utf8')).toContain('about to fail');
+  });
+});
+
+describe('every command: a usage error is one line and exit 2, the same for the same mistake', () => {
+  it.each([
+    ['build', ['build', 'x', '--out', 'y', '--epoch', '1.5'], "--epoch: expected a non-negative integer, got '1.5'"],
+    ['remote', ['remote', 'x', '--out', 'y', '--epoch', '1.5'], "--epoch: expected a non-negative integer, got '1.5'"],
+    ['deb', ['deb', 'x.dsc', '--out', 'y', '--seed', 'XYZ'], '--seed: expected'],
+    ['remote', ['remote', 'x', '--out', 'y', '--seed', 'XYZ'], '--seed: expected'],
+    ['rpm', ['rpm', 'x.src.rpm'], '--out OUT_DIR is required'],
+    ['remote', ['remote', 'x'], '--out OUT_DIR is required'],
+    ['rebuild', ['rebuild', 'p.json'], '--out OUT_DIR is required'],
+    ['remote', ['remote', 'x', '--out', 'y', '--frobnicate'], '--frobnicate'],
+    ['info', ['info', '--frobnicate'], '--frobnicate'],
+    ['template', ['template', 'fetch', '--frobnicate'], '--frobnicate'],
+    ['remote', ['remote', 'x', '--out', 'y', '--nocheck'], '--nocheck belongs to --dsc, --srpm or --spec'],
+  ])('detbuild %s: %j', async (_cmd, args, says) => {
+    const r = await runCli(args, { cwd: root });
+    expect(r.exitCode, r.stderr).toBe(EXIT_USAGE);
+    expect(expectOneErrorLine(r.stderr)).toContain(says);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each(['rpm', 'remote', 'info', 'rebuild', 'agree', 'template fetch', 'template build'])('detbuild %s --help: the option table, on stdout, exit 0', async (cmd) => {
+    const r = await runCli([...cmd.split(' '), '--help']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^usage: detbuild ${cmd.split(' ')[0]}`));
+    expect(r.stdout).toMatch(/\noptions:\n/);
+    expect(r.stdout).toContain('-h, --help');
   });
 });

@@ -37,7 +37,7 @@ const EVIDENCE: Record<string, string | null> = {
 };
 
 /**
- * A reading the engine does not fix yet (README, Known limits): /proc/self/uid_map names
+ * A reading the engine does not fix yet (docs/ENGINE.md, Known limits): /proc/self/uid_map names
  * the caller's user outside the sandbox. /proc/self/status, which named the CPU the build
  * is pinned to, is fixed (the supervisor's /proc view): the probe keeps it among the
  * readings that must not differ. The probe takes them with its argument "leaks" only.
@@ -202,7 +202,7 @@ describe('detbuild verify: failures and bad input', () => {
     await writeFile(path.join(out, 'keep'), 'x');
     const r = await detbuild(['verify', clone, '--out', out, '--quiet']);
     expect(r.exitCode).toBe(EXIT.badInput);
-    expect(r.stderr.trim()).toMatch(/^detbuild: output directory exists and is not empty/);
+    expect(r.stderr.trim()).toMatch(/^detbuild: the output directory exists and is not empty/);
   });
 });
 

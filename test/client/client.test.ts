@@ -8,32 +8,21 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
+import { sourceTree, tempDir, remoteCli, daemonForFile } from '../helpers/daemon.js';
 
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 let src: string;
 let outRoot: string;
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus);
   src = await sourceTree({ 'payload.txt': 'CORRUPTME and more\n', 'detbuild.json': '{"command": "mkdir -p $DETBUILD_OUT/bin && cp payload.txt $DETBUILD_OUT/ && printf \'#!/bin/sh\\\\necho hi\\\\n\' > $DETBUILD_OUT/bin/tool && chmod +x $DETBUILD_OUT/bin/tool && ln -s bin/tool $DETBUILD_OUT/link && date > $DETBUILD_OUT/date && echo done"}\n' });
   outRoot = await tempDir('out');
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   for (const d of [src, outRoot]) if (d) await rm(d, { recursive: true, force: true });
 });
 
-interface Cli {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function detbuild(args: string[], env: Record<string, string> = {}) {
-  return remoteCli(bus, args, env);
+  return remoteCli(qrexec.bus, args, env);
 }
 
 let n = 0;
@@ -46,7 +35,7 @@ describe('detbuild remote', () => {
     for (const target of ['builder', '@dispvm:detbuild-dvm']) {
       const o = out();
       const r = await detbuild(['remote', src, '--target', target, '--out', o]);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.exitCode, r.stderr).toBe(0);
       expect(await readdir(o)).toEqual(['artifacts', 'build.log', 'environment.buildinfo', 'manifest.json', 'provenance.intoto.json', 'record.json']);
       const manifest = JSON.parse(await readFile(path.join(o, 'manifest.json'), 'utf8')) as { artifacts: Array<{ path: string; sha256: string }> };
       expect(manifest.artifacts.map((a) => a.path)).toEqual(['bin/tool', 'date', 'link', 'payload.txt']);
@@ -69,7 +58,7 @@ describe('detbuild remote', () => {
 
   it('--json prints the result summary', async () => {
     const r = await detbuild(['remote', src, '--target', 'builder', '--out', out(), '--json', '--command', 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(s).toMatchObject({ status: 'success', ok: true, exitCode: 0, target: 'builder', mode: 'build', artifacts: [{ path: 'x', size: 2 }] });
     expect((s.record as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -78,11 +67,11 @@ describe('detbuild remote', () => {
   it('--verify keeps the artifacts only when both builds are identical', async () => {
     const o = out();
     const ok = await detbuild(['remote', src, '--target', 'builder', '--out', o, '--verify']);
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.exitCode, ok.stderr).toBe(0);
     expect(JSON.parse(await readFile(path.join(o, 'verify.json'), 'utf8'))).toMatchObject({ identical: true });
     const o2 = out();
     const bad = await detbuild(['remote', src, '--target', 'builder', '--out', o2, '--verify', '--plain', '--command', 'mkdir -p $DETBUILD_OUT && date +%s%N > $DETBUILD_OUT/t']);
-    expect(bad.code).toBe(ExitCode['not-reproducible']);
+    expect(bad.exitCode).toBe(ExitCode['not-reproducible']);
     expect(existsSync(o2)).toBe(false);
     expect(JSON.parse(await readFile(`${o2}.verify.json`, 'utf8'))).toMatchObject({ identical: false, differences: [{ path: 't' }] });
     expect(bad.stderr).toMatch(/not-reproducible: the two builds differ/);
@@ -91,7 +80,7 @@ describe('detbuild remote', () => {
   it('a failed build: exit status 4, no OUT_DIR, the log kept beside it', async () => {
     const o = out();
     const r = await detbuild(['remote', src, '--target', 'builder', '--out', o, '--command', 'echo nope; exit 2']);
-    expect(r.code).toBe(ExitCode.failed);
+    expect(r.exitCode).toBe(ExitCode.failed);
     expect(existsSync(o)).toBe(false);
     expect(await readFile(`${o}.failed.log`, 'utf8')).toContain('nope');
     expect(r.stderr).toMatch(/detbuild remote: failed: the build command exited with status 2 \(log: /);
@@ -99,10 +88,10 @@ describe('detbuild remote', () => {
 
   it('refused by policy: qrexec 126 becomes its own exit status', async () => {
     const r = await detbuild(['remote', src, '--target', 'denied', '--out', out()]);
-    expect(r.code).toBe(ExitCode['policy-denied']);
+    expect(r.exitCode).toBe(ExitCode['policy-denied']);
     expect(r.stderr).toMatch(/policy-denied: qrexec refused the call to qubes\.DetBuild\+build in denied/);
     const m = await detbuild(['remote', src, '--target', 'missing', '--out', out()]);
-    expect(m.code).toBe(ExitCode['policy-denied']);
+    expect(m.exitCode).toBe(ExitCode['policy-denied']);
     expect(m.stderr).toMatch(/has no qubes\.DetBuild service/);
   });
 
@@ -110,7 +99,7 @@ describe('detbuild remote', () => {
     for (const cut of ['5', '300', '2000']) {
       const o = out();
       const r = await detbuild(['remote', src, '--target', 'truncate', '--out', o], { DETBUILD_TEST_CUT: cut });
-      expect(r.code, r.stderr).toBe(ExitCode['transport-error']);
+      expect(r.exitCode, r.stderr).toBe(ExitCode['transport-error']);
       expect(r.stderr).toMatch(/transport-error: no complete response from truncate/);
       expect(existsSync(o)).toBe(false);
     }
@@ -119,7 +108,7 @@ describe('detbuild remote', () => {
   it('an artifact altered on the way fails verification and is not kept', async () => {
     const o = out();
     const r = await detbuild(['remote', src, '--target', 'corrupt', '--out', o]);
-    expect(r.code).toBe(ExitCode['integrity-error']);
+    expect(r.exitCode).toBe(ExitCode['integrity-error']);
     expect(r.stderr).toMatch(/integrity-error: artifact payload\.txt does not match the sha256 of its manifest/);
     expect(existsSync(o)).toBe(false);
     expect((await readdir(outRoot)).filter((f) => f.includes('.partial-'))).toEqual([]);
@@ -127,20 +116,20 @@ describe('detbuild remote', () => {
 
   it('refuses a non-empty OUT_DIR and bad flags as usage errors', async () => {
     const r = await detbuild(['remote', src, '--target', 'builder', '--out', outRoot]);
-    expect(r.code).toBe(ExitCode.usage);
-    expect((await detbuild(['remote', src, '--target', 'builder'])).code).toBe(ExitCode.usage);
-    expect((await detbuild(['remote', src, '--out', out(), '--seed', 'XYZ'])).code).toBe(ExitCode.usage);
+    expect(r.exitCode).toBe(ExitCode.usage);
+    expect((await detbuild(['remote', src, '--target', 'builder'])).exitCode).toBe(ExitCode.usage);
+    expect((await detbuild(['remote', src, '--out', out(), '--seed', 'XYZ'])).exitCode).toBe(ExitCode.usage);
   });
 
   it('info --target prints the builder environment record', async () => {
     const r = await detbuild(['info', '--target', 'builder', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as { status: string; environment: { environment: { packageManager: string }; build: unknown } };
     expect(s.status).toBe('success');
     expect(s.environment.environment.packageManager).toBe('dpkg');
     expect(s.environment.build).toBeNull();
     const text = await detbuild(['remote', '--info', '--target', 'builder']);
-    expect(text.code, text.stderr).toBe(0);
+    expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^Format: 1\.0$/m);
   });
 });

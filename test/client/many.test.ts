@@ -13,9 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { distDir, serviceScript, sourceTree, startBus, startDaemon, stopProcess, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
-import { requireCli } from '../helpers/cli.js';
+import { clientEnv, sourceTree, startBus, startDaemon, stopProcess, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { startCli } from '../helpers/cli.js';
 
 const POOL = 4;
 let buses: Bus[] = [];
@@ -37,21 +36,13 @@ afterAll(async () => {
   for (const t of trees) await rm(t, { recursive: true, force: true });
 });
 
+/** The first builder for single calls; every disposable a call asks for comes from the pool of builders. */
 function env(): Record<string, string> {
-  return {
-    ...(process.env as Record<string, string>),
-    PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-    DETBUILD_SERVICE: serviceScript,
-    DETBUILD_DIST: distDir(),
-    DETBUILD_NODE: process.execPath,
-    DETBUILD_DBUS_ADDRESS: buses[0]!.address,
-    DETBUILD_TEST_DISPVM_POOL: buses.map((b) => b.address).join(' '),
-    DETBUILD_TEST_POOL_DIR: poolDir,
-  };
+  return { ...clientEnv(buses[0]!), DETBUILD_TEST_DISPVM_POOL: buses.map((b) => b.address).join(' '), DETBUILD_TEST_POOL_DIR: poolDir };
 }
 
 function remote(args: string[]) {
-  return execa(process.execPath, [requireCli(), 'remote', ...args], { env: env(), reject: false, stdin: 'ignore' });
+  return startCli(['remote', ...args], { env: env() });
 }
 
 const trees: string[] = [];
@@ -141,7 +132,7 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     const srcs = [await project('quick1'), await project('quick2'), await project('slow1', slow), await project('slow2', slow)];
     const out = path.join(root, 'cancelled');
     const before = daemons.map((d) => d.logs.filter((l) => /finished: cancelled/.test(l)).length);
-    const child = execa(process.execPath, [requireCli(), 'remote', ...srcs, '--out', out, '--jobs', '4'], { env: env(), reject: false, stdin: 'ignore' });
+    const child = remote([...srcs, '--out', out, '--jobs', '4']);
     const names = srcs.map((s) => path.basename(s));
     const deadline = Date.now() + 60_000;
     while (!(existsSync(path.join(out, names[0]!)) && existsSync(path.join(out, names[1]!)))) {

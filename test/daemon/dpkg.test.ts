@@ -9,19 +9,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, tempDir, daemonForFile } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile({
+  defaultLimits: { timeoutMs: 120_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 4 * MiB },
+  maxLimits: { timeoutMs: 300_000, maxOutputBytes: 512 * MiB, maxOutputFiles: 200, maxLogBytes: 8 * MiB },
+});
 let dir: string;
 
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus, {
-    defaultLimits: { timeoutMs: 120_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 4 * MiB },
-    maxLimits: { timeoutMs: 300_000, maxOutputBytes: 512 * MiB, maxOutputFiles: 200, maxLogBytes: 8 * MiB },
-  });
   dir = await tempDir('dpkg');
   await mkdir(path.join(dir, 'ok'));
   await makeProbePackage(path.join(dir, 'ok'));
@@ -31,14 +28,12 @@ beforeAll(async () => {
   await rm(path.join(dir, 'deps', 'detbuild-probe-1.0'), { recursive: true });
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe("qubes.DetBuild with a 'dpkg' recipe", () => {
   it('builds the source package and returns the .deb, .buildinfo and .changes', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ kind: 'dpkg', dsc: 'detbuild-probe_1.0.dsc' }, { sourceDir: path.join(dir, 'ok') }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ kind: 'dpkg', dsc: 'detbuild-probe_1.0.dsc' }, { sourceDir: path.join(dir, 'ok') }));
     const frames = await decodeResponse(r.stdout);
     expect(finalStatusOf(frames), r.stderr).toMatchObject({ status: 'success', ok: true });
     const manifest = frames.find((f) => f.type === 'manifest')!.json as { artifacts: Array<{ path: string }>; command: string };
@@ -47,7 +42,7 @@ describe("qubes.DetBuild with a 'dpkg' recipe", () => {
   });
 
   it('unmet build dependencies are refused, naming them', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ kind: 'dpkg', dsc: 'detbuild-probe_1.0.dsc' }, { sourceDir: path.join(dir, 'deps') }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ kind: 'dpkg', dsc: 'detbuild-probe_1.0.dsc' }, { sourceDir: path.join(dir, 'deps') }));
     expect(r.code).toBe(ExitCode.rejected);
     const st = finalStatusOf(await decodeResponse(r.stdout));
     expect(st.message).toMatch(/^request refused: .*missing build dependencies: detbuild-no-such-package/);
@@ -59,7 +54,7 @@ describe("qubes.DetBuild with a 'dpkg' recipe", () => {
     ['a command beside it', { kind: 'dpkg' as const, dsc: 'detbuild-probe_1.0.dsc', command: 'make' }, /no command/],
     ['dsc without kind', { dsc: 'detbuild-probe_1.0.dsc' }, /belong to a 'dpkg' recipe/],
   ])('a bad dpkg recipe is refused: %s', async (_what, recipe, message) => {
-    const r = await runService(bus, 'build', await requestBytes(recipe, { sourceDir: path.join(dir, 'ok') }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes(recipe, { sourceDir: path.join(dir, 'ok') }));
     expect(r.code).toBe(ExitCode.rejected);
     expect(finalStatusOf(await decodeResponse(r.stdout)).message).toMatch(message);
   });

@@ -57,7 +57,7 @@ describe('source extraction', () => {
   it.each(HOSTILE)('refuses $what, writing nothing outside', async ({ entries, message }) => {
     const { parent, error } = await extract(await tarBytes(entries));
     expect(error).toBeInstanceOf(DaemonError);
-    expect((error as DaemonError).isRejection).toBe(true);
+    expect((error as DaemonError).kind).toBe('bad-input');
     expect((error as Error).message).toMatch(message);
     expect(await readdir(parent)).toEqual(['root']);
     await expect(lstat('/tmp/detbuild-escaped')).rejects.toThrow();

@@ -12,11 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecipeSchema } from '../../src/protocol/messages.js';
 import { ExitCode } from '../../src/protocol/status.js';
 import { makeProbeSrpm, PROBE_NAME, PROBE_SPEC, probeTree } from '../recipes/rpm-probe.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, startBus, startDaemon, tempDir, type Bus, type Daemon, remoteCli } from '../helpers/daemon.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, tempDir, remoteCli, daemonForFile } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile({
+  defaultLimits: { timeoutMs: 120_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 4 * MiB },
+  maxLimits: { timeoutMs: 300_000, maxOutputBytes: 512 * MiB, maxOutputFiles: 200, maxLogBytes: 8 * MiB },
+});
 let dir: string;
 let srpmDir: string;
 let depsDir: string;
@@ -24,11 +26,6 @@ let tree: string;
 const SRPM = `${PROBE_NAME}-1.0-1.src.rpm`;
 
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus, {
-    defaultLimits: { timeoutMs: 120_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 4 * MiB },
-    maxLimits: { timeoutMs: 300_000, maxOutputBytes: 512 * MiB, maxOutputFiles: 200, maxLogBytes: 8 * MiB },
-  });
   dir = await tempDir('rpm');
   // each request's sources: the .src.rpm alone at the top
   srpmDir = path.join(dir, 'srpm');
@@ -40,8 +37,6 @@ beforeAll(async () => {
   tree = await probeTree(path.join(dir, 'tree'));
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -49,7 +44,7 @@ const EXPECTED = [`${PROBE_NAME}-1.0-1.noarch.rpm`, `${PROBE_NAME}-1.0-1.src.rpm
 
 describe("qubes.DetBuild with an 'rpm' recipe", () => {
   it('rebuilds a .src.rpm and returns the .rpm, the .src.rpm and the .buildinfo', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ kind: 'rpm', srpm: SRPM }, { sourceDir: srpmDir }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ kind: 'rpm', srpm: SRPM }, { sourceDir: srpmDir }));
     const frames = await decodeResponse(r.stdout);
     expect(finalStatusOf(frames), r.stderr).toMatchObject({ status: 'success', ok: true });
     const manifest = frames.find((f) => f.type === 'manifest')!.json as { artifacts: Array<{ path: string }>; command: string };
@@ -58,7 +53,7 @@ describe("qubes.DetBuild with an 'rpm' recipe", () => {
   });
 
   it('makes the .src.rpm from a spec first, its log streamed, then rebuilds it', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ kind: 'rpm', spec: PROBE_SPEC }, { sourceDir: tree }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ kind: 'rpm', spec: PROBE_SPEC }, { sourceDir: tree }));
     const frames = await decodeResponse(r.stdout);
     expect(finalStatusOf(frames), r.stderr).toMatchObject({ status: 'success', ok: true });
     const manifest = frames.find((f) => f.type === 'manifest')!.json as { artifacts: Array<{ path: string }> };
@@ -69,7 +64,7 @@ describe("qubes.DetBuild with an 'rpm' recipe", () => {
   });
 
   it('unmet BuildRequires are refused, naming them', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ kind: 'rpm', srpm: SRPM }, { sourceDir: depsDir }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ kind: 'rpm', srpm: SRPM }, { sourceDir: depsDir }));
     expect(r.code).toBe(ExitCode.rejected);
     expect(finalStatusOf(await decodeResponse(r.stdout)).message).toMatch(/^request refused: .*unmet BuildRequires: detbuild-no-such-package >= 2/);
   });
@@ -81,7 +76,7 @@ describe("qubes.DetBuild with an 'rpm' recipe", () => {
     ['srpm without kind', { srpm: SRPM }, /belong to an 'rpm' recipe/],
     ['a .src.rpm that is not there', { kind: 'rpm' as const, srpm: 'other-1-1.src.rpm' }, /cannot read the \.src\.rpm/],
   ])('a bad rpm recipe is refused: %s', async (_what, recipe, message) => {
-    const r = await runService(bus, 'build', await requestBytes(recipe, { sourceDir: srpmDir }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes(recipe, { sourceDir: srpmDir }));
     expect(r.code).toBe(ExitCode.rejected);
     expect(finalStatusOf(await decodeResponse(r.stdout)).message).toMatch(message);
   });
@@ -96,27 +91,27 @@ describe("qubes.DetBuild with an 'rpm' recipe", () => {
 });
 
 function detbuild(args: string[]) {
-  return remoteCli(bus, args);
+  return remoteCli(qrexec.bus, args);
 }
 
 describe('detbuild remote --srpm / --spec', () => {
   it('--srpm: the packages come back', async () => {
     const out = path.join(dir, 'o-srpm');
     const r = await detbuild(['remote', srpmDir, '--srpm', SRPM, '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect((await readdir(path.join(out, 'artifacts'))).sort()).toEqual(EXPECTED);
   });
 
   it('--spec --verify: built twice in the builder under other conditions, identical', async () => {
     const out = path.join(dir, 'o-spec');
     const r = await detbuild(['remote', tree, '--spec', PROBE_SPEC, '--verify', '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     expect((await readdir(path.join(out, 'artifacts'))).sort()).toEqual(EXPECTED);
   });
 
   it('refuses --srpm with --spec or --command, and --nocheck alone (usage, exit 2)', async () => {
-    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--spec', PROBE_SPEC, '--out', path.join(dir, 'u1')])).code).toBe(2);
-    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--command', 'make', '--out', path.join(dir, 'u2')])).code).toBe(2);
-    expect((await detbuild(['remote', tree, '--nocheck', '--out', path.join(dir, 'u3')])).code).toBe(2);
+    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--spec', PROBE_SPEC, '--out', path.join(dir, 'u1')])).exitCode).toBe(2);
+    expect((await detbuild(['remote', tree, '--srpm', SRPM, '--command', 'make', '--out', path.join(dir, 'u2')])).exitCode).toBe(2);
+    expect((await detbuild(['remote', tree, '--nocheck', '--out', path.join(dir, 'u3')])).exitCode).toBe(2);
   });
 });

@@ -11,9 +11,10 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCK_FORMAT, lockSha256, serializeLock, type TemplateLock } from '../../src/recipes/template/index.js';
+import { lockSha256, serializeLock } from '../../src/recipes/template/index.js';
 import { freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 import { arg, render, states, PYTHON } from './salt-render.js';
+import { SAMPLE_LOCK } from '../template/sample-lock.js';
 
 const SCRIPT = path.join(repoRoot, 'salt', 'detbuild', 'files', 'detbuild-template-regen');
 const H = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -44,17 +45,7 @@ describe('switch-over decision', () => {
   });
 });
 
-const LOCK: TemplateLock = {
-  format: LOCK_FORMAT,
-  suite: 'bookworm',
-  architecture: 'amd64',
-  archives: [{ uri: 'http://archive.invalid/debian', suite: 'bookworm', components: ['main'] }],
-  epoch: 1_700_000_000,
-  packages: [
-    { name: 'libc6', version: '2.36-9+deb12u14', arch: 'amd64' },
-    { name: 'base-files', version: '12.4+deb12u15', arch: 'amd64' },
-  ],
-};
+const LOCK = SAMPLE_LOCK;
 
 describe('the regeneration cycle against doubles of the qvm tools', () => {
   let root: string;

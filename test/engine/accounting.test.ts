@@ -47,38 +47,35 @@ function statField(p: ProbeReport, n: number): string {
   return line.slice(line.lastIndexOf(')') + 2).split(' ')[n - 3] ?? '';
 }
 
-async function buildPair(runner: 'engine' | 'plain'): Promise<{ src: string; pair: PairRecord }> {
-  const src = await cleanCopy(FIXTURE);
-  const pair = await runPair({ runner, sourceDir: src, epoch: EPOCH, command: COMMAND });
-  for (const r of [pair.a, pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
-  return { src, pair };
+/** The fixture built twice (A and B under different conditions) and their probe reports, for one describe block: made before its tests, removed after. */
+function builtPair(runner: 'engine' | 'plain'): { src: string; pair: PairRecord; a: ProbeReport; b: ProbeReport } {
+  const run = {} as { src: string; pair: PairRecord; a: ProbeReport; b: ProbeReport };
+  beforeAll(async () => {
+    run.src = await cleanCopy(FIXTURE);
+    run.pair = await runPair({ runner, sourceDir: run.src, epoch: EPOCH, command: COMMAND });
+    for (const r of [run.pair.a, run.pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
+    [run.a, run.b] = await Promise.all([probeOf(run.pair.a), probeOf(run.pair.b)]);
+  });
+  afterAll(async () => removeUnlessKept(...[run.pair?.root, run.src && path.dirname(run.src)].filter((d): d is string => !!d)));
+  return run;
 }
 
 describe('determinism engine: CPU accounting, a gpg key and `go run`, built twice under different conditions', () => {
-  let src: string;
-  let pair: PairRecord;
-  let a: ProbeReport;
-  let b: ProbeReport;
-
-  beforeAll(async () => {
-    ({ src, pair } = await buildPair('engine'));
-    [a, b] = await Promise.all([probeOf(pair.a), probeOf(pair.b)]);
-  });
-  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+  const run = builtPair('engine');
 
   it('every artifact is byte-identical: the accounting probe, the gpg key, what `go run` printed', async () => {
-    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const cmp = await compareTrees(artifactsOf(run.pair.a), artifactsOf(run.pair.b));
     expect(cmp.same.sort()).toEqual(ARTIFACTS);
     expect(cmp.differ).toEqual([]);
   });
 
   it('the sanity checks hold in both runs', () => {
-    expect(sanityFailures(new Map([['a', a]]))).toEqual([]);
-    expect(sanityFailures(new Map([['b', b]]))).toEqual([]);
+    expect(sanityFailures(new Map([['a', run.a]]))).toEqual([]);
+    expect(sanityFailures(new Map([['b', run.b]]))).toEqual([]);
   });
 
   it('accounting reads the logical CPU clock or fixed values: no switches, no faults, CPU 0 even when run on another', () => {
-    for (const p of [a, b]) {
+    for (const p of [run.a, run.b]) {
       expect(p.values.get('getrusage.self.1.nvcsw')).toBe('0');
       expect(p.values.get('getrusage.self.1.minflt')).toBe('0');
       expect(Number(p.values.get('getrusage.self.1.utime'))).toBeLessThan(0.001);
@@ -91,7 +88,7 @@ describe('determinism engine: CPU accounting, a gpg key and `go run`, built twic
   });
 
   it('`go run` gives each program it runs time and random bytes of its own', async () => {
-    const lines = (await readFile(path.join(artifactsOf(pair.a), 'gorun.txt'), 'utf8')).split('\n');
+    const lines = (await readFile(path.join(artifactsOf(run.pair.a), 'gorun.txt'), 'utf8')).split('\n');
     const rand = lines.filter((l) => l.startsWith('crypto_rand '));
     expect(rand).toHaveLength(2);
     expect(rand[0]).not.toBe(rand[1]);
@@ -101,30 +98,21 @@ describe('determinism engine: CPU accounting, a gpg key and `go run`, built twic
 });
 
 describe('control: the same fixture built twice with --plain differs', () => {
-  let src: string;
-  let pair: PairRecord;
-  let a: ProbeReport;
-  let b: ProbeReport;
-
-  beforeAll(async () => {
-    ({ src, pair } = await buildPair('plain'));
-    [a, b] = await Promise.all([probeOf(pair.a), probeOf(pair.b)]);
-  });
-  afterAll(async () => removeUnlessKept(...[pair?.root, src && path.dirname(src)].filter((d): d is string => !!d)));
+  const run = builtPair('plain');
 
   it('the probe, the key and what `go run` printed all differ', async () => {
-    const cmp = await compareTrees(artifactsOf(pair.a), artifactsOf(pair.b));
+    const cmp = await compareTrees(artifactsOf(run.pair.a), artifactsOf(run.pair.b));
     expect(cmp.differ.sort()).toEqual(ARTIFACTS);
   });
 
   it("the host's accounting is seen: real CPU time, real start times, the CPU run B was on", () => {
-    for (const p of [a, b]) expect(Number(p.values.get('getrusage.self.1.utime'))).toBeGreaterThan(0.005);
-    expect(statField(a, 22)).not.toBe(statField(b, 22)); // starttime, in ticks since boot
-    if (cpus().length > 1) expect(statusValue(b, 'Cpus_allowed_list')).toBe(String(HOSTILE.cpu));
+    for (const p of [run.a, run.b]) expect(Number(p.values.get('getrusage.self.1.utime'))).toBeGreaterThan(0.005);
+    expect(statField(run.a, 22)).not.toBe(statField(run.b, 22)); // starttime, in ticks since boot
+    if (cpus().length > 1) expect(statusValue(run.b, 'Cpus_allowed_list')).toBe(String(HOSTILE.cpu));
   });
 
   it('the sanity checks hold plainly too', () => {
-    expect(sanityFailures(new Map([['a', a]]))).toEqual([]);
-    expect(sanityFailures(new Map([['b', b]]))).toEqual([]);
+    expect(sanityFailures(new Map([['a', run.a]]))).toEqual([]);
+    expect(sanityFailures(new Map([['b', run.b]]))).toEqual([]);
   });
 });

@@ -46,7 +46,7 @@ const ENGINE_ONLY = ['cpus-one'];
 const FILETIMES = 'filetimes/';
 /**
  * Readings of the Go probe that depend on how its runtime scheduled its own
- * threads (monotonic-clock readings): README, "Known limits".  The Makefile
+ * threads (monotonic-clock readings): docs/ENGINE.md, "Known limits".  The Makefile
  * moves them here; they must name the same keys in both runs and stay within
  * SCHEDULING_SLACK of each other.  (The JVM's are compared byte for byte: its
  * own bookkeeping reads do not advance the clock.)

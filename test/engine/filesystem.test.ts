@@ -1,5 +1,5 @@
 /**
- * The build's view of the filesystem (README, "What the build sees"): file
+ * The build's view of the filesystem (docs/ENGINE.md, "What the build sees"): file
  * times, directory order, inode and device numbers.
  *
  * test/fixtures/filesystem builds, with Debian's own tools, every kind of

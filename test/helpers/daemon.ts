@@ -8,17 +8,18 @@
  * The daemon and the service run from the compiled tree ($DETBUILD_TEST_DIST, else the
  * repository's dist/: `npm run build` first, as CI does).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
 import { RESPONSE_FRAMES, frameTypeName } from '../../src/protocol/constants.js';
 import { FrameReader } from '../../src/protocol/reader.js';
 import type { Recipe } from '../../src/protocol/messages.js';
 import { writeRequest } from '../../src/client/request.js';
-import { repoRoot } from './trees.js';
+import { runCli, type CliConditions, type CliRun } from './cli.js';
+import { freshDir, repoRoot } from './trees.js';
 
 export const serviceScript = path.join(repoRoot, 'qrexec-services', 'qubes.DetBuild');
 export const policyFile = path.join(repoRoot, 'packaging', 'dbus', 'org.qubes.DetBuild1.conf');
@@ -32,7 +33,7 @@ export function distDir(): string {
 }
 
 export async function tempDir(label: string): Promise<string> {
-  const d = await mkdtemp(path.join(tmpdir(), `detbuild-qrexec-${label}-`));
+  const d = await freshDir(`qrexec-${label}`);
   await chmod(d, 0o755);
   return d;
 }
@@ -150,6 +151,29 @@ export async function startDaemon(bus: Bus, config: Record<string, unknown> = {}
   };
 }
 
+/** The private bus and the real daemon of one test file: the hooks fill it in before its tests. */
+export interface Qrexec {
+  bus: Bus;
+  daemon: Daemon;
+}
+
+/**
+ * Starts a private bus and the real detbuildd (with CONFIG) before the tests of the file that
+ * calls it, and stops both after them; call it at the top level, before the file's own hooks.
+ */
+export function daemonForFile(config: Record<string, unknown> = {}): Qrexec {
+  const q = {} as Qrexec;
+  beforeAll(async () => {
+    q.bus = await startBus();
+    q.daemon = await startDaemon(q.bus, config);
+  });
+  afterAll(async () => {
+    await q.daemon?.stop();
+    await q.bus?.stop();
+  });
+  return q;
+}
+
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -261,13 +285,6 @@ export function clientEnv(bus: Bus): Record<string, string> {
 }
 
 /** `detbuild ARGS...` as a caller qube runs it: through the double into the real service and daemon. */
-export function remoteCli(bus: Bus, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(distDir(), 'cli', 'main.js'), ...args],
-      { env: { ...process.env, ...clientEnv(bus), ...env }, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+export function remoteCli(bus: Bus, args: string[], c: CliConditions = {}): Promise<CliRun> {
+  return runCli(args, { ...c, env: { ...clientEnv(bus), ...c.env } });
 }

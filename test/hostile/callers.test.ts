@@ -9,32 +9,27 @@ import { rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, type Bus, type Daemon, type ServiceRun } from '../helpers/daemon.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, type ServiceRun, daemonForFile } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile({
+  maxRequestBytes: 4 * MiB,
+  requestIdleTimeoutMs: 3000,
+  requestDeadlineMs: 8000,
+  requestMinBytesPerSecond: 1024,
+  requestRateGraceMs: 2000,
+  responseStallTimeoutMs: 3000,
+  defaultLimits: { timeoutMs: 30_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 1 * MiB },
+  maxLimits: { timeoutMs: 60_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 1 * MiB },
+});
 let src: string;
 let big: string;
 
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus, {
-    maxRequestBytes: 4 * MiB,
-    requestIdleTimeoutMs: 3000,
-    requestDeadlineMs: 8000,
-    requestMinBytesPerSecond: 1024,
-    requestRateGraceMs: 2000,
-    responseStallTimeoutMs: 3000,
-    defaultLimits: { timeoutMs: 30_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 1 * MiB },
-    maxLimits: { timeoutMs: 60_000, maxOutputBytes: 256 * MiB, maxOutputFiles: 100, maxLogBytes: 1 * MiB },
-  });
   src = await sourceTree({ 'in.txt': 'input\n' });
   big = await sourceTree({ 'blob.bin': 'x'.repeat(200_000) });
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   for (const d of [src, big]) if (d) await rm(d, { recursive: true, force: true });
 });
 
@@ -58,14 +53,14 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 async function nextCallerServed(): Promise<ServiceRun> {
-  const r = await within(30_000, 'the next caller', runService(bus, 'build', await requestBytes({ command: OK_BUILD }, { sourceDir: src })));
+  const r = await within(30_000, 'the next caller', runService(qrexec.bus, 'build', await requestBytes({ command: OK_BUILD }, { sourceDir: src })));
   expect(r.code, r.stderr).toBe(0);
   return r;
 }
 
 /** The service as qrexec runs it, with a caller that never reads what comes back. */
 function silentReader(request: Buffer): { proc: ChildProcess; exited: Promise<number | null> } {
-  const env = serviceEnv(bus, 'build', 'stalled');
+  const env = serviceEnv(qrexec.bus, 'build', 'stalled');
   const proc = spawn('env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), serviceScript, 'build'], { stdio: ['pipe', 'pipe', 'ignore'] });
   proc.stdin!.on('error', () => undefined);
   proc.stdin!.end(request);
@@ -77,12 +72,12 @@ function silentReader(request: Buffer): { proc: ChildProcess; exited: Promise<nu
 
 describe('a caller cannot hold the builder', () => {
   it('one that never reads its response and stays connected loses its build; the next caller is served', async () => {
-    const logsBefore = daemon.logs.length;
+    const logsBefore = qrexec.daemon.logs.length;
     const stalled = silentReader(await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && head -c 48M /dev/zero > $DETBUILD_OUT/big' }, { sourceDir: src }));
     try {
-      await until(() => daemon.logs.slice(logsBefore).some((l) => /engine: success/.test(l)), 30_000, 'the stalled caller\'s build');
+      await until(() => qrexec.daemon.logs.slice(logsBefore).some((l) => /engine: success/.test(l)), 30_000, 'the stalled caller\'s build');
       await nextCallerServed();
-      const logs = daemon.logs.slice(logsBefore).join('\n');
+      const logs = qrexec.daemon.logs.slice(logsBefore).join('\n');
       expect(logs).toMatch(/stopped reading/);
       expect(await within(10_000, 'the stalled caller\'s service', stalled.exited)).toBe(ExitCode.cancelled);
     } finally {
@@ -101,7 +96,7 @@ describe('a caller cannot hold the builder', () => {
     }, 250);
     const started = Date.now();
     try {
-      const r = await within(25_000, 'the refusal of the slow caller', runService(bus, 'build', drip));
+      const r = await within(25_000, 'the refusal of the slow caller', runService(qrexec.bus, 'build', drip));
       expect(r.code).toBe(ExitCode.rejected);
       expect(finalStatusOf(await decodeResponse(r.stdout)).message).toMatch(/too slow.*bytes per second/);
       expect(Date.now() - started).toBeLessThan(12_000);
@@ -122,7 +117,7 @@ describe('a caller cannot hold the builder', () => {
     }, 250);
     const started = Date.now();
     try {
-      const r = await within(25_000, 'the refusal of the long upload', runService(bus, 'build', steady));
+      const r = await within(25_000, 'the refusal of the long upload', runService(qrexec.bus, 'build', steady));
       expect(r.code).toBe(ExitCode.rejected);
       expect(finalStatusOf(await decodeResponse(r.stdout)).message).toMatch(/deadline/);
       expect(Date.now() - started).toBeLessThan(15_000);

@@ -4,15 +4,13 @@
  * artifact name the wire cannot carry, an archive entry of an unknown type, and the modes
  * of artifacts fetched with `detbuild remote` (the same rule as a local build).
  */
-import { execFile } from 'node:child_process';
 import { chmod, lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, distDir, finalStatusOf, requestBytes, runService, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
+import { decodeResponse, finalStatusOf, remoteCli, requestBytes, runService, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon } from '../helpers/daemon.js';
 import { tarStream } from '../daemon/hostile.js';
-import { repoRoot } from '../helpers/trees.js';
 import { rawTar } from './raw-tar.js';
 
 const MiB = 1024 * 1024;
@@ -122,24 +120,8 @@ describe('artifact modes over the wire follow the same rule as a local build', (
     'echo w > $DETBUILD_OUT/world && chmod 777 $DETBUILD_OUT/world',
   ].join(' && ');
 
-  function detbuild(args: string[]): Promise<{ code: number; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        'sh',
-        ['-c', 'umask 077; exec "$@"', 'sh', process.execPath, path.join(distDir(), 'cli', 'main.js'), ...args],
-        {
-          env: {
-            ...process.env,
-            PATH: `${path.join(repoRoot, 'test', 'client', 'bin')}:${process.env.PATH}`,
-            DETBUILD_SERVICE: serviceScript,
-            DETBUILD_DIST: distDir(),
-            DETBUILD_NODE: process.execPath,
-            DETBUILD_DBUS_ADDRESS: bus.address,
-          },
-        },
-        (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
-      );
-    });
+  function detbuild(args: string[]) {
+    return remoteCli(bus, args, { umask: '077' });
   }
 
   async function modes(dir: string): Promise<Record<string, string>> {
@@ -152,9 +134,9 @@ describe('artifact modes over the wire follow the same rule as a local build', (
     const remote = path.join(outRoot, 'remote');
     const local = path.join(outRoot, 'local');
     const r = await detbuild(['remote', src, '--target', 'builder', '--out', remote, '--quiet', '--command', MAKE]);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     const l = await detbuild(['build', src, '--out', local, '--quiet', '--command', MAKE]);
-    expect(l.code, l.stderr).toBe(0);
+    expect(l.exitCode, l.stderr).toBe(0);
     const expected = { d: '755', 'd/suid': '755', private: '644', world: '755' };
     expect(await modes(remote)).toEqual(expected);
     expect(await modes(local)).toEqual(expected);

@@ -68,7 +68,7 @@ describe('hostile archives: refused with a clear error, nothing extracted', () =
   it.each(REFUSED)('$what', async ({ entries, message }) => {
     const { root, error } = await extract(rawTar(entries));
     expect(error).toBeInstanceOf(DaemonError);
-    expect((error as DaemonError).isRejection).toBe(true);
+    expect((error as DaemonError).kind).toBe('bad-input');
     expect((error as Error).message).toMatch(message);
     // nothing was written under a cut or replaced name either
     expect((await readdir(root)).filter((n) => n !== 'placeholder')).toEqual([]);

@@ -17,10 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distDir, serviceScript, startBus, startDaemon, type Bus, type Daemon } from '../helpers/daemon.js';
-import { repoRoot } from '../helpers/trees.js';
-import { requireCli } from '../helpers/cli.js';
-import { detbuild, scratch } from '../rebuild/cli.js';
+import { clientEnv, daemonForFile } from '../helpers/daemon.js';
+import { freshDir, repoRoot } from '../helpers/trees.js';
+import { requireCli, runCli as detbuild } from '../helpers/cli.js';
 
 const BACKEND = path.join(repoRoot, 'integrations', 'rebuilderd', 'detbuild-rebuilderd');
 
@@ -29,11 +28,10 @@ let web: string;
 let server: http.Server;
 let base: string;
 let bin: string;
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 
 beforeAll(async () => {
-  root = await scratch('rebuilderd');
+  root = await freshDir('rebuilderd');
   web = path.join(root, 'www');
   // what the publisher built (a real build) and publishes: artifacts, provenance, sources tarball
   const src = path.join(root, 'hello-1.0');
@@ -42,7 +40,7 @@ beforeAll(async () => {
   await writeFile(path.join(src, 'README'), 'hello, rebuilt\n'.repeat(50));
   const pub = path.join(web, 'builds', 'hello');
   const b = await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0 });
-  expect(b.code, b.stderr).toBe(0);
+  expect(b.exitCode, b.stderr).toBe(0);
   await mkdir(path.join(web, 'sources'));
   await execa('tar', ['-czf', path.join(web, 'sources', 'hello-1.0.tar.gz'), '-C', root, 'hello-1.0']);
 
@@ -72,14 +70,10 @@ beforeAll(async () => {
   bin = path.join(root, 'bin');
   await mkdir(bin);
   await writeFile(path.join(bin, 'detbuild'), `#!/bin/sh\nexec "${process.execPath}" "${requireCli()}" "$@"\n`, { mode: 0o755 });
-  bus = await startBus();
-  daemon = await startDaemon(bus);
 }, 120_000);
 
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
-  await daemon?.stop();
-  await bus?.stop();
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });
 });
 
@@ -145,17 +139,14 @@ describe('the rebuilderd backend', () => {
   it('rebuilds in a builder qube (DETBUILD_REBUILDERD_TARGET) the same way', async () => {
     const env = {
       ...workerEnvironment(),
+      ...clientEnv(qrexec.bus),
       PATH: `${bin}:${path.join(repoRoot, 'test', 'client', 'bin')}:/usr/local/bin:/usr/bin:/bin`,
       DETBUILD_REBUILDERD_TARGET: 'builder',
-      DETBUILD_SERVICE: serviceScript,
-      DETBUILD_DIST: distDir(),
-      DETBUILD_NODE: process.execPath,
-      DETBUILD_DBUS_ADDRESS: bus.address,
     };
-    const builds = daemon.logs.filter((l) => /finished: success/.test(l)).length;
+    const builds = qrexec.daemon.logs.filter((l) => /finished: success/.test(l)).length;
     const r = await rebuilderdWorker(`${base}/inputs/hello_1.0.detbuild.json`, PUBLISHED.map((a) => `${base}/builds/hello/artifacts/${a}`), env);
     expect(Object.values(r.verdicts), r.log).toEqual(['GOOD', 'GOOD', 'GOOD', 'GOOD']);
-    expect(daemon.logs.filter((l) => /finished: success/.test(l)).length).toBe(builds + 1);
+    expect(qrexec.daemon.logs.filter((l) => /finished: success/.test(l)).length).toBe(builds + 1);
   });
 
   it('another recorded environment: the backend leaves nothing, so rebuilderd reports BAD, and says why', async () => {

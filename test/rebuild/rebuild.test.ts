@@ -15,7 +15,8 @@ import { writeRecordFiles } from '../../src/record/files.js';
 import { EnvironmentRecordSchema, type EnvironmentRecord } from '../../src/record/schema.js';
 import { ManifestSchema } from '../../src/record/manifest.js';
 import { makeProbePackage } from '../recipes/probe-package.js';
-import { ELSEWHERE, detbuild, scratch } from './cli.js';
+import { ELSEWHERE, runCli as detbuild } from '../helpers/cli.js';
+import { freshDir } from '../helpers/trees.js';
 
 const MAKEFILE = `all:
 \tmkdir -p $(DETBUILD_OUT)
@@ -30,14 +31,14 @@ let root: string;
 let src: string;
 let pub: string;
 beforeAll(async () => {
-  root = await scratch('rebuild');
+  root = await freshDir('rebuild');
   src = path.join(root, 'src');
   await mkdir(src);
   await writeFile(path.join(src, 'Makefile'), MAKEFILE);
   await writeFile(path.join(src, 'data.txt'), 'some data\n'.repeat(100));
   pub = path.join(root, 'pub');
   const r = await detbuild(['build', src, '--out', pub, '--quiet'], { cpu: 0, env: { TZ: 'UTC' } });
-  expect(r.code, r.stderr).toBe(0);
+  expect(r.exitCode, r.stderr).toBe(0);
 });
 afterAll(async () => {
   if (root && !process.env.DETBUILD_TEST_KEEP) await rm(root, { recursive: true, force: true });
@@ -78,7 +79,7 @@ describe('detbuild rebuild', () => {
   it('GOOD: rebuilt elsewhere, later, under other conditions, every artifact is identical', async () => {
     const out = path.join(root, 'good');
     const r = await detbuild(['rebuild', path.join(pub, 'provenance.intoto.json'), '--sources', await sourcesElsewhere(), '--out', out], { ...ELSEWHERE, cwd: root });
-    expect(r.code, r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toBe("GOOD: all 5 artifacts are identical to the statement's");
     expect(r.stderr).toMatch(/\[environment\] comparing the environment of this machine/);
     const verdict = await json<{ verdict: string; differences: unknown[] }>(path.join(out, 'verdict.json'));
@@ -90,9 +91,9 @@ describe('detbuild rebuild', () => {
   it('the control: a --plain build does not rebuild GOOD (its time, randomness and host leak in)', async () => {
     const plainPub = path.join(root, 'plain-pub');
     const b = await detbuild(['build', src, '--out', plainPub, '--plain', '--quiet'], { cpu: 0, env: { TZ: 'UTC' } });
-    expect(b.code, b.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
     const r = await detbuild(['rebuild', plainPub, '--sources', await sourcesElsewhere(), '--out', path.join(root, 'plain-rebuild'), '--quiet'], ELSEWHERE);
-    expect(r.code, r.stdout + r.stderr).toBe(EXIT.rebuildBad);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(EXIT.rebuildBad);
     expect(r.stdout).toMatch(/^BAD: \d of 5 artifacts differ: .*date\.txt/);
   });
 
@@ -104,7 +105,7 @@ describe('detbuild rebuild', () => {
     await writeFile(file, bytes);
     const out = path.join(root, 'bad');
     const r = await detbuild(['rebuild', flipped, '--sources', src, '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(EXIT.rebuildBad);
+    expect(r.exitCode, r.stderr).toBe(EXIT.rebuildBad);
     expect(r.stdout).toMatch(/^BAD: 1 of 5 artifacts differ: date\.txt\n/);
     expect(r.stdout).toMatch(/date\.txt: statement ([0-9a-f]{64}), rebuilt \1, published file [0-9a-f]{64}/);
     const report = await readFile(path.join(out, 'diffoscope.txt'), 'utf8');
@@ -127,7 +128,7 @@ describe('detbuild rebuild', () => {
     const record = EnvironmentRecordSchema.parse(await json(path.join(liar, 'record.json')));
     await writeRecordFiles(liar, record, manifest);
     const r = await detbuild(['rebuild', liar, '--sources', src, '--out', path.join(root, 'liar-rebuild'), '--quiet']);
-    expect(r.code, r.stderr).toBe(EXIT.rebuildBad);
+    expect(r.exitCode, r.stderr).toBe(EXIT.rebuildBad);
     expect(r.stdout).toMatch(new RegExp(`src\\.tar: statement ${sha}, rebuilt [0-9a-f]{64}, published file ${sha}`));
     // diffoscope cannot read the damaged tar: the report still says where the bytes part
     expect(r.stdout).toMatch(/^--- .*liar\/artifacts\/src\.tar$/m);
@@ -142,7 +143,7 @@ describe('detbuild rebuild', () => {
     await writeFile(path.join(alt, 'statement.json'), JSON.stringify(st));
     const out = path.join(root, 'unverifiable-hash');
     const r = await detbuild(['rebuild', path.join(alt, 'statement.json'), '--sources', src, '--out', out, '--quiet']);
-    expect(r.code, r.stderr).toBe(EXIT.rebuildUnverifiable);
+    expect(r.exitCode, r.stderr).toBe(EXIT.rebuildUnverifiable);
     expect(r.stdout).toMatch(/^UNVERIFIABLE: refused: this machine is not the recorded environment \(environment sha256 abababababab… recorded, [0-9a-f]{12}… here: the installed packages are the same/);
     expect(existsSync(path.join(out, 'rebuilt'))).toBe(false);
   });
@@ -155,7 +156,7 @@ describe('detbuild rebuild', () => {
     const resealed: EnvironmentRecord = makeRecord(env, record.build);
     await writeRecordFiles(other, resealed, ManifestSchema.parse(await json(path.join(other, 'manifest.json'))));
     const r = await detbuild(['rebuild', other, '--sources', src, '--out', path.join(root, 'unverifiable-pkg'), '--quiet']);
-    expect(r.code, r.stderr).toBe(EXIT.rebuildUnverifiable);
+    expect(r.exitCode, r.stderr).toBe(EXIT.rebuildUnverifiable);
     expect(r.stdout).toContain(`1 package differs: ${pkg.name}:${pkg.arch} ${pkg.version}+other1 recorded, ${pkg.version} here`);
   });
 
@@ -165,7 +166,7 @@ describe('detbuild rebuild', () => {
     record.environment.packages[0]!.version += '+x';
     await writeFile(path.join(altered, 'record.json'), JSON.stringify(record));
     const r = await detbuild(['rebuild', altered, '--sources', src, '--out', path.join(root, 'altered-rebuild'), '--quiet']);
-    expect(r.code).toBe(EXIT.badInput);
+    expect(r.exitCode).toBe(EXIT.badInput);
     expect(r.stderr).toMatch(/^detbuild rebuild: .*record\.json was altered after it was sealed/);
   });
 
@@ -174,7 +175,7 @@ describe('detbuild rebuild', () => {
     await writeFile(path.join(changed, 'data.txt'), 'other data\n');
     const out = path.join(root, 'mismatch');
     const r = await detbuild(['rebuild', pub, '--sources', changed, '--out', out]);
-    expect(r.code).toBe(EXIT.sourcesMismatch);
+    expect(r.exitCode).toBe(EXIT.sourcesMismatch);
     expect(r.stderr).toMatch(/^detbuild rebuild: the sources do not match the record: .* hash to [0-9a-f]{16}…, the build recorded [0-9a-f]{16}…$/);
     expect(r.stdout).toBe('');
     expect(existsSync(out)).toBe(false);
@@ -188,12 +189,12 @@ describe('detbuild rebuild of a Debian source package (recipe kind dpkg)', () =>
     const dsc = await makeProbePackage(dir);
     const debPub = path.join(root, 'deb-pub');
     const b = await detbuild(['deb', dsc, '--out', debPub, '--quiet'], { cpu: 0, env: { TZ: 'UTC' } });
-    expect(b.code, b.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
     const st = await json<{ predicate: { buildDefinition: { externalParameters: Record<string, unknown> } } }>(path.join(debPub, 'provenance.intoto.json'));
     expect(st.predicate.buildDefinition.externalParameters.recipe).toEqual({ kind: 'dpkg', dsc: path.basename(dsc) });
     // the directory also holds the unpacked tree: only the .dsc and its files count
     const r = await detbuild(['rebuild', debPub, '--sources', dir, '--out', path.join(root, 'deb-rebuild'), '--quiet'], ELSEWHERE);
-    expect(r.code, r.stdout + r.stderr).toBe(EXIT.ok);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toMatch(/^GOOD: all 3 artifacts are identical/);
   });
 });
@@ -201,7 +202,7 @@ describe('detbuild rebuild of a Debian source package (recipe kind dpkg)', () =>
 describe('help', () => {
   it.each(['rebuild', 'agree'])('detbuild %s --help', async (cmd) => {
     const r = await detbuild([cmd, '--help']);
-    expect(r.code).toBe(EXIT.ok);
+    expect(r.exitCode).toBe(EXIT.ok);
     expect(r.stdout).toMatch(new RegExp(`^usage: detbuild ${cmd} `));
     expect(r.stdout).toMatch(/^options:$/m);
   });

@@ -17,16 +17,7 @@ import { CONDITIONS, buildOnce, differingDebs, sameArtifacts } from '../../bench
 import { runCli } from '../helpers/cli.js';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { makeProbePackage } from './probe-package.js';
-
-interface Run {
-  ok: boolean;
-  ms: number;
-  message: string;
-  logTail?: string;
-  outDir: string;
-  debs: Record<string, string>;
-  others: Record<string, string>;
-}
+import type { DebRun as Run } from '../helpers/corpus-runs.js';
 
 async function expectRecipeError(p: Promise<unknown>, code: string): Promise<RecipeError> {
   const err = await p.then(
@@ -48,7 +39,7 @@ describe('dpkg recipe: bad input', () => {
   it('a .dsc that does not exist', async () => {
     const e = await expectRecipeError(prepareDpkgBuild(path.join(dir, 'nope_1.0.dsc')), 'DSC_MISSING');
     expect(e.message).toContain('nope_1.0.dsc');
-    expect(e.badInput).toBe(true);
+    expect(e.kind).toBe('bad-input');
   });
 
   it('a file that is not a .dsc', async () => {
@@ -93,7 +84,7 @@ describe('dpkg recipe: bad input', () => {
     expect(err).toBeInstanceOf(MissingBuildDepsError);
     const m = err as MissingBuildDepsError;
     expect(m.missing).toEqual(['detbuild-no-such-package (>= 2)', 'detbuild-nor-this | detbuild-nor-that']);
-    expect(m.badInput).toBe(false);
+    expect(m.kind).toBe('failure');
     expect(m.message).toContain('detbuild-no-such-package (>= 2)');
   });
 

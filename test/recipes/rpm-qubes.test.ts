@@ -19,15 +19,7 @@ import { CONDITIONS } from '../../bench/lib/corpus.mjs';
 import { differingRpms, explainRpms, rawRpmbuildOnce, rpmBuildOnce, rpmDifferences, rpmDump } from '../../bench/lib/rpm-corpus.mjs';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
 import { unpackUpstream, upstreamMissing } from '../helpers/upstream.js';
-
-interface Run {
-  ok: boolean;
-  message: string;
-  logTail?: string;
-  artifacts: string;
-  rpms: Record<string, string>;
-  others: Record<string, string>;
-}
+import type { RpmRun as Run } from '../helpers/corpus-runs.js';
 
 const COMPONENTS = [
   { repo: 'qubes-gui-common', spec: 'rpm_spec/gui-common.spec.in', map: null, binaries: ['qubes-gui-common-devel-4.3.1-1.noarch.rpm'] },

@@ -83,7 +83,7 @@ describe('rpm recipe: bad input', () => {
 
   it('a .src.rpm that does not exist, and a file that is not an RPM', async () => {
     let e = await expectRecipeError(readSrpm(path.join(dir, 'nope-1.0-1.src.rpm')), 'RPM_SRPM_MISSING');
-    expect(e.badInput).toBe(true);
+    expect(e.kind).toBe('bad-input');
     const junk = path.join(dir, 'junk-1.0-1.src.rpm');
     await writeFile(junk, 'x'.repeat(200));
     e = await expectRecipeError(readSrpm(junk), 'RPM_SRPM_CORRUPT');
@@ -152,7 +152,7 @@ describe('rpm recipe: bad input', () => {
     const err = await errorOf(prepareRpmBuild(bad.srpm, { deps: { depMapFile: map } }));
     expect(err).toBeInstanceOf(MissingBuildDepsError);
     const m = err as MissingBuildDepsError;
-    expect(m.badInput).toBe(false);
+    expect(m.kind).toBe('failure');
     expect(m.missing.map((s) => s.replace(/ \(.*$/, ''))).toEqual(['(gcc or clang)', '/nonexistent/tool', 'detbuild-no-such-package >= 2', 'make >= 99', 'pkgconfig(detbuild-no-such-module)']);
     expect(m.missing).toContain('detbuild-no-such-package >= 2 (no Debian package mapped)');
     expect(m.missing.find((s) => s.startsWith('make'))).toMatch(/^make >= 99 \(make \S+ installed\)$/);

@@ -10,19 +10,14 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/protocol/status.js';
-import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, startBus, startDaemon, tempDir, type Bus, type Daemon, type DecodedFrame } from '../helpers/daemon.js';
+import { decodeResponse, finalStatusOf, requestBytes, runService, serviceEnv, serviceScript, sourceTree, tempDir, type DecodedFrame, daemonForFile, startBus } from '../helpers/daemon.js';
 
-let bus: Bus;
-let daemon: Daemon;
+const qrexec = daemonForFile();
 let src: string;
 beforeAll(async () => {
-  bus = await startBus();
-  daemon = await startDaemon(bus);
   src = await sourceTree({ 'hello.c': 'int main(void) { return 0; }\n', 'data/in.txt': 'input\n' });
 });
 afterAll(async () => {
-  await daemon?.stop();
-  await bus?.stop();
   if (src) await rm(src, { recursive: true, force: true });
 });
 
@@ -56,7 +51,7 @@ describe('qubes.DetBuild', () => {
     const req = await requestBytes({ command: BUILD }, { sourceDir: src });
     const results = [];
     for (let i = 0; i < 2; i++) {
-      const r = await runService(bus, 'build', req);
+      const r = await runService(qrexec.bus, 'build', req);
       expect(r.code, r.stderr).toBe(0);
       const frames = await decodeResponse(r.stdout);
       expect(types(frames)).toEqual(['event', 'manifest', 'record', 'artifact', 'data', 'artifact', 'data', 'artifact', 'data', 'status']);
@@ -72,13 +67,13 @@ describe('qubes.DetBuild', () => {
   });
 
   it('builds when called with no argument at all (plain qubes.DetBuild)', async () => {
-    const r = await runService(bus, undefined, await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x' }, { sourceDir: src }));
+    const r = await runService(qrexec.bus, undefined, await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x' }, { sourceDir: src }));
     expect(r.code, r.stderr).toBe(0);
     expect(finalStatusOf(await decodeResponse(r.stdout)).status).toBe('success');
   });
 
   it('+info returns the environment record without building', async () => {
-    const r = await runService(bus, 'info', null);
+    const r = await runService(qrexec.bus, 'info', null);
     expect(r.code, r.stderr).toBe(0);
     const frames = await decodeResponse(r.stdout);
     expect(types(frames)).toEqual(['record', 'status']);
@@ -90,7 +85,7 @@ describe('qubes.DetBuild', () => {
   });
 
   it.each(['shell', 'build2', 'BUILD', '../build', 'verify extra'])('refuses the unknown argument %j with a clear error', async (arg) => {
-    const r = await runService(bus, arg, Buffer.from('ignored'));
+    const r = await runService(qrexec.bus, arg, Buffer.from('ignored'));
     expect(r.code).toBe(ExitCode.rejected);
     const frames = await decodeResponse(r.stdout);
     expect(types(frames)).toEqual(['status']);
@@ -100,7 +95,7 @@ describe('qubes.DetBuild', () => {
   });
 
   it('reports a failing build as failed, with the live log, the record and no artifacts', async () => {
-    const r = await runService(bus, 'build', await requestBytes({ command: 'echo about to fail; exit 3' }, { sourceDir: src }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ command: 'echo about to fail; exit 3' }, { sourceDir: src }));
     expect(r.code).toBe(ExitCode.failed);
     const frames = await decodeResponse(r.stdout);
     expect(frames.some((f) => (f.json as { line?: string } | null)?.line === 'about to fail')).toBe(true);
@@ -110,7 +105,7 @@ describe('qubes.DetBuild', () => {
   });
 
   it('+verify: two builds under different conditions, identical, artifacts returned', async () => {
-    const r = await runService(bus, 'verify', await requestBytes({ command: BUILD }, { sourceDir: src }));
+    const r = await runService(qrexec.bus, 'verify', await requestBytes({ command: BUILD }, { sourceDir: src }));
     expect(r.code, r.stderr).toBe(0);
     const frames = await decodeResponse(r.stdout);
     const report = frames.find((f) => f.type === 'verify')!.json as { identical: boolean; conditions: Array<Record<string, string>>; differences: unknown[] };
@@ -124,7 +119,7 @@ describe('qubes.DetBuild', () => {
   });
 
   it('+verify reports a build that is not reproducible, with what differs', async () => {
-    const r = await runService(bus, 'verify', await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && date +%s%N > $DETBUILD_OUT/stamp && echo same > $DETBUILD_OUT/same', mode: 'plain' }, { sourceDir: src }));
+    const r = await runService(qrexec.bus, 'verify', await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && date +%s%N > $DETBUILD_OUT/stamp && echo same > $DETBUILD_OUT/same', mode: 'plain' }, { sourceDir: src }));
     expect(r.code).toBe(ExitCode['not-reproducible']);
     const frames = await decodeResponse(r.stdout);
     const report = frames.find((f) => f.type === 'verify')!.json as { identical: boolean; differences: Array<{ path: string }>; diffoscope: string | null };
@@ -143,7 +138,7 @@ describe('qubes.DetBuild run by hand', () => {
     const dir = await tempDir('file-out');
     const outFile = path.join(dir, 'response');
     const fd = openSync(outFile, 'w');
-    const env = serviceEnv(bus, 'build');
+    const env = serviceEnv(qrexec.bus, 'build');
     const child = spawn(serviceScript, ['build'], { env, stdio: ['pipe', fd, 'pipe'] });
     closeSync(fd);
     let stderr = '';
@@ -154,7 +149,7 @@ describe('qubes.DetBuild run by hand', () => {
     expect(stderr).toMatch(/cannot hand the streams to the build daemon: .*pipes or sockets/);
     expect(finalStatusOf(await decodeResponse(readFileSync(outFile))).status).toBe('error');
     await rm(dir, { recursive: true, force: true });
-    const r = await runService(bus, 'build', await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x' }, { sourceDir: src }));
+    const r = await runService(qrexec.bus, 'build', await requestBytes({ command: 'mkdir -p $DETBUILD_OUT && echo x > $DETBUILD_OUT/x' }, { sourceDir: src }));
     expect(r.code, r.stderr).toBe(0);
   });
 });

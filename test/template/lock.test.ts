@@ -1,9 +1,10 @@
 /** The lock file format and the pieces of the recipe that are pure functions. */
 import { describe, expect, it } from 'vitest';
 import {
-  LOCK_FORMAT,
   TemplateError,
   buildScript,
+  defaultEpoch,
+  lockArchives,
   closureOf,
   derivedUuid,
   lockSha256,
@@ -12,21 +13,10 @@ import {
   parseOneLineSources,
   parseStatusDeps,
   serializeLock,
-  type TemplateLock,
 } from '../../src/recipes/template/index.js';
+import { SAMPLE_LOCK } from './sample-lock.js';
 
-const LOCK: TemplateLock = {
-  format: LOCK_FORMAT,
-  suite: 'bookworm',
-  architecture: 'amd64',
-  archives: [{ uri: 'http://archive.invalid/debian/20250520T000000Z', suite: 'bookworm', components: ['main'] }],
-  epoch: 1_747_699_200,
-  packages: [
-    { name: 'libc6', version: '2.36-9+deb12u14', arch: 'amd64' },
-    { name: 'bsdutils', version: '1:2.38.1-5+deb12u3', arch: 'amd64' },
-    { name: 'debconf', version: '1.5.82', arch: 'all' },
-  ],
-};
+const LOCK = SAMPLE_LOCK;
 
 describe('lock file', () => {
   it('round-trips through its text, sorted, one package per line', () => {
@@ -98,5 +88,19 @@ describe('builder package set from the dpkg database', () => {
     const names = closureOf(parseStatusDeps(status), ['nodejs'], provides).map((e) => e.name).sort();
     expect(names).toEqual(['base-files', 'bash', 'libc6', 'libgcc-s1', 'libnode108', 'mawk', 'nodejs']);
     expect(() => closureOf(parseStatusDeps(status), ['gone'], provides)).toThrow(/not installed/);
+  });
+});
+
+describe('what a new lock holds (detbuild template lock)', () => {
+  it("its epoch is a snapshot archive's date, else today at 00:00 UTC", () => {
+    expect(defaultEpoch('http://snapshot.debian.org/archive/debian/20250520T000000Z')).toBe(LOCK.epoch);
+    expect(defaultEpoch('http://deb.debian.org/debian', Date.UTC(2026, 11, 7, 16, 30) + 123)).toBe(Date.UTC(2026, 11, 7) / 1000);
+  });
+
+  it("--archive 'URI [SUITE [COMPONENT...]]': what an archive does not name comes from --suite and --components", async () => {
+    expect(await lockArchives(['http://a.invalid/debian', 'https://b.invalid/qubes  bookworm-testing  main contrib'], 'bookworm', ['main', 'non-free'])).toEqual([
+      { uri: 'http://a.invalid/debian', suite: 'bookworm', components: ['main', 'non-free'] },
+      { uri: 'https://b.invalid/qubes', suite: 'bookworm-testing', components: ['main', 'contrib'] },
+    ]);
   });
 });

@@ -10,7 +10,6 @@ from qubesbuilder.plugins import PluginContext
 from qubesbuilder.plugins.chroot import ChrootPlugin
 
 from .remote_stage import RemoteStageMixin
-from .settings import selected
 
 
 class DetBuildDEBCachePlugin(RemoteStageMixin, ChrootPlugin):
@@ -19,10 +18,6 @@ class DetBuildDEBCachePlugin(RemoteStageMixin, ChrootPlugin):
     priority = 5
     context = PluginContext.DIST
     dist_filter = staticmethod(lambda d: d.is_deb() or d.is_ubuntu())
-
-    @classmethod
-    def matches(cls, **kwargs) -> bool:
-        return super().matches(**kwargs) and selected(kwargs["config"], kwargs["dist"].distribution)
 
     def run(self, **kwargs):
         target = self.detbuild.target

@@ -13,11 +13,8 @@ import shutil
 
 from qubesbuilder.plugins.build import BuildError, BuildPlugin
 
-from .artifacts import DEB_ALLOWED_MISSING, PlacementError, place, unexpected
-from .client import remote_command
-from .errors import remote_error
-from .remote_stage import RemoteStageMixin
-from .settings import selected
+from .artifacts import DEB_ALLOWED_MISSING, unexpected
+from .build_stage import RemoteBuildStage
 
 
 def deb_source_files(source_info: dict, error_cls, prefix: str) -> list:
@@ -32,41 +29,13 @@ def deb_source_files(source_info: dict, error_cls, prefix: str) -> list:
     return [source_info[k] for k in keys]
 
 
-class DetBuildDEBBuildPlugin(RemoteStageMixin, BuildPlugin):
+class DetBuildDEBBuildPlugin(RemoteBuildStage, BuildPlugin):
     """builderv2's `build` stage of a deb distribution, done by qubes.DetBuild."""
 
     name = "detbuild_deb"
     stages = ["build"]
     priority = 5
     dist_filter = staticmethod(lambda d: d.is_deb() or d.is_ubuntu())
-
-    @classmethod
-    def matches(cls, **kwargs) -> bool:
-        return super().matches(**kwargs) and selected(kwargs["config"], kwargs["dist"].distribution)
-
-    def run(self, **kwargs):
-        super().run()
-        if not self.has_component_packages(self.stage):
-            return
-        parameters = self.get_parameters(self.stage)
-        artifacts_dir = self.get_dist_component_artifacts_dir(self.stage)
-        source_hash = self.component.get_source_hash()
-        if all(
-            source_hash == self.get_dist_artifacts_info(stage=self.stage, basename=d.mangle()).get("source-hash")
-            for d in parameters["build"]
-        ):
-            self.log.info(f"{self.component}:{self.dist}: Source hash is the same than already built source. Skipping.")
-            return
-        if artifacts_dir.exists():
-            shutil.rmtree(artifacts_dir)
-        artifacts_dir.mkdir(parents=True)
-        prep_dir = self.get_dist_component_artifacts_dir(stage="prep")
-        repository_dir = self.config.repository_dir / self.dist.distribution
-        repository_dir.mkdir(parents=True, exist_ok=True)
-        for old in repository_dir.glob(f"{self.component.name}_*"):
-            shutil.rmtree(old)
-        for directory in parameters["build"]:
-            self.build_one(directory, prep_dir, artifacts_dir, repository_dir, source_hash)
 
     def build_one(self, directory, prep_dir, artifacts_dir, repository_dir, source_hash):
         # builderv2's own helper, so the local repository looks as after its pbuilder build
@@ -81,19 +50,8 @@ class DetBuildDEBBuildPlugin(RemoteStageMixin, BuildPlugin):
         buildinfo = dsc[: -len(".dsc")] + f"_{self.dist.architecture}.buildinfo"
         out_dir = artifacts_dir / f"{basename}.detbuild"
 
-        with self.staged_sources(prep_dir, source_files, BuildError, prefix) as sources:
-            result = self.call_builder(remote_command(self.detbuild, sources, out_dir, dsc=dsc), out_dir)
-        if not result.ok:
-            raise remote_error(BuildError, prefix, result, marker="dpkg-buildpackage: error:")
-        mismatch = self.builder_mismatch(out_dir)
-        if mismatch:
-            raise BuildError(f"{prefix}: {mismatch}; give {self.dist.distribution} a builder of its own (detbuild:distributions:{self.dist.distribution}:target)")
-
-        results = out_dir / "artifacts"
-        try:
-            packages, absent = place(results, artifacts_dir, [changes, buildinfo], source_info.get("packages", []), DEB_ALLOWED_MISSING)
-        except PlacementError as e:
-            raise BuildError(f"{prefix}: {e}") from None
+        results = self.build_remotely(prep_dir, source_files, out_dir, prefix, "dpkg-buildpackage: error:", dsc=dsc)
+        packages, absent = self.place_packages(prefix, results, artifacts_dir, [changes, buildinfo], source_info.get("packages", []), DEB_ALLOWED_MISSING)
         for name in absent:
             self.log.info(f"{prefix}: {name} was not built (allowed)")
         extra = unexpected(results, [changes, buildinfo, *packages])

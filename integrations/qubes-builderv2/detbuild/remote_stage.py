@@ -1,5 +1,5 @@
 """
-What every stage of this plugin shares: its settings, staging the source package
+What every stage of this plugin shares: which distributions it takes, its settings, staging the source package
 that builderv2's prep stage made, calling the builder with its live log in
 builderv2's log, and checking that the builder runs the distribution asked for.
 """
@@ -11,13 +11,18 @@ from typing import Iterator, List, Optional
 
 from .artifacts import link_or_copy
 from .client import RemoteResult, read_json, run_remote
-from .settings import DistSettings, settings_for
+from .settings import DistSettings, selected, settings_for
 
 STAGE_LINE = re.compile(r"^\d\d:\d\d:\d\d (\[[ab]\] )?\[")
 
 
 class RemoteStageMixin:
     """Mixed into builderv2 Plugin subclasses (self.config, self.dist, self.component, self.log)."""
+
+    @classmethod
+    def matches(cls, **kwargs) -> bool:
+        """builderv2's own match, for the distributions detbuild:distributions in builder.yml selects."""
+        return super().matches(**kwargs) and selected(kwargs["config"], kwargs["dist"].distribution)  # type: ignore[misc]
 
     @property
     def detbuild(self) -> DistSettings:

@@ -9,16 +9,12 @@ builderv2's own rpm build.
 A client without the RPM recipe (no `--srpm` in `detbuild remote --help`) ends the
 stage with a clear error: a distribution selected here never falls back to mock.
 """
-import shutil
 import subprocess
 
 from qubesbuilder.plugins.build import BuildError, BuildPlugin
 
-from .artifacts import RPM_ALLOWED_MISSING, PlacementError, link_or_copy, place
-from .client import remote_command
-from .errors import remote_error
-from .remote_stage import RemoteStageMixin
-from .settings import selected
+from .artifacts import RPM_ALLOWED_MISSING, link_or_copy
+from .build_stage import RemoteBuildStage
 
 
 def client_has_rpm_recipe(client) -> bool:
@@ -29,7 +25,7 @@ def client_has_rpm_recipe(client) -> bool:
     return "--srpm" in r.stdout
 
 
-class DetBuildRPMBuildPlugin(RemoteStageMixin, BuildPlugin):
+class DetBuildRPMBuildPlugin(RemoteBuildStage, BuildPlugin):
     """builderv2's `build` stage of an rpm distribution, done by qubes.DetBuild."""
 
     name = "detbuild_rpm"
@@ -37,14 +33,7 @@ class DetBuildRPMBuildPlugin(RemoteStageMixin, BuildPlugin):
     priority = 5
     dist_filter = staticmethod(lambda d: d.is_rpm())
 
-    @classmethod
-    def matches(cls, **kwargs) -> bool:
-        return super().matches(**kwargs) and selected(kwargs["config"], kwargs["dist"].distribution)
-
-    def run(self, **kwargs):
-        super().run()
-        if not self.has_component_packages(self.stage):
-            return
+    def check_client(self) -> None:
         settings = self.detbuild
         if not client_has_rpm_recipe(settings.client):
             raise BuildError(
@@ -52,25 +41,6 @@ class DetBuildRPMBuildPlugin(RemoteStageMixin, BuildPlugin):
                 f"(detbuild remote --srpm); install a qubes-detbuild with it, or remove {self.dist.distribution} "
                 "from detbuild:distributions in builder.yml to build it with mock"
             )
-        parameters = self.get_parameters(self.stage)
-        artifacts_dir = self.get_dist_component_artifacts_dir(self.stage)
-        source_hash = self.component.get_source_hash()
-        if all(
-            source_hash == self.get_dist_artifacts_info(self.stage, b.mangle()).get("source-hash")
-            for b in parameters["build"]
-        ):
-            self.log.info(f"{self.component}:{self.dist}: Source hash is the same than already built source. Skipping.")
-            return
-        if artifacts_dir.exists():
-            shutil.rmtree(artifacts_dir)
-        (artifacts_dir / "rpm").mkdir(parents=True)
-        prep_dir = self.get_dist_component_artifacts_dir(stage="prep")
-        repository_dir = self.config.repository_dir / self.dist.distribution
-        repository_dir.mkdir(parents=True, exist_ok=True)
-        for old in repository_dir.glob(f"{self.component.name}_*"):
-            shutil.rmtree(old)
-        for build in parameters["build"]:
-            self.build_one(build, prep_dir, artifacts_dir, repository_dir, source_hash)
 
     def build_one(self, build, prep_dir, artifacts_dir, repository_dir, source_hash):
         from qubesbuilder.plugins.build_rpm import provision_local_repository
@@ -83,20 +53,11 @@ class DetBuildRPMBuildPlugin(RemoteStageMixin, BuildPlugin):
             raise BuildError(f"{prefix}: cannot find the SRPM. Missing 'prep' stage call?")
         buildinfo = srpm.replace(".src.rpm", f".{self.dist.architecture}.buildinfo")
         out_dir = artifacts_dir / f"{basename}.detbuild"
-        with self.staged_sources(prep_dir, [srpm], BuildError, prefix) as sources:
-            result = self.call_builder(remote_command(self.detbuild, sources, out_dir, srpm=srpm), out_dir)
-        if not result.ok:
-            raise remote_error(BuildError, prefix, result, marker="error: ")
-        mismatch = self.builder_mismatch(out_dir)
-        if mismatch:
-            raise BuildError(f"{prefix}: {mismatch}; give {self.dist.distribution} a builder of its own (detbuild:distributions:{self.dist.distribution}:target)")
-        results = out_dir / "artifacts"
+        results = self.build_remotely(prep_dir, [srpm], out_dir, prefix, "error: ", srpm=srpm)
         rpm_dir = artifacts_dir / "rpm"
+        rpm_dir.mkdir(exist_ok=True)
         # the RPM recipe names its .buildinfo (rpmbuildinfo's format) as builderv2 does
-        try:
-            packages, _ = place(results, rpm_dir, [buildinfo], source_info.get("rpms", []), RPM_ALLOWED_MISSING)
-        except PlacementError as e:
-            raise BuildError(f"{prefix}: {e}") from None
+        packages, _ = self.place_packages(prefix, results, rpm_dir, [buildinfo], source_info.get("rpms", []), RPM_ALLOWED_MISSING)
         link_or_copy(prep_dir / srpm, rpm_dir)
         info = {
             "srpm": srpm,

@@ -18,7 +18,6 @@ from .client import RemoteResult, read_json, remote_command
 from .deb import deb_source_files
 from .errors import remote_error
 from .remote_stage import RemoteStageMixin
-from .settings import selected
 
 REPORT_LINES = 40
 
@@ -58,7 +57,7 @@ class DetBuildVerifyPlugin(RemoteStageMixin, Plugin):
         component = kwargs.get("component")
         if component and not component.has_packages:
             return False
-        return super().matches(**kwargs) and selected(kwargs["config"], kwargs["dist"].distribution)
+        return super().matches(**kwargs)
 
     def run(self, **kwargs):
         super().run()

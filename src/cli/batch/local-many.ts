@@ -6,8 +6,7 @@
 import { allowedCpus, type BuildSpec } from '../../engine/index.js';
 import { buildLocally } from '../../local/build.js';
 import type { RecipeRecord } from '../../record/schema.js';
-import { EXIT } from '../exit-codes.js';
-import { statusExit } from '../run-local.js';
+import { exitCodeOfResult } from '../../outcome.js';
 import { runBatch } from './run-batch.js';
 
 export interface PreparedInput {
@@ -48,8 +47,7 @@ export async function runLocalMany(inputs: readonly string[], opts: LocalManyOpt
           if (e.kind === 'stage') ctx.stage(e.stage);
         },
       });
-      const exitCode = r.status === 'error' && r.badInput ? EXIT.badInput : statusExit(r.status);
-      return { ok: r.ok, status: r.status, exitCode, message: r.message, artifacts: r.manifest?.artifacts.length ?? null, outDir: r.outDir, logPath: r.logPath };
+      return { ok: r.ok, status: r.status, exitCode: exitCodeOfResult(r), message: r.message, artifacts: r.manifest?.artifacts.length ?? null, outDir: r.outDir, logPath: r.logPath };
     } finally {
       await prepared.cleanup?.();
     }

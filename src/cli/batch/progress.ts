@@ -3,16 +3,14 @@
  * the block is redrawn in place (every second and on each change); elsewhere each change
  * is one time-stamped line.
  */
+import { clock } from '../format.js';
+
 export interface BoardRow {
   name: string;
   stage: string;
   startedAt: number | null;
   endedAt: number | null;
   result: string | null;
-}
-
-function clock(): string {
-  return new Date().toISOString().slice(11, 19);
 }
 
 export function formatElapsed(ms: number): string {

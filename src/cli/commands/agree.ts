@@ -10,7 +10,7 @@ import { jsonText } from '../../record/files.js';
 import { RebuildError } from '../../rebuild/errors.js';
 import { loadPublished } from '../../rebuild/published.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { HELP_OPTION, helpText, parseCommandLine } from '../options.js';
+import { HELP_OPTION, helpText, commandLine, required } from '../options.js';
 
 export const AGREE_USAGE = 'usage: detbuild agree STATEMENT... --keys KEYRING --threshold M [--provenance PROVENANCE] [--json]';
 
@@ -32,16 +32,14 @@ exit status: 0 agreement, 17 no agreement, 2 usage, 3 unreadable keyring or prov
 );
 
 export async function runAgreeCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, AGREE_OPTIONS);
-  if (values.help) {
-    process.stdout.write(`${AGREE_HELP}\n`);
-    return EXIT.ok;
-  }
+  const parsed = commandLine(argv, AGREE_OPTIONS, AGREE_HELP);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError(`expected at least one STATEMENT\n${AGREE_USAGE}`);
-  if (!values.keys) throw new UsageError(`--keys KEYRING is required\n${AGREE_USAGE}`);
+  const keys = required(values.keys, '--keys KEYRING', AGREE_USAGE);
   if (!values.threshold || !/^[1-9][0-9]*$/.test(values.threshold)) throw new UsageError(`--threshold: expected a positive integer\n${AGREE_USAGE}`);
   const threshold = Number(values.threshold);
-  const keyring = path.resolve(values.keys);
+  const keyring = path.resolve(keys);
   if (!(await fs.stat(keyring).then((s) => s.isFile(), () => false))) {
     process.stderr.write(`detbuild agree: cannot read the keyring ${keyring}\n`);
     return EXIT.badInput;

@@ -2,10 +2,11 @@
 import path from 'node:path';
 import { defaultSpecFor } from '../../engine/index.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from '../options.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, commandLine, required, parseJobs } from '../options.js';
 import { runLocally } from '../run-local.js';
 import { allowedCpus } from '../../engine/index.js';
 import { runLocalMany } from '../batch/local-many.js';
+import { exitCodeOfError } from '../../outcome.js';
 
 export const BUILD_USAGE = `usage: detbuild build SRC_DIR... --out OUT_DIR [--command CMD] [--epoch SECONDS]
                       [--seed HEX] [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]
@@ -22,25 +23,23 @@ Several SRC_DIRs build side by side, one CPU each, into OUT_DIR/NAME (docs/REBUI
 );
 
 export async function runBuildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, BUILD_OPTIONS);
-  if (values.help) {
-    process.stdout.write(`${BUILD_HELP}\n`);
-    return EXIT.ok;
-  }
+  const parsed = commandLine(argv, BUILD_OPTIONS, BUILD_HELP);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError(`expected a SRC_DIR\n${BUILD_USAGE}`);
-  if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${BUILD_USAGE}`);
+  const out = required(values.out, '--out OUT_DIR', BUILD_USAGE);
   const choices = engineChoices(values);
   const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
   const specChoices = { ...(values.command !== undefined ? { command: values.command } : {}), ...choices };
   if (positionals.length > 1) {
     return runLocalMany(positionals, {
-      outRoot: values.out,
+      outRoot: out,
       jobs,
       json: values.json,
       quiet: values.quiet,
       command: 'detbuild build',
       prepare: async (input) => ({ ...(await defaultSpecFor(path.resolve(input), specChoices)), recipe: { kind: 'command' } }),
-      prepareExit: () => EXIT.badInput,
+      prepareExit: exitCodeOfError,
     });
   }
 
@@ -49,7 +48,7 @@ export async function runBuildCommand(argv: string[]): Promise<number> {
     resolved = await defaultSpecFor(path.resolve(positionals[0]!), specChoices);
   } catch (err) {
     process.stderr.write(`detbuild: ${(err as Error).message}\n`);
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
-  return runLocally(resolved.spec, { outDir: values.out, quiet: values.quiet, json: values.json });
+  return runLocally(resolved.spec, { outDir: out, quiet: values.quiet, json: values.json });
 }

@@ -4,10 +4,11 @@ import { prepareDpkgBuild } from '../../recipes/dpkg.js';
 import { RecipeError } from '../../recipes/errors.js';
 import { describeError } from '../../errors.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, parseCommandLine, parseJobs } from '../options.js';
+import { ENGINE_OPTIONS, HELP_OPTION, JOBS_OPTION, engineChoices, helpText, commandLine, required, parseJobs } from '../options.js';
 import { runLocally } from '../run-local.js';
 import { allowedCpus } from '../../engine/index.js';
 import { runLocalMany } from '../batch/local-many.js';
+import { exitCodeOfError } from '../../outcome.js';
 
 export const DEB_USAGE = `usage: detbuild deb FILE.dsc... --out OUT_DIR [--epoch SECONDS] [--seed HEX] [--time-step SECONDS]
                     [--timeout SECONDS] [--nocheck] [--with-source] [--plain] [--json] [--quiet]
@@ -29,18 +30,16 @@ under the engine; the .debs, .buildinfo and .changes are kept in OUT_DIR/artifac
 );
 
 export async function runDebCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, DEB_OPTIONS);
-  if (values.help) {
-    process.stdout.write(`${DEB_HELP}\n`);
-    return EXIT.ok;
-  }
+  const parsed = commandLine(argv, DEB_OPTIONS, DEB_HELP);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError(`expected a FILE.dsc\n${DEB_USAGE}`);
-  if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${DEB_USAGE}`);
+  const out = required(values.out, '--out OUT_DIR', DEB_USAGE);
   const choices = engineChoices(values);
   const jobs = parseJobs(values.jobs, (await allowedCpus()).length, positionals.length);
   if (positionals.length > 1) {
     return runLocalMany(positionals, {
-      outRoot: values.out,
+      outRoot: out,
       jobs,
       json: values.json,
       quiet: values.quiet,
@@ -49,7 +48,7 @@ export async function runDebCommand(argv: string[]): Promise<number> {
         const p = await prepareDpkgBuild(path.resolve(input), { ...choices, nocheck: values.nocheck === true });
         return { spec: p.spec, recipe: { kind: 'dpkg', dsc: path.basename(p.dsc.path), nocheck: values.nocheck === true }, cleanup: p.cleanup };
       },
-      prepareExit: (err) => (err instanceof RecipeError ? (err.badInput ? EXIT.badInput : EXIT.engine) : EXIT.internal),
+      prepareExit: exitCodeOfError,
     });
   }
 
@@ -58,12 +57,12 @@ export async function runDebCommand(argv: string[]): Promise<number> {
     prepared = await prepareDpkgBuild(path.resolve(positionals[0]!), { ...choices, nocheck: values.nocheck === true, withSource: values['with-source'] === true });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    if (err instanceof RecipeError) return err.badInput ? EXIT.badInput : EXIT.engine;
+    if (err instanceof RecipeError) return exitCodeOfError(err);
     throw err;
   }
   try {
     return await runLocally(prepared.spec, {
-      outDir: values.out,
+      outDir: out,
       quiet: values.quiet,
       json: values.json,
       jsonExtra: { source: prepared.dsc.source, version: prepared.dsc.version },

@@ -8,8 +8,9 @@ import { dir as tmpDir } from 'tmp-promise';
 import { rebuildStatement, signStatement, ATTESTATION_FILE } from '../../attest/attestation.js';
 import { gpgSign } from '../../attest/gpg.js';
 import { RemoteInfoError, remoteRebuilder } from '../../client/rebuilder.js';
-import { describeError } from '../../errors.js';
-import { exitCodeFor, type OverallStatus } from '../../protocol/status.js';
+import { DetbuildError, describeError } from '../../errors.js';
+import type { OverallStatus } from '../../protocol/status.js';
+import { exitCodeOf, exitCodeOfError } from '../../outcome.js';
 import { DIFFOSCOPE_DEFAULTS } from '../../record/diffoscope.js';
 import { jsonText } from '../../record/files.js';
 import { ManifestSchema } from '../../record/manifest.js';
@@ -20,8 +21,8 @@ import { obtainSources, readRebuildInput } from '../../rebuild/fetch.js';
 import { loadPublished } from '../../rebuild/published.js';
 import { rebuild, type RebuildReport } from '../../rebuild/rebuild.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { formatEvent } from '../format.js';
-import { HELP_OPTION, helpText, parseCommandLine } from '../options.js';
+import { eventPrinter, printFailure } from '../format.js';
+import { HELP_OPTION, helpText, commandLine, required } from '../options.js';
 import { onInterrupt } from '../cancel.js';
 
 export const REBUILD_USAGE = `usage: detbuild rebuild PROVENANCE --sources SOURCES --out OUT_DIR [--target QUBE]
@@ -54,15 +55,13 @@ exit status: 0 GOOD, 14 BAD, 15 UNVERIFIABLE (another environment), 16 the sourc
 const VERDICT_EXIT = { GOOD: EXIT.ok, BAD: EXIT.rebuildBad, UNVERIFIABLE: EXIT.rebuildUnverifiable } as const;
 
 export async function runRebuildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, REBUILD_OPTIONS);
-  if (values.help) {
-    process.stdout.write(`${REBUILD_HELP}\n`);
-    return EXIT.ok;
-  }
+  const parsed = commandLine(argv, REBUILD_OPTIONS, REBUILD_HELP);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`expected exactly one PROVENANCE\n${REBUILD_USAGE}`);
-  if (!values.out) throw new UsageError(`--out OUT_DIR is required\n${REBUILD_USAGE}`);
+  const out = required(values.out, '--out OUT_DIR', REBUILD_USAGE);
   if ((values.gpg !== undefined || values['builder-id'] !== undefined) && values.sign === undefined) throw new UsageError('--gpg and --builder-id belong to --sign');
-  const outDir = path.resolve(values.out);
+  const outDir = path.resolve(out);
   const quiet = values.quiet === true || values.json === true;
 
   const interrupt = onInterrupt();
@@ -74,12 +73,7 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
     const sourcesDir = await obtainSources(sources, path.join(work.path, 'sources'));
     report = await rebuild(published, sourcesDir, values.target ? remoteRebuilder(values.target) : localRebuilder, outDir, {
       signal: interrupt.signal,
-      onEvent: quiet
-        ? undefined
-        : (e) => {
-            const line = formatEvent(e);
-            if (line !== null) process.stderr.write(`${line}\n`);
-          },
+      onEvent: eventPrinter(quiet),
       diffoscope: { ...DIFFOSCOPE_DEFAULTS, maxReportBytes: 4 * 1024 * 1024 },
     });
   } catch (err) {
@@ -99,8 +93,8 @@ export async function runRebuildCommand(argv: string[]): Promise<number> {
     }
   }
   if (report.verdict === 'FAILED') {
-    process.stderr.write(`detbuild rebuild: ${report.message}${report.rebuilt?.log ? ` (log: ${report.rebuilt.log})` : ''}\n`);
-    return exitCodeFor(report.rebuilt!.status as OverallStatus) ?? EXIT.engine;
+    printFailure('detbuild rebuild', report.message, report.rebuilt?.log);
+    return exitCodeOf(report.rebuilt!.status as OverallStatus) ?? EXIT.engine;
   }
   if (report.verdict === 'GOOD' && values.sign !== undefined) {
     try {
@@ -156,11 +150,15 @@ function failure(err: unknown): number {
     line(err.message);
     if (err.code === 'REBUILD_SOURCES') return EXIT.sourcesMismatch;
     if (err.code === 'REBUILD_RECIPE') return EXIT.rebuildUnverifiable;
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
   if (err instanceof RemoteInfoError) {
     line(err.message);
-    return exitCodeFor(err.status);
+    return exitCodeOf(err.status);
+  }
+  if (err instanceof DetbuildError) {
+    line(err.message);
+    return exitCodeOfError(err);
   }
   line(`internal error: ${describeError(err)}`);
   return EXIT.internal;

@@ -2,139 +2,94 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeError } from '../../errors.js';
 import { readOsRelease } from '../../record/index.js';
-import { statusExit } from '../run-local.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
 import {
-  BUILDER_ROOTS,
   TemplateError,
-  aptUpdate,
-  availablePackages,
-  builderPackagesHere,
-  createAptEnv,
+  defaultEpoch,
   fetchTemplateSources,
-  machineArchiveUri,
+  lockArchives,
+  lockPackages,
   makeLock,
   packagesFromRecordFile,
   readLock,
   regenerateTemplate,
-  resolveClosure,
   serializeLock,
-  type LockedPackage,
 } from '../../recipes/template/index.js';
+import { cancellable } from '../cancel.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { formatEvent } from '../format.js';
-import { onInterrupt } from '../cancel.js';
+import { eventPrinter, printFailure, printJson } from '../format.js';
+import { ENGINE_OPTIONS, HELP_OPTION, commandLine, helpText, parseNumber } from '../options.js';
 
 export const TEMPLATE_USAGE = `usage: detbuild template lock [-o LOCK] [--record FILE] [--all | --roots PKG,...] [--resolve PKG,...|essential]
                               [--archive 'URI [SUITE [COMPONENT...]]']... [--suite SUITE] [--components C,...] [--epoch SECONDS] [--image-size MIB]
        detbuild template fetch LOCK -o SRC_DIR [--cache DIR]
        detbuild template build LOCK -o OUT_DIR [--cache DIR] [--work DIR] [--plain] [--json] [--quiet]`;
 
+const LOCK_OPTIONS = {
+  out: { type: 'string', short: 'o', arg: 'LOCK', help: 'write the lock here (default: stdout)' },
+  record: { type: 'string', arg: 'FILE', help: "a builder's environment record (detbuild info --json): lock its whole package set" },
+  all: { type: 'boolean', help: "lock every package installed on this machine" },
+  roots: { type: 'string', arg: 'PKG,...', help: "lock the closure of these packages of this machine (default: a builder's)" },
+  resolve: { type: 'string', arg: 'PKG,...|essential', help: "lock the archive's current versions of these packages and their closure" },
+  archive: { type: 'string', multiple: true, arg: "'URI [SUITE [COMPONENT...]]'", help: "an archive to fetch from, repeatable (default: this machine's apt source of SUITE)" },
+  suite: { type: 'string', arg: 'SUITE', help: "the distribution's suite (default: the record's or this machine's codename)" },
+  components: { type: 'string', arg: 'C,...', help: 'the components of archives that name none (default main)' },
+  epoch: { type: 'string', arg: 'SECONDS', help: "the image's SOURCE_DATE_EPOCH (default: the snapshot archive's date, else today 00:00 UTC)" },
+  'image-size': { type: 'string', arg: 'MIB', help: 'the size of root.img' },
+  ...HELP_OPTION,
+} as const;
 
-/** Lock, record and archive problems are bad input; anything else is the machinery's. */
-const BAD_INPUT = new Set(['TEMPLATE_LOCK_INVALID', 'TEMPLATE_LOCK_MISSING', 'TEMPLATE_RECORD_INVALID', 'TEMPLATE_VERSION_UNAVAILABLE', 'TEMPLATE_OUT_NOT_EMPTY', 'TEMPLATE_SELECT']);
+const FETCH_OPTIONS = {
+  out: { type: 'string', short: 'o', arg: 'SRC_DIR', help: 'the source directory to make: the lock, the build script and every pinned .deb' },
+  cache: { type: 'string', arg: 'DIR', help: 'a cache of fetched .debs, kept between runs' },
+  ...HELP_OPTION,
+} as const;
 
-function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, strict: true, options });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${TEMPLATE_USAGE}`);
-  }
+const BUILD_OPTIONS = {
+  out: { type: 'string', short: 'o', arg: 'OUT_DIR', help: 'the result: root.tar, root.img, manifest.json; must not exist, or be empty' },
+  cache: FETCH_OPTIONS.cache,
+  work: { type: 'string', arg: 'DIR', help: 'the scratch directory (default: a temporary one, removed afterwards)' },
+  plain: ENGINE_OPTIONS.plain,
+  json: ENGINE_OPTIONS.json,
+  quiet: ENGINE_OPTIONS.quiet,
+  ...HELP_OPTION,
+} as const;
+
+function list(v: string | undefined): string[] {
+  return v !== undefined ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
 }
 
-function list(v: unknown): string[] {
-  return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
-}
-
-function int(name: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name}: expected a non-negative integer, got '${String(v)}'`);
-  return Number(v);
-}
-
-/** A snapshot archive's date (…/20250520T000000Z) is the natural epoch of a lock; else today, 00:00 UTC. */
-export function defaultEpoch(uri: string, now = Date.now()): number {
-  const m = /(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(uri);
-  if (m) return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
-  return Math.floor(now / 86_400_000) * 86_400;
+function int(name: string, v: string | undefined): number | undefined {
+  return parseNumber(name, v, { integer: true });
 }
 
 async function lockCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    out: { type: 'string', short: 'o' },
-    record: { type: 'string' },
-    all: { type: 'boolean' },
-    roots: { type: 'string' },
-    resolve: { type: 'string' },
-    archive: { type: 'string', multiple: true },
-    suite: { type: 'string' },
-    components: { type: 'string' },
-    epoch: { type: 'string' },
-    'image-size': { type: 'string' },
-  });
+  const parsed = commandLine(argv, LOCK_OPTIONS, helpText(TEMPLATE_USAGE, "Locks a builder's package set: exact versions, archives and epoch (docs/TEMPLATE.md).", LOCK_OPTIONS));
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\n${TEMPLATE_USAGE}`);
   const ways = [values.record !== undefined || values.all, values.resolve !== undefined].filter(Boolean).length;
   if (ways > 1) throw new UsageError('--resolve takes the packages from the archive; it cannot be combined with --record or --all');
-  const fromRecord = typeof values.record === 'string' ? await packagesFromRecordFile(values.record) : null;
-  const osRelease = fromRecord ? null : await readOsRelease();
-  const suite = (values.suite as string | undefined) ?? fromRecord?.codename ?? osRelease?.VERSION_CODENAME;
+  const fromRecord = values.record !== undefined ? await packagesFromRecordFile(values.record) : null;
+  if (fromRecord && list(values.roots).length) throw new UsageError('--roots selects from this machine\'s dpkg database; a record holds no dependencies (its whole package set is the builder)');
+  const suite = values.suite ?? fromRecord?.codename ?? (await readOsRelease()).VERSION_CODENAME;
   if (!suite) throw new UsageError('--suite is required (the record names no VERSION_CODENAME)');
-  const components = list(values.components);
-  // --archive 'URI [SUITE [COMPONENT...]]', repeatable (e.g. the distribution, its security archive, Qubes' repository)
-  const given = (values.archive as string[] | undefined) ?? [];
-  const archives = given.map((a) => {
-    const [uri, s, ...c] = a.trim().split(/\s+/);
-    return { uri: uri!, suite: s ?? suite, components: c.length ? c : components.length ? components : ['main'] };
-  });
-  if (archives.length === 0) {
-    const uri = await machineArchiveUri(suite);
-    if (!uri) throw new UsageError(`--archive is required: no apt source of this machine serves ${suite} (or set DETBUILD_TEMPLATE_ARCHIVE)`);
-    archives.push({ uri, suite, components: components.length ? components : ['main'] });
-  }
-  const uri = archives[0]!.uri;
-  const epoch = int('epoch', values.epoch) ?? defaultEpoch(uri);
+  const archives = await lockArchives(values.archive ?? [], suite, list(values.components));
+  if (archives.length === 0) throw new UsageError(`--archive is required: no apt source of this machine serves ${suite} (or set DETBUILD_TEMPLATE_ARCHIVE)`);
+  const epoch = int('epoch', values.epoch) ?? defaultEpoch(archives[0]!.uri);
   const imageSizeMiB = int('image-size', values['image-size']);
 
-  let packages: LockedPackage[];
-  let architecture: string;
-  if (values.resolve !== undefined) {
-    // the current versions in the archive: a lock made without a running builder
-    architecture = fromRecord?.architecture ?? 'amd64';
-    const scratch = await mkdtemp(path.join(tmpdir(), 'detbuild-lock-'));
-    try {
-      const apt = await createAptEnv(scratch, archives, architecture);
-      await aptUpdate(apt);
-      let names = list(values.resolve);
-      if (names.includes('essential')) {
-        const essential = (await availablePackages(apt)).filter((p) => p.essential).map((p) => p.name);
-        names = [...new Set([...names.filter((n) => n !== 'essential'), ...essential])];
-      }
-      packages = await resolveClosure(apt, names);
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
-  } else if (fromRecord) {
-    architecture = fromRecord.architecture;
-    const roots = list(values.roots);
-    if (roots.length) throw new UsageError('--roots selects from this machine\'s dpkg database; a record holds no dependencies (its whole package set is the builder)');
-    packages = fromRecord.packages;
-  } else {
-    const { execa } = await import('execa');
-    architecture = (await execa('dpkg', ['--print-architecture'])).stdout.trim();
-    const allHere = values.all === true;
-    if (allHere) {
-      const { listInstalledPackages } = await import('../../record/index.js');
-      packages = (await listInstalledPackages()).packages;
-    } else {
-      const roots = list(values.roots);
-      packages = await builderPackagesHere(roots.length ? roots : BUILDER_ROOTS);
-    }
-  }
+  const { packages, architecture } = fromRecord
+    ? fromRecord
+    : await lockPackages(
+        values.resolve !== undefined ? { from: 'archive', names: list(values.resolve), architecture: 'amd64' } : { from: 'here', all: values.all === true, roots: list(values.roots) },
+        archives,
+      );
   const lock = makeLock(packages, { suite, architecture, archives, epoch, ...(imageSizeMiB !== undefined ? { imageSizeMiB } : {}) });
   const text = serializeLock(lock);
-  if (typeof values.out === 'string') {
+  if (values.out !== undefined) {
     await writeFile(values.out, text);
     process.stderr.write(`detbuild: ${lock.packages.length} packages locked into ${values.out}\n`);
   } else {
@@ -144,8 +99,10 @@ async function lockCommand(argv: string[]): Promise<number> {
 }
 
 async function fetchCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' }, cache: { type: 'string' } });
-  if (positionals.length !== 1 || typeof values.out !== 'string') throw new UsageError(`expected LOCK and -o SRC_DIR\n${TEMPLATE_USAGE}`);
+  const parsed = commandLine(argv, FETCH_OPTIONS, helpText(TEMPLATE_USAGE, "Fetches a lock's packages into a source directory a builder can build offline.", FETCH_OPTIONS));
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || values.out === undefined) throw new UsageError(`expected LOCK and -o SRC_DIR\n${TEMPLATE_USAGE}`);
   const lock = await readLock(positionals[0]!);
   const src = path.resolve(values.out);
   const work = await mkdtemp(path.join(tmpdir(), 'detbuild-fetch-'));
@@ -154,7 +111,7 @@ async function fetchCommand(argv: string[]): Promise<number> {
     r = await fetchTemplateSources(lock, {
       sourceDir: src,
       workDir: work,
-      ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
+      ...(values.cache !== undefined ? { cacheDir: path.resolve(values.cache) } : {}),
       log: (m) => process.stderr.write(`detbuild: ${m}\n`),
     });
   } finally {
@@ -165,53 +122,37 @@ async function fetchCommand(argv: string[]): Promise<number> {
 }
 
 async function buildCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    out: { type: 'string', short: 'o' },
-    cache: { type: 'string' },
-    work: { type: 'string' },
-    plain: { type: 'boolean' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-  });
-  if (positionals.length !== 1 || typeof values.out !== 'string') throw new UsageError(`expected LOCK and -o OUT_DIR\n${TEMPLATE_USAGE}`);
+  const parsed = commandLine(argv, BUILD_OPTIONS, helpText(TEMPLATE_USAGE, "Regenerates a builder's template image (root.tar, root.img) from a lock under the engine.", BUILD_OPTIONS));
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || values.out === undefined) throw new UsageError(`expected LOCK and -o OUT_DIR\n${TEMPLATE_USAGE}`);
   const lock = await readLock(positionals[0]!);
-  const interrupt = onInterrupt();
   // a scratch directory of our own is removed afterwards; one given with --work is kept
-  const work = typeof values.work === 'string' ? path.resolve(values.work) : await mkdtemp(path.join(tmpdir(), 'detbuild-template-'));
+  const work = values.work !== undefined ? path.resolve(values.work) : await mkdtemp(path.join(tmpdir(), 'detbuild-template-'));
   try {
-    const r = await regenerateTemplate(lock, {
-      outDir: path.resolve(values.out),
-      workDir: work,
-      ...(typeof values.cache === 'string' ? { cacheDir: path.resolve(values.cache) } : {}),
-      mode: values.plain ? 'plain' : 'deterministic',
-      signal: interrupt.signal,
-      log: (m) => process.stderr.write(`detbuild: ${m}\n`),
-      // warnings (a workspace left behind) are shown even when quiet
-      onEvent: (e) => {
-        if (values.quiet && e.kind !== 'warning') return;
-        const line = formatEvent(e);
-        if (line !== null) process.stderr.write(`${line}\n`);
-      },
-    });
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ lockSha256: r.fetch.lockSha256, tarballSha256: r.tarballSha256, imageSha256: r.imageSha256, imageBytes: r.imageBytes, result: { ...r.build, stats: undefined } }, null, 2)}\n`);
-    } else if (r.build.ok) {
-      process.stdout.write(`${r.tarballSha256}  root.tar\n${r.imageSha256}  root.img\n${path.join(r.build.outDir!, 'manifest.json')}\n`);
-    }
-    if (!r.build.ok) {
-      process.stderr.write(`detbuild: ${r.build.message}${r.build.logPath ? ` (log: ${r.build.logPath})` : ''}\n`);
-      if (r.build.status === 'error' && r.build.badInput) return EXIT.badInput;
-    }
-    return statusExit(r.build.status);
+    const r = await cancellable((signal) =>
+      regenerateTemplate(lock, {
+        outDir: path.resolve(values.out!),
+        workDir: work,
+        ...(values.cache !== undefined ? { cacheDir: path.resolve(values.cache) } : {}),
+        mode: values.plain ? 'plain' : 'deterministic',
+        signal,
+        log: (m) => process.stderr.write(`detbuild: ${m}\n`),
+        onEvent: eventPrinter(values.quiet),
+      }),
+    );
+    if (values.json) printJson({ lockSha256: r.fetch.lockSha256, tarballSha256: r.tarballSha256, imageSha256: r.imageSha256, imageBytes: r.imageBytes, result: { ...r.build, stats: undefined } });
+    else if (r.build.ok) process.stdout.write(`${r.tarballSha256}  root.tar\n${r.imageSha256}  root.img\n${path.join(r.build.outDir!, 'manifest.json')}\n`);
+    if (!r.build.ok) printFailure('detbuild', r.build.message, r.build.logPath);
+    return exitCodeOfResult(r.build);
   } finally {
-    interrupt.release();
-    if (typeof values.work !== 'string') await rm(work, { recursive: true, force: true });
+    if (values.work === undefined) await rm(work, { recursive: true, force: true });
   }
 }
 
 export async function runTemplateCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if ([sub, ...rest].some((a) => a === '--help' || a === '-h')) {
+  if (sub === '--help' || sub === '-h') {
     process.stdout.write(`${TEMPLATE_USAGE}\n`);
     return EXIT.ok;
   }
@@ -229,7 +170,7 @@ export async function runTemplateCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof TemplateError) {
       process.stderr.write(`detbuild: ${describeError(err).split('\n')[0]}\n`);
-      return BAD_INPUT.has(err.code) ? EXIT.badInput : EXIT.engine;
+      return exitCodeOfError(err);
     }
     throw err;
   }

@@ -1,13 +1,13 @@
 /** `detbuild verify SRC_DIR [--out DIR] [...]`: argv in, verify call, a verdict out. */
 import path from 'node:path';
-import { SpecError, defaultSpecFor } from '../../engine/index.js';
+import { defaultSpecFor } from '../../engine/index.js';
 import { describeError } from '../../errors.js';
 import { verifyBuild, type VerifyResult } from '../../verify/index.js';
 import { EXIT, UsageError } from '../exit-codes.js';
-import { formatEvent } from '../format.js';
-import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, parseCommandLine } from '../options.js';
-import { statusExit } from '../run-local.js';
-import { onInterrupt } from '../cancel.js';
+import { eventPrinter, printFailure, printJson } from '../format.js';
+import { COMMAND_OPTION, ENGINE_OPTIONS, HELP_OPTION, engineChoices, helpText, commandLine } from '../options.js';
+import { exitCodeOfError, exitCodeOfResult } from '../../outcome.js';
+import { cancellable } from '../cancel.js';
 
 export const VERIFY_USAGE = `usage: detbuild verify SRC_DIR [--out DIR] [--command CMD] [--epoch SECONDS] [--seed HEX]
                        [--time-step SECONDS] [--timeout SECONDS] [--plain] [--json] [--quiet]`;
@@ -35,13 +35,12 @@ exit status: 0 identical, 9 the builds differ, 4 a build failed (5 timeout, 6 ou
 const DIFFOSCOPE_LINES = 40;
 
 export async function runVerifyCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, VERIFY_OPTIONS);
-  if (values.help) {
-    process.stdout.write(`${VERIFY_HELP}\n`);
-    return EXIT.ok;
-  }
+  const parsed = commandLine(argv, VERIFY_OPTIONS, VERIFY_HELP);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`expected exactly one SRC_DIR\n${VERIFY_USAGE}`);
   const choices = engineChoices(values);
+  const show = eventPrinter(values.quiet);
 
   let resolved;
   try {
@@ -51,30 +50,24 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
     });
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return EXIT.badInput;
+    return exitCodeOfError(err);
   }
 
-  const interrupt = onInterrupt();
   let result: VerifyResult;
   try {
-    result = await verifyBuild(resolved.spec, {
-      ...(values.out !== undefined ? { outDir: values.out } : {}),
-      signal: interrupt.signal,
-      onEvent: values.quiet
-        ? undefined
-        : (run, e) => {
-            const line = formatEvent(e);
-            if (line !== null) process.stderr.write(`${run ? `[${run}] ` : ''}${line}\n`);
-          },
-    });
+    result = await cancellable((signal) =>
+      verifyBuild(resolved.spec, {
+        ...(values.out !== undefined ? { outDir: values.out } : {}),
+        signal,
+        onEvent: (run, e) => show(e, run ?? undefined),
+      }),
+    );
   } catch (err) {
     process.stderr.write(`detbuild: ${describeError(err)}\n`);
-    return err instanceof SpecError ? EXIT.badInput : EXIT.engine;
-  } finally {
-    interrupt.release();
+    return exitCodeOfError(err);
   }
 
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (values.json) printJson(result);
   else process.stdout.write(summary(result));
 
   switch (result.status) {
@@ -85,10 +78,9 @@ export async function runVerifyCommand(argv: string[]): Promise<number> {
       return EXIT.notReproducible;
     case 'build-failed': {
       const r = result.runs.find((x) => x.name === result.failedRun)?.result;
-      process.stderr.write(`detbuild: ${result.message}${result.logPath ? ` (log: ${result.logPath})` : ''}\n`);
+      printFailure('detbuild', result.message, result.logPath);
       if (!r) return EXIT.engine;
-      if (r.status === 'error' && r.badInput) return EXIT.badInput;
-      return statusExit(r.status);
+      return exitCodeOfResult(r);
     }
   }
 }

@@ -15,7 +15,7 @@ import { closeSync } from 'node:fs';
 import dbus from 'dbus-next';
 import { describeError } from '../../errors.js';
 import { ERROR_PREFIX } from '../bus.js';
-import { DaemonError } from '../errors.js';
+import { DaemonError, RequestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BuildQueue, QueuedBuild } from './queue.js';
 
@@ -75,8 +75,8 @@ export class BuilderInterface extends Interface {
 
   Submit(mode: string, caller: string): [string, number] {
     try {
-      if (mode !== 'build' && mode !== 'verify') throw new DaemonError('REQUEST_MODE', `unknown mode ${JSON.stringify(mode)} (build or verify)`);
-      if (!CALLER.test(caller)) throw new DaemonError('REQUEST_CALLER', 'the caller must be a qube name');
+      if (mode !== 'build' && mode !== 'verify') throw new RequestError('REQUEST_MODE', `unknown mode ${JSON.stringify(mode)} (build or verify)`);
+      if (!CALLER.test(caller)) throw new RequestError('REQUEST_CALLER', 'the caller must be a qube name');
       const { build, position } = this.backend.queue.submit(mode, caller, this.currentSender);
       this.backend.logger.child({ build: build.id, caller }).info(`queued (${mode}), ${position} ahead`);
       return [build.id, position];

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { FinalStatus } from '../../protocol/messages.js';
-import { exitCodeFor, type RemoteStatus } from '../../protocol/status.js';
+import type { RemoteStatus } from '../../protocol/status.js';
+import { exitCodeOf } from '../../outcome.js';
 import { DaemonError } from '../errors.js';
 
 export type BuildState = 'queued' | 'waiting' | 'running' | 'done';
@@ -126,7 +127,7 @@ export class BuildQueue extends EventEmitter<QueueEvents> {
       return;
     }
     if (b.state === 'waiting') this.clearAttachTimer();
-    if (b.state !== 'done') this.complete(b, 'cancelled', why, exitCodeFor('cancelled'));
+    if (b.state !== 'done') this.complete(b, 'cancelled', why, exitCodeOf('cancelled'));
   }
 
   private complete(b: QueuedBuild, status: RemoteStatus, message: string, exitCode: number): void {
@@ -150,7 +151,7 @@ export class BuildQueue extends EventEmitter<QueueEvents> {
     next.state = 'waiting';
     this.attachTimer = setTimeout(() => {
       this.attachTimer = null;
-      if (next.state === 'waiting') this.complete(next, 'cancelled', 'the caller did not hand over its streams in time', exitCodeFor('cancelled'));
+      if (next.state === 'waiting') this.complete(next, 'cancelled', 'the caller did not hand over its streams in time', exitCodeOf('cancelled'));
     }, this.opts.attachTimeoutMs);
     this.emit('changed');
     this.emit('turn', next);

@@ -20,7 +20,7 @@ import { Parser, type ReadEntry } from 'tar';
 import { DIR_MODE, fileMode, isExecutable } from '../../engine/modes.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { safeRelativePath } from '../../protocol/paths.js';
-import { DaemonError } from '../errors.js';
+import { RequestError } from '../errors.js';
 
 export interface ExtractLimits {
   /** most entries of any kind */
@@ -67,7 +67,7 @@ export class SourceExtractor {
         : entry.type === 'Unsupported' || !entry.type
           ? 'entries of an unknown type are not accepted'
           : `entries of type ${entry.type} are not accepted`;
-      this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(String(entry.path ?? '').slice(0, 200))} refused: ${why}`));
+      this.fail(new RequestError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(String(entry.path ?? '').slice(0, 200))} refused: ${why}`));
       entry.resume();
     });
     // the text of each PAX header or GNU long name, before node-tar cuts it at the first NUL
@@ -75,14 +75,14 @@ export class SourceExtractor {
       if (this.failure) return;
       const body = text.replace(/\0+$/, '');
       if (body.includes('\0')) {
-        this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) holds a NUL: the name it carries would be cut there'));
+        this.fail(new RequestError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) holds a NUL: the name it carries would be cut there'));
       } else if (body.includes('\uFFFD')) {
-        this.fail(new DaemonError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) is not valid UTF-8'));
+        this.fail(new RequestError('REQUEST_UNSAFE_ENTRY', 'an extended header (PAX record or GNU long name) is not valid UTF-8'));
       }
     });
     this.parserDone = new Promise((resolve) => {
       this.parser.on('error', (err: Error) => {
-        this.fail(new DaemonError('REQUEST_TAR', `the source archive is malformed: ${err.message}`, { cause: err }));
+        this.fail(new RequestError('REQUEST_TAR', `the source archive is malformed: ${err.message}`, { cause: err }));
         resolve();
       });
       this.parser.on('close', () => resolve());
@@ -149,7 +149,7 @@ export class SourceExtractor {
       return;
     }
     if (++this.entries > this.limits.maxEntries) {
-      throw new DaemonError('REQUEST_TOO_MANY_FILES', `the sources have more than ${this.limits.maxEntries} entries (the builder's limit)`);
+      throw new RequestError('REQUEST_TOO_MANY_FILES', `the sources have more than ${this.limits.maxEntries} entries (the builder's limit)`);
     }
     const parts = checkedPath(path, 'entry');
     const key = parts.join('/');
@@ -173,7 +173,7 @@ export class SourceExtractor {
         try {
           fd = openSync(dest, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, mode);
         } catch (err) {
-          throw new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create it (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+          throw new RequestError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create it (${(err as NodeJS.ErrnoException).code})`, { cause: err });
         }
         this.files++;
         this.bytes += entry.size;
@@ -181,7 +181,7 @@ export class SourceExtractor {
         this.pending.push(
           new Promise<void>((resolve, reject) => {
             out.on('error', (err) => {
-              const e = new DaemonError('REQUEST_WRITE', `cannot write ${JSON.stringify(raw)}: ${err.message}`, { cause: err });
+              const e = new RequestError('REQUEST_WRITE', `cannot write ${JSON.stringify(raw)}: ${err.message}`, { cause: err });
               this.fail(e);
               reject(e);
             });
@@ -205,7 +205,7 @@ export class SourceExtractor {
         try {
           symlinkSync(target, dest);
         } catch (err) {
-          throw new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create the symlink (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+          throw new RequestError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create the symlink (${(err as NodeJS.ErrnoException).code})`, { cause: err });
         }
         if (entry.mtime) lutimesSync(dest, entry.mtime, entry.mtime);
         this.symlinks.push({ parts, target });
@@ -232,7 +232,7 @@ export class SourceExtractor {
         try {
           linkSync(tdest, dest);
         } catch (err) {
-          throw new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create the hard link (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+          throw new RequestError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw)} refused: cannot create the hard link (${(err as NodeJS.ErrnoException).code})`, { cause: err });
         }
         this.files++;
         entry.resume();
@@ -337,19 +337,19 @@ function checkedPath(path: string, what: string): string[] {
     return safeRelativePath(path, what);
   } catch (err) {
     if (err instanceof ProtocolError) {
-      throw new DaemonError('REQUEST_UNSAFE_PATH', err.message, { cause: err });
+      throw new RequestError('REQUEST_UNSAFE_PATH', err.message, { cause: err });
     }
     throw err;
   }
 }
 
 function refuse(raw: string, why: string): never {
-  throw new DaemonError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw.slice(0, 200))} refused: ${why}`);
+  throw new RequestError('REQUEST_UNSAFE_ENTRY', `entry ${JSON.stringify(raw.slice(0, 200))} refused: ${why}`);
 }
 
 function refuseCompressed(chunk: Buffer): void {
   const starts = (...b: number[]) => b.every((v, i) => chunk[i] === v);
   if (starts(0x1f, 0x8b) || starts(0x28, 0xb5, 0x2f, 0xfd) || starts(0x42, 0x5a, 0x68) || starts(0xfd, 0x37, 0x7a, 0x58, 0x5a)) {
-    throw new DaemonError('REQUEST_TAR', 'the sources must be an uncompressed tar archive (compression detected)');
+    throw new RequestError('REQUEST_TAR', 'the sources must be an uncompressed tar archive (compression detected)');
   }
 }

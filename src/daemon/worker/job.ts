@@ -23,7 +23,7 @@ import type { DaemonConfig } from '../config.js';
 import { diffoscopeReport } from '../../record/diffoscope.js';
 import { LiveLog } from './live-log.js';
 import type { Logger } from '../logger.js';
-import { finalStatus, statusFromError, statusFromResult } from './outcome.js';
+import { finalStatus, finalStatusOfError, finalStatusOfResult } from '../../outcome.js';
 import { readRequest } from './request.js';
 import { checkRequiredEnvironment } from './require-environment.js';
 import { sendResults } from './respond.js';
@@ -76,7 +76,7 @@ export async function runJob(deps: JobDeps, job: JobRequest): Promise<FinalStatu
       abort.abort();
       job.output.destroy();
       status = finalStatus('cancelled', `the caller stopped reading its response for ${Math.round(config.responseStallTimeoutMs / 1000)} s`);
-    } else status = statusFromError(err);
+    } else status = finalStatusOfError(err);
   } finally {
     job.signal.removeEventListener('abort', onCancel);
   }
@@ -118,7 +118,7 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   } catch (err) {
     if (signal.aborted) return finalStatus('cancelled', 'cancelled while receiving the request');
     job.logger.warn(`request refused: ${describeError(err)}`);
-    return statusFromError(err);
+    return finalStatusOfError(err);
   } finally {
     // nothing more is read; the request's descriptor is closed before any build starts
     job.input.destroy();
@@ -132,8 +132,8 @@ async function receiveAndBuild(deps: JobDeps, job: JobRequest, writer: FrameWrit
   } catch (err) {
     job.logger.warn(`recipe refused: ${describeError(err)}`);
     // the first phase of a two-phase recipe (rpm from a spec) ran and failed: its own status
-    if (err instanceof RpmSourceBuildError) return { ...statusFromResult(job.id, err.result), message: err.message };
-    return statusFromError(err);
+    if (err instanceof RpmSourceBuildError) return { ...finalStatusOfResult(job.id, err.result), message: err.message };
+    return finalStatusOfError(err);
   }
   job.logger.info(`building (${job.mode}, ${resolved.spec.mode}): ${resolved.spec.command}`);
   return job.mode === 'verify'
@@ -176,11 +176,11 @@ async function buildOnce(deps: JobDeps, job: JobRequest, writer: FrameWriter, ws
   const record = makeRecord(await deps.environment(), buildParametersFor(spec, result.manifest?.sourceHash ?? resolved.sourceHash, resolved.recipe));
   if (!result.ok || !result.manifest) {
     await writer.json(FrameType.record, record);
-    return statusFromResult(job.id, result);
+    return finalStatusOfResult(job.id, result);
   }
   log.stage('send', `sending ${result.manifest.artifacts.length} artifacts`);
   await sendResults(writer, join(outDir, 'artifacts'), result.manifest, record);
-  return statusFromResult(job.id, result);
+  return finalStatusOfResult(job.id, result);
 }
 
 /** What the second run of a verify changes in the real conditions around the build. */
@@ -221,7 +221,7 @@ async function verifyTwice(deps: JobDeps, job: JobRequest, writer: FrameWriter, 
       restoreEnv('LANG', saved.LANG);
     }
     if (!run.result.ok) {
-      const s = statusFromResult(job.id, run.result);
+      const s = finalStatusOfResult(job.id, run.result);
       await writer.json(FrameType.record, makeRecord(await deps.environment(), buildParametersFor(spec, resolved.sourceHash, resolved.recipe)));
       return { ...s, message: `run ${run.tag}: ${s.message}` };
     }

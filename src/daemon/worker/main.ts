@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import type { Socket } from 'node:net';
 import { runBuild } from '../../engine/index.js';
 import { describeError } from '../../errors.js';
-import { finalStatus } from './outcome.js';
+import { finalStatus } from '../../outcome.js';
 import { collectEnvironment, makeRecord } from '../../record/collect.js';
 import type { Environment } from '../../record/schema.js';
 import type { DaemonConfig } from '../config.js';

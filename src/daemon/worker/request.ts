@@ -8,7 +8,7 @@ import { FrameType, REQUEST_FRAMES } from '../../protocol/constants.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { RecipeSchema, RequestEndSchema, type Recipe } from '../../protocol/messages.js';
 import { FrameReader, parseJsonFrame } from '../../protocol/reader.js';
-import { DaemonError } from '../errors.js';
+import { RequestError } from '../errors.js';
 import { SourceExtractor, type ExtractSummary } from './extract.js';
 
 export interface RequestLimits {
@@ -24,8 +24,8 @@ export interface ReceivedRequest {
 
 /**
  * Reads a request from `source` into `sourceDir` (an empty directory). Throws
- * ProtocolError for a stream that breaks the wire format and DaemonError REQUEST_* for
- * one the builder refuses; either way the caller reports status 'rejected'.
+ * ProtocolError for a stream that breaks the wire format and RequestError for one the
+ * builder refuses; both are bad input (status 'rejected', src/outcome.ts).
  */
 export async function readRequest(
   source: AsyncIterable<Buffer>,
@@ -50,7 +50,7 @@ export async function readRequest(
       if (f.type === FrameType.sourceChunk) {
         tarBytes += f.payload.length;
         if (tarBytes > limits.maxRequestBytes) {
-          throw new DaemonError('REQUEST_TOO_LARGE', `the sources exceed ${limits.maxRequestBytes} bytes (the builder's limit)`);
+          throw new RequestError('REQUEST_TOO_LARGE', `the sources exceed ${limits.maxRequestBytes} bytes (the builder's limit)`);
         }
         hash.update(f.payload);
         await extractor.write(f.payload);

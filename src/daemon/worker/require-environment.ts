@@ -4,12 +4,12 @@
  */
 import { canonicalSha256 } from '../../record/canonical.js';
 import type { Environment } from '../../record/schema.js';
-import { DaemonError } from '../errors.js';
+import { RequestError } from '../errors.js';
 
 export async function checkRequiredEnvironment(required: string | undefined, environment: () => Promise<Environment>): Promise<void> {
   if (required === undefined) return;
   const actual = canonicalSha256(await environment());
   if (actual !== required) {
-    throw new DaemonError('REQUEST_ENVIRONMENT', `this builder's environment is ${actual}, the request requires ${required}`);
+    throw new RequestError('REQUEST_ENVIRONMENT', `this builder's environment is ${actual}, the request requires ${required}`);
   }
 }

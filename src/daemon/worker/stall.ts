@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { DaemonError } from '../errors.js';
+import { RequestError } from '../errors.js';
 
 /** How long and how slowly a caller may take to hand over its request. */
 export interface TransferLimits {
@@ -26,15 +26,15 @@ export async function* withTransferLimits(stream: Readable, limits: TransferLimi
   const start = Date.now();
   let bytes = 0;
   let last = start;
-  const failure = (now: number): DaemonError | null => {
+  const failure = (now: number): RequestError | null => {
     if (now - start >= limits.deadlineMs) {
-      return new DaemonError('REQUEST_DEADLINE', `the request was not complete by its deadline of ${seconds(limits.deadlineMs)} s (${bytes} bytes received)`);
+      return new RequestError('REQUEST_DEADLINE', `the request was not complete by its deadline of ${seconds(limits.deadlineMs)} s (${bytes} bytes received)`);
     }
     if (now - start >= rateDeadline()) {
       const rate = Math.round((bytes * 1000) / Math.max(1, now - start));
-      return new DaemonError('REQUEST_TOO_SLOW', `the request came too slowly: ${rate} bytes per second, below the builder's minimum of ${limits.minBytesPerSecond} bytes per second`);
+      return new RequestError('REQUEST_TOO_SLOW', `the request came too slowly: ${rate} bytes per second, below the builder's minimum of ${limits.minBytesPerSecond} bytes per second`);
     }
-    if (now - last >= limits.idleMs) return new DaemonError('REQUEST_STALLED', `the request stalled: no data for ${seconds(limits.idleMs)} s`);
+    if (now - last >= limits.idleMs) return new RequestError('REQUEST_STALLED', `the request stalled: no data for ${seconds(limits.idleMs)} s`);
     return null;
   };
   const rateDeadline = () => limits.graceMs + (bytes * 1000) / limits.minBytesPerSecond;

@@ -67,6 +67,7 @@ async function apt(envs: AptEnv, file: string, args: string[], cwd?: string): Pr
     const why = (r.stderr || r.stdout).split('\n').filter((l) => l.startsWith('E:') || l.startsWith('W:')).slice(0, 3).join(' ');
     throw new TemplateError('TEMPLATE_APT_FAILED', `${file} ${args[0]} failed (exit ${r.exitCode ?? r.signal}): ${why || r.stderr.slice(-300)}`, {
       cause: new Error(r.stderr),
+      kind: 'failure',
     });
   }
   return r.stdout;

@@ -45,7 +45,7 @@ export async function readDebFields(dir: string): Promise<Map<string, LockedPack
   if (files.length === 0) return out;
   const script = 'for f; do printf "%s\\t" "$f"; dpkg-deb --showformat="\\${Package}\\t\\${Version}\\t\\${Architecture}\\n" --show "$f" || exit 1; done';
   const r = await execa('sh', ['-c', script, 'sh', ...files], { cwd: dir, reject: false, maxBuffer: 64 * 1024 * 1024 });
-  if (r.exitCode !== 0) throw new TemplateError('TEMPLATE_DEB_UNREADABLE', `cannot read a .deb in ${dir}: ${r.stderr.split('\n')[0]}`);
+  if (r.exitCode !== 0) throw new TemplateError('TEMPLATE_DEB_UNREADABLE', `cannot read a .deb in ${dir}: ${r.stderr.split('\n')[0]}`, { kind: 'failure' });
   for (const line of r.stdout.split('\n')) {
     const [file, name, version, arch] = line.split('\t');
     if (file && name && version && arch) out.set(file, { name, version, arch });
@@ -108,6 +108,7 @@ export async function fetchTemplateSources(lock: TemplateLock, opts: FetchOption
   if (still.length > 0) {
     throw new TemplateError('TEMPLATE_DEB_MISMATCH', `downloaded files are not the pinned packages: ${still.map(label).slice(0, 5).join(', ')}`, {
       packages: still.map((p) => `${p.name}=${p.version}`),
+      kind: 'failure',
     });
   }
   const names = new Set<string>();

@@ -20,3 +20,4 @@ export { fetchTemplateSources, readDebFields, type FetchOptions, type FetchResul
 export { ARTIFACTS, SOURCE_FILES, buildScript, derivedUuid, expectedPackages } from './script.js';
 export { regenerateTemplate, type RegenerateOptions, type RegenerateResult } from './regenerate.js';
 export { BUILDER_ROOTS, builderPackagesHere, closureOf, makeLock, packagesFromRecordFile, parseStatusDeps, type LockChoices } from './select.js';
+export { defaultEpoch, lockArchives, lockPackages, type PackageChoice } from './compose.js';

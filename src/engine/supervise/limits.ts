@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { totalmem } from 'node:os';
 import path from 'node:path';
-import type { BuildLimits, SandboxLimitName } from './types.js';
+import type { BuildLimits, SandboxLimitName } from '../types.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;

@@ -1,4 +1,0 @@
-import { DetbuildError } from '../errors.js';
-
-/** Failures of the qrexec service itself (SERVICE_*): no daemon, bad invocation. */
-export class ServiceError extends DetbuildError {}
