@@ -14,7 +14,9 @@ defines something it uses.  Then:
     no circle results; a file missing from the table is an error;
   - leaves (layer 0) include only headers of layer 0 and the C library.
 
-  scripts/supervisor-layers.py [--no-table]   exit 0 when all hold, 1 otherwise
+  scripts/supervisor-layers.py [--no-table] [--sup DIR]   exit 0 when all hold, 1 otherwise
+
+--sup DIR checks another copy of src/supervisor (the test's broken copy).
 
 Needs gcc, nm and the generated native/vdso_syms.h (npm run build).
 """
@@ -26,6 +28,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUP = os.path.join(ROOT, "src", "supervisor")
+if "--sup" in sys.argv:
+    SUP = os.path.abspath(sys.argv[sys.argv.index("--sup") + 1])
 NATIVE = os.path.join(ROOT, "native")
 
 
