@@ -20,7 +20,7 @@ import { DiskWatch, limitFromReport, limitMessage, sandboxLimits, type LimitRepo
 import { SandboxTeardown } from './teardown.js';
 import { copyTree, hashTree, walkTree } from './sources.js';
 import { ArtifactError, OutputLimitError, listArtifacts, measureTree } from './collect.js';
-import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
+import { checkFacilities, firstAllowedCpu, fuseUsable, rootEntries, statShimPath, supervisorPath } from './facilities.js';
 import { asHostUser, buildHostUser, type HostUser } from './host-user.js';
 import { makeWorkspace, removeWorkspace, retryLeftoverWorkspaces, type Workspace } from './workspace.js';
 import { validateSpec } from './spec.js';
@@ -136,6 +136,7 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
       viewFiles,
       // the build user may not be able to reach the installed one (a checkout under /root)
       supervisor: spec.mode === 'deterministic' && user ? await privateCopy(supervisorPath(), path.join(layoutDirs.view, 'supervisor')) : supervisorPath(),
+      statShim: await statShimFor(spec.mode, user !== null, path.join(layoutDirs.view, 'stat-shim.so')),
       rootSymlinks: roots.symlinks,
       // the installed toolchains' state (toolchain-state.ts) and the spec's extra
       // read-only host directories, those that exist here
@@ -343,6 +344,13 @@ async function buildInWorkspace(spec: BuildSpec, opts: RunOptions, emit: (e: Bui
 }
 
 /** A copy of a file only the engine can change, readable and executable by anyone. */
+/** the stat shim for a deterministic build, copied where the build user can read it */
+async function statShimFor(mode: BuildSpec['mode'], copy: boolean, to: string): Promise<string | undefined> {
+  const shim = mode === 'deterministic' ? statShimPath() : null;
+  if (!shim) return undefined;
+  return copy ? privateCopy(shim, to) : shim;
+}
+
 async function privateCopy(from: string, to: string): Promise<string> {
   await fs.copyFile(from, to);
   await fs.chmod(to, 0o555);

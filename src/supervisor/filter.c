@@ -157,9 +157,18 @@ void filter_install(bool trap_opens)
 	RULE(SCMP_ACT_ERRNO(EINVAL), seccomp, 1,
 	     SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_NEW_LISTENER));
 
-	int rc = seccomp_load(ctx);
-	if (rc == 0)
-		fsnotify_child_send(ctx);
+	/* with the stat shim's answers: loaded with the prefix of ipfilter.c */
+	int rc;
+	if (fspub_active()) {
+		rc = ipfilter_load(ctx, fsnotify_wanted());
+		if (rc > 0)
+			fsnotify_child_send_fd(rc);
+		rc = rc < 0 ? rc : 0;
+	} else {
+		rc = seccomp_load(ctx);
+		if (rc == 0)
+			fsnotify_child_send(ctx);
+	}
 	seccomp_release(ctx);
 	if (rc < 0)
 		die("cannot load the seccomp filter: %s", strerror(-rc));

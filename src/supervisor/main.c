@@ -88,7 +88,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--profile] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--stat-shim PATH] [--no-stat-answers] [--profile] [-v]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
 		"                           -- COMMAND [ARG...]\n"
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
@@ -313,10 +313,12 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, 0, 'v' },
 		{ "profile", no_argument, 0, 'R' },
 		{ "no-notify", no_argument, 0, 'N' },
+		{ "stat-shim", required_argument, 0, 'S' },
+		{ "no-stat-answers", no_argument, 0, 'A' },
 		{ 0, 0, 0, 0 },
 	};
 	stops_mark(MARK_MAIN);
-	const char *seed = NULL;
+	const char *seed = NULL, *stat_shim = NULL;
 	bool merge_output = false;
 	bool have_epoch = false;
 	int cpu = -1, c;
@@ -341,6 +343,8 @@ int main(int argc, char **argv)
 		case 'v': cfg.verbose++; break;
 		case 'R': stops_profile = true; break;
 		case 'N': fsnotify_disabled = true; break;
+		case 'S': stat_shim = optarg; break;
+		case 'A': fspub_disabled = true; break;
 		default: usage();
 		}
 	}
@@ -389,6 +393,9 @@ int main(int argc, char **argv)
 	table_create();
 	runtime_init();
 	fs_init();
+	fspub_init();
+	if (stat_shim && cfg.fs_view)
+		preload_setup(stat_shim);
 	{
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);

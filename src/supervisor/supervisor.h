@@ -286,5 +286,15 @@ uint32_t fsnotify_action(int nr, uint32_t otherwise);
 void fsnotify_child_send(void *ctx);
 /* in the supervisor, once the first process runs: receives the listener and starts answering */
 void fsnotify_start(void);
+bool fsnotify_wanted(void);
+void fsnotify_child_send_fd(int fd);
+
+/* ---- the stat shim: answers in the build's processes (fspub.c, ipfilter.c, preload.c, statshim.c) ---- */
+extern bool fspub_disabled; /* --no-stat-answers */
+void fspub_init(void);
+bool fspub_active(void);
+int ipfilter_load(void *ctx, bool listener);
+/* /etc/ld.so.preload in the sandbox names the shim (--stat-shim PATH) */
+void preload_setup(const char *shim);
 
 #endif
