@@ -355,7 +355,7 @@ void on_syscall_exit(struct thread *t)
 		}
 		break;
 	case PEND_CLONE:
-		pids_on_clone_done(t->tid);
+		pids_on_clone_exit(t->tid);
 		break;
 	case PEND_FS:
 		fs_on_exit(t, ret);

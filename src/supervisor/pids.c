@@ -18,6 +18,7 @@
 static int last_pid_fd = -1;
 static pid_t next_process, next_thread, process_lo, thread_lo, top;
 static pid_t busy;               /* the thread whose clone is in flight, or 0 */
+static pid_t *busy_next;         /* the range counter its id was drawn from */
 static pid_t queue[4096];
 static size_t qhead, qlen;
 
@@ -75,6 +76,7 @@ static void start(struct thread *t)
 	debug("pid: %d creates a %s, pinned to %d", t->tid, thread ? "thread" : "process", *next);
 	(*next)++;
 	busy = t->tid;
+	busy_next = next;
 	t->pending = PEND_CLONE;
 	resume_to_exit(t);
 }
@@ -95,6 +97,17 @@ void pids_on_clone_entry(struct thread *t)
 bool pids_is_busy(pid_t tid)
 {
 	return busy == tid;
+}
+
+/* The exit stop of a clone that made nothing (no fork event came first): a
+ * fork the kernel restarts because a signal arrived meanwhile (a child's
+ * SIGCHLD, at a time that depends on scheduling) stops again at its entry;
+ * it gets the id it was given, not the next one. */
+void pids_on_clone_exit(pid_t tid)
+{
+	if (busy == tid && busy_next)
+		(*busy_next)--;
+	pids_on_clone_done(tid);
 }
 
 void pids_on_clone_done(pid_t tid)

@@ -231,6 +231,7 @@ bool pids_pinned(void);
 void pids_on_clone_entry(struct thread *t);
 bool pids_is_busy(pid_t tid);
 void pids_on_clone_done(pid_t tid);
+void pids_on_clone_exit(pid_t tid); /* its exit stop, no child made: the id is given again */
 
 /* ---- managed runtimes whose own monotonic reads do not advance the clock (runtime.c) ---- */
 void runtime_init(void);
@@ -292,6 +293,8 @@ void fsnotify_child_send_fd(int fd);
 /* ---- the stat shim: answers in the build's processes (fspub.c, ipfilter.c, preload.c, statshim.c) ---- */
 extern bool fspub_disabled; /* --no-stat-answers */
 void fspub_init(void);
+int fspub_fd(void);        /* the socket the watch thread answers (-1: none) */
+void fspub_answer(void);
 bool fspub_active(void);
 int ipfilter_load(void *ctx, bool listener);
 /* /etc/ld.so.preload in the sandbox names the shim (--stat-shim PATH) */
