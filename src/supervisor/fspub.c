@@ -8,14 +8,15 @@
  * only writable one, a build process can map it read-only and nothing else.
  * A process gets the descriptor from a socket of the supervisor's, in the
  * sandbox's own network namespace, whose abstract address is written into the
- * clock table's header page; a thread of the supervisor's hands it out. */
+ * clock table's header page; the watch thread (limits.c) hands it out, as it
+ * hands out the clock table: a thread of its own would take a PID of the
+ * sandbox's and move every PID of the build. */
 #include "fsview.h"
 #include "fspub.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,16 +60,19 @@ static void send_fd(int conn)
 		debug("fs: cannot hand the identity table over: %m");
 }
 
-static void *serve(void *arg)
+int fspub_fd(void)
 {
-	(void)arg;
+	return listen_fd;
+}
+
+void fspub_answer(void)
+{
 	for (;;) {
 		int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			debug("fs: the identity table's socket failed: %m");
-			return NULL;
+			return; /* EAGAIN: nobody else waiting */
 		}
 		send_fd(conn);
 		close(conn);
@@ -103,7 +107,7 @@ void fspub_init(void)
 		die("getrandom: %m");
 	int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "detbuild-fs-view-%016llx", (unsigned long long)nonce);
 	socklen_t addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, addr_len) < 0 || listen(listen_fd, 64) < 0)
 		die("cannot listen for the stat shim: %m");
 	table_fd = fd;
@@ -112,20 +116,6 @@ void fspub_init(void)
 	hdr->nslots = FSPUB_SLOTS;
 	hdr->epoch_ns = fs_epoch_ns;
 	ents = (struct fspub_entry *)((char *)p + FSPUB_HDR_LEN);
-
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread takes no signals */
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	int rc = pthread_create(&th, &attr, serve, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		die("cannot start the thread that hands out the identity table: %s", strerror(rc));
 	/* last: a shim that finds the address finds a ready table */
 	unsigned char *at = (unsigned char *)table_hdr + FSPUB_ADDR_OFF;
 	memcpy(at + 8, &addr, addr_len);

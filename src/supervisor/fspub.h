@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "shared.h"
+
 #define FSPUB_MAGIC 0x3162757073667464ULL /* "dtfspub1" */
 #define FSPUB_SLOTS (1UL << 18)
 #define FSPUB_MAX_LIVE (FSPUB_SLOTS / 10 * 7)
@@ -27,6 +29,11 @@
  * (shared.h), which every build process has mapped: uint32_t length, then
  * the struct sockaddr_un (length 0: no table, every stat goes to the supervisor) */
 #define FSPUB_ADDR_OFF 2048UL
+/* where a build process maps it: beside the substitute vDSO and the clock
+ * table (shared.h), far below where mmap places anything, so that mapping it
+ * moves no address the program later gets (Python's id() of an object names
+ * its temporary files) */
+#define FSPUB_MAP_ADDR (DT_VDSO_BASE + 0x100000000UL)
 
 enum { FSPUB_TRACKED = 1, FSPUB_INSTALLED = 2, FSPUB_DEAD = 4 };
 

@@ -95,10 +95,14 @@ static const struct fspub_header *fetch_table(void)
 		goto out;
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	long p = raw6(SYS_mmap, 0, (long)FSPUB_LEN, PROT_READ, MAP_SHARED, fd, 0);
+	long p = raw6(SYS_mmap, (long)FSPUB_MAP_ADDR, (long)FSPUB_LEN, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 	raw(SYS_close, fd, 0, 0, 0, 0);
 	if (p < 0 && p > -4096)
 		goto out;
+	if (p != (long)FSPUB_MAP_ADDR) { /* a kernel without MAP_FIXED_NOREPLACE put it elsewhere */
+		raw(SYS_munmap, p, (long)FSPUB_LEN, 0, 0, 0);
+		goto out;
+	}
 	h = (const struct fspub_header *)p;
 	if (h->magic != FSPUB_MAGIC || h->nslots != FSPUB_SLOTS) {
 		raw(SYS_munmap, p, (long)FSPUB_LEN, 0, 0, 0);
