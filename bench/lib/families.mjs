@@ -635,6 +635,7 @@ async function debRun(ctx, dsc, mode, label, timeStep) {
   const statsFile = path.join(ctx.workDir, 'deb', `${label}.stats.jsonl`);
   const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1', DETBUILD_STATS_FILE: statsFile };
   if (mode === 'engine-noshim') env.DETBUILD_NO_STAT_SHIM = '1';
+  else delete env.DETBUILD_NO_STAT_SHIM; // left set by an earlier part's engine-noshim run
   delete env.MAKEFLAGS;
   const cmd =
     mode === 'outside'
