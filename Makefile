@@ -35,7 +35,7 @@ NODE_HEADERS_PKGS ?= libnode-dev libuv1-dev
 VM_DEB ?= $(BUILD_DIR)/packages/qubes-detbuild-vm.deb
 
 # The files the VM payload is made of (some are built, some written by hand).
-PAYLOAD_INPUTS = dist/daemon/main.js dist/cli/main.js native/detbuild-supervisor \
+PAYLOAD_INPUTS = dist/daemon/main.js dist/cli/main.js native/detbuild-supervisor native/libdetbuild-stat.so \
 	qrexec-services/qubes.DetBuild qrexec-services/qubes.DetBuild.rpc-config \
 	packaging/systemd/detbuildd.service packaging/dbus/org.qubes.DetBuild1.conf package.json \
 	integrations/qubes-builderv2/detbuild/__init__.py
@@ -89,6 +89,7 @@ install-vm: check-payload
 	cp -R $(VM_MODULES) $(DESTDIR)$(LIBDIR)/node_modules
 	install -m 0644 package.json $(DESTDIR)$(LIBDIR)/package.json
 	install -D -m 0755 native/detbuild-supervisor $(DESTDIR)$(LIBDIR)/native/detbuild-supervisor
+	install -D -m 0644 native/libdetbuild-stat.so $(DESTDIR)$(LIBDIR)/native/libdetbuild-stat.so
 	printf '#!/bin/sh\nexec node %s/dist/cli/main.js "$$@"\n' $(LIBDIR) > $(DESTDIR)$(BINDIR)/detbuild
 	chmod 0755 $(DESTDIR)$(BINDIR)/detbuild
 	install -D -m 0755 qrexec-services/qubes.DetBuild $(DESTDIR)$(QREXEC_SERVICE_DIR)/qubes.DetBuild

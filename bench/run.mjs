@@ -74,6 +74,9 @@ async function main() {
   const ctx = {
     workDir,
     quick,
+    // BENCH_NOSHIM=1: each round also runs the engine with the stat shim loaded but not answering
+    // (DETBUILD_NO_STAT_SHIM=1), instead of the engine without its filesystem view
+    noshim: process.env.BENCH_NOSHIM === '1',
     n,
     outside,
     log,

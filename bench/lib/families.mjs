@@ -17,17 +17,19 @@ export const PREAMBLE = 'export LC_ALL=C.UTF-8 LANG=C.UTF-8 TZ=UTC MAKEFLAGS=-j1
 const benchDir = path.dirname(path.dirname(new URL(import.meta.url).pathname));
 
 /** Which modes run in round r: ABBA order for plain/engine, the outside run in the first `outsideRounds` rounds. */
-function roundModes(r, outside, nofs) {
+function roundModes(r, outside, nofs, noshim = false) {
   const pe = r % 2 === 0 ? ['plain', 'engine'] : ['engine', 'plain'];
+  // the engine with every stat stopping in the supervisor, beside the engine: what the stat shim saves
+  if (noshim) pe.splice(r % 2 === 0 ? 1 : 2, 0, 'engine-noshim');
   // the engine without its filesystem view, beside the engine: what the view costs
-  if (nofs) pe.splice(1, 0, 'engine-nofs');
+  else if (nofs) pe.splice(1, 0, 'engine-nofs');
   return outside ? [...pe, 'outside'] : pe;
 }
 
 function summarizeRuns(runs) {
   const by = (mode) => runs.filter((x) => x.mode === mode && x.ok);
   const modes = {};
-  for (const mode of ['plain', 'engine', 'engine-nofs', 'outside']) {
+  for (const mode of ['plain', 'engine', 'engine-nofs', 'engine-noshim', 'outside']) {
     const rs = by(mode);
     if (!rs.length) continue;
     modes[mode] = {
@@ -44,11 +46,14 @@ function summarizeRuns(runs) {
   const ratio = (a, b, k) => (modes[a] && modes[b] && modes[b][k] ? modes[a][k] / modes[b][k] : null);
   // per-round ratios engine/plain (the two runs next to each other)
   const paired = [];
+  const pairedNoShim = []; // CPU, engine / engine-noshim, per round
   const rounds = [...new Set(runs.map((x) => x.round))];
   for (const r of rounds) {
     const e = runs.find((x) => x.round === r && x.mode === 'engine' && x.ok);
     const p = runs.find((x) => x.round === r && x.mode === 'plain' && x.ok);
     if (e && p) paired.push(e.wallMs / p.wallMs);
+    const ns = runs.find((x) => x.round === r && x.mode === 'engine-noshim' && x.ok);
+    if (e && ns) pairedNoShim.push(e.cpuMs / ns.cpuMs);
   }
   const engineRuns = by('engine');
   const sets = engineRuns.map((x) => JSON.stringify(x.artifacts.map((a) => [a.path, a.sha256])));
@@ -68,11 +73,16 @@ function summarizeRuns(runs) {
       plainTotalVsOutside: ratio('plain', 'outside', 'totalMs'),
       engineVsNoFsWall: ratio('engine', 'engine-nofs', 'wallMs'),
       engineVsNoFsCpu: ratio('engine', 'engine-nofs', 'cpuMs'),
+      engineVsNoShimWall: ratio('engine', 'engine-noshim', 'wallMs'),
+      engineVsNoShimCpu: ratio('engine', 'engine-noshim', 'cpuMs'),
+      engineVsNoShimCpuPaired: pairedNoShim.length ? median(pairedNoShim) : null,
+      noShimVsOutsideCpu: ratio('engine-noshim', 'outside', 'cpuMs'),
       plainVsOutsideWall: ratio('plain', 'outside', 'wallMs'),
     },
     engineArtifactsIdentical: sets.length >= 2 ? sets.every((s) => s === sets[0]) : null,
     engineArtifacts: artifactSummary(engineRuns[0]?.artifacts ?? []),
     stats: statsList[0] ?? null,
+    statsNoShim: by('engine-noshim')[0]?.stats ?? null,
     statsVary: statsList.length >= 2 ? varyingKeys(statsList) : [],
     values: (engineRuns[0] ?? runs.find((x) => x.ok))?.values ?? {},
     valuesByMode: Object.fromEntries(['plain', 'engine', 'outside'].map((m) => [m, by(m)[0]?.values]).filter(([, v]) => v && Object.keys(v).length)),
@@ -102,7 +112,7 @@ function varyingKeys(list) {
 async function rounds(ctx, { label, srcDir, command, outsideDir, freshOutside, n, outsideRounds, timeoutMs, nofs = false }) {
   const runs = [];
   for (let r = 0; r < n; r++) {
-    for (const mode of roundModes(r, r < outsideRounds && outsideDir, nofs)) {
+    for (const mode of roundModes(r, r < outsideRounds && outsideDir, nofs, ctx.noshim)) {
       if (mode === 'outside' && freshOutside) await freshOutside();
       await ctx.quiet();
       const res = await measure({ mode, srcDir, command, workDir: ctx.workDir, label, outsideDir, timeoutMs });
@@ -601,8 +611,7 @@ export async function deb(ctx) {
     const runs = [];
     const n = ctx.n;
     for (let r = 0; r < n; r++) {
-      const modes = r % 2 === 0 ? ['plain', 'engine'] : ['engine', 'plain'];
-      if (ctx.outside) modes.push('outside');
+      const modes = roundModes(r, ctx.outside, false, ctx.noshim);
       for (const mode of modes) {
         await ctx.quiet();
         const res = await debRun(ctx, dsc, mode, `${name}-${mode}-${r}`, entry.timeStep);
@@ -625,11 +634,13 @@ async function debRun(ctx, dsc, mode, label, timeStep) {
   // the engine's counters and stage times of the CLI's build (src/engine/stats-file.ts)
   const statsFile = path.join(ctx.workDir, 'deb', `${label}.stats.jsonl`);
   const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1', DETBUILD_STATS_FILE: statsFile };
+  if (mode === 'engine-noshim') env.DETBUILD_NO_STAT_SHIM = '1';
+  else delete env.DETBUILD_NO_STAT_SHIM; // left set by an earlier part's engine-noshim run
   delete env.MAKEFLAGS;
   const cmd =
     mode === 'outside'
       ? ['sh', ['-c', `cd "$1" && dpkg-source -x "$2" src >/dev/null && cd src && exec taskset -c 0 dpkg-buildpackage -us -uc -b >../build.log 2>&1`, 'sh', work, dsc]]
-      : [process.execPath, [cli, 'deb', dsc, '--out', path.join(work, 'out'), '--quiet', ...(mode === 'plain' ? ['--plain'] : []), ...(mode === 'engine' && timeStep ? ['--time-step', String(timeStep)] : [])]];
+      : [process.execPath, [cli, 'deb', dsc, '--out', path.join(work, 'out'), '--quiet', ...(mode === 'plain' ? ['--plain'] : []), ...(mode.startsWith('engine') && timeStep ? ['--time-step', String(timeStep)] : [])]];
   const load = new ForeignLoad();
   const c0 = childCpuMs();
   const t0 = nowMs();

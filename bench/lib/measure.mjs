@@ -123,6 +123,9 @@ export async function measure({ mode, srcDir, command, workDir, label, outsideDi
   // engine-nofs: the supervisor without its filesystem view (read when the sandbox's arguments are made)
   if (mode === 'engine-nofs') process.env.DETBUILD_NO_FS_VIEW = '1';
   else delete process.env.DETBUILD_NO_FS_VIEW;
+  // engine-noshim: the stat shim loaded but not answering: every stat stops in the supervisor
+  if (mode === 'engine-noshim') process.env.DETBUILD_NO_STAT_SHIM = '1';
+  else delete process.env.DETBUILD_NO_STAT_SHIM;
   const res = await runBuild(spec, {
     outDir,
     onEvent(e) {

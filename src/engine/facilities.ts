@@ -14,6 +14,12 @@ export function supervisorPath(): string {
   return fromEnv && fromEnv.length > 0 ? fromEnv : path.join(packageRoot, 'native', 'detbuild-supervisor');
 }
 
+/** The stat shim every dynamic program of a build preloads (src/supervisor/statshim.c), beside the supervisor; absent: none. */
+export function statShimPath(): string | null {
+  const p = path.join(path.dirname(supervisorPath()), 'libdetbuild-stat.so');
+  return existsSync(p) ? p : null;
+}
+
 /** Sandbox checks that passed, by the host user that runs builds ('' for the caller itself). */
 const checked = new Map<string, Promise<void>>();
 

@@ -1,12 +1,12 @@
 /**
  * The sandbox's layout on the host: the host files the build sees replaced (written into
  * the workspace's view/ from the seed: cpuinfo, machine-id, …; /etc/localtime's zone file
- * as UTC), the supervisor it runs under, the root's entries and toolchain state bound
+ * as UTC), the supervisor it runs under and the stat shim its programs preload, the root's entries and toolchain state bound
  * read-only, the CPU it is pinned to and whether FUSE is usable.
  */
 import { existsSync, promises as fs, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { firstAllowedCpu, fuseUsable, rootEntries, supervisorPath } from './facilities.js';
+import { firstAllowedCpu, fuseUsable, rootEntries, statShimPath, supervisorPath } from './facilities.js';
 import type { HostUser } from './host-user.js';
 import { hostViewFiles } from './hostview.js';
 import type { WorkspaceLayout } from './sandbox.js';
@@ -46,6 +46,7 @@ export async function sandboxLayout(spec: BuildSpec, ws: Workspace, user: HostUs
     viewFiles,
     // the build user may not be able to reach the installed one (a checkout under /root)
     supervisor: spec.mode === 'deterministic' && user ? await privateCopy(supervisorPath(), path.join(ws.view, 'supervisor')) : supervisorPath(),
+    statShim: await statShimFor(spec.mode, user !== null, path.join(ws.view, 'stat-shim.so')),
     rootSymlinks: roots.symlinks,
     // the installed toolchains' state (toolchain-state.ts) and the spec's extra
     // read-only host directories, those that exist here
@@ -53,6 +54,13 @@ export async function sandboxLayout(spec: BuildSpec, ws: Workspace, user: HostUs
     cpu: cpu ?? (await firstAllowedCpu()),
     fuse: await fuseUsable(),
   };
+}
+
+/** The stat shim for a deterministic build (none in plain mode), copied where the build user can read it. */
+async function statShimFor(mode: BuildSpec['mode'], copy: boolean, to: string): Promise<string | undefined> {
+  const shim = mode === 'deterministic' ? statShimPath() : null;
+  if (!shim) return undefined;
+  return copy ? privateCopy(shim, to) : shim;
 }
 
 /** A copy of a file only the engine can change, readable and executable by anyone. */

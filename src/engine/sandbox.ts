@@ -16,6 +16,7 @@ export const SANDBOX = {
   tmp: '/tmp',
   stateDir: '/run/detbuild',
   supervisor: '/run/detbuild-supervisor',
+  statShim: '/run/detbuild-stat.so',
 } as const;
 
 export interface WorkspaceLayout {
@@ -27,6 +28,8 @@ export interface WorkspaceLayout {
   viewFiles: Map<string, string>;
   /** host path of the supervisor binary */
   supervisor: string;
+  /** host path of the stat shim (src/supervisor/statshim.c), when there is one */
+  statShim?: string;
   /** host top-level entries that are symlinks (merged /usr): name -> target */
   rootSymlinks: Map<string, string>;
   /** host top-level directories to bind read-only besides /usr and /etc */
@@ -135,6 +138,7 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
   a.push('--dir', '/build');
   a.push('--bind', ws.src, SANDBOX.src, '--bind', ws.out, SANDBOX.out, '--bind', ws.home, SANDBOX.home);
   a.push('--ro-bind', ws.supervisor, SANDBOX.supervisor);
+  if (spec.mode === 'deterministic' && ws.statShim) a.push('--ro-bind', ws.statShim, SANDBOX.statShim);
   if (spec.mode === 'deterministic') {
     // the replaced views of the host; /sys/devices/system/cpu is emptied first
     a.push('--tmpfs', '/sys/devices/system/cpu', '--dir', '/sys/devices/system/cpu/cpu0');
@@ -173,6 +177,10 @@ export function bwrapArgs(spec: BuildSpec, ws: WorkspaceLayout, env: Record<stri
       ...(process.env.DETBUILD_PROFILE === '1' ? ['--profile'] : []),
       // benchmarks only: the stat family through ptrace stops instead of seccomp user notifications
       ...(process.env.DETBUILD_NO_NOTIFY === '1' ? ['--no-notify'] : []),
+      // the stat shim answers in the build's processes (statshim.c); DETBUILD_NO_STAT_SHIM=1
+      // (tests, benchmarks): it is loaded but every stat stops in the supervisor as before
+      ...(ws.statShim ? ['--stat-shim', SANDBOX.statShim] : []),
+      ...(process.env.DETBUILD_NO_STAT_SHIM === '1' ? ['--no-stat-answers'] : []),
       '--',
     );
   }

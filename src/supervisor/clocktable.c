@@ -183,3 +183,8 @@ struct dt_span *clock_quiet_of(pid_t tid)
 		return NULL;
 	return (struct dt_span *)((char *)table_hdr + dt_quiet_off(nslots)) + tid;
 }
+
+void *clock_table_at(size_t off)
+{
+	return (char *)table_hdr + off;
+}

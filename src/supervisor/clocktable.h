@@ -6,6 +6,7 @@
 #include "shared.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,6 +33,8 @@ uint64_t clock_rt_now(pid_t tid);
 void clock_move(pid_t from, pid_t to);
 /* whether GS base tags each thread for the vDSO (FSGSBASE) */
 bool clock_gs_tagged(void);
+/* the table's bytes at `off` (within its header page): where another part publishes what the build finds there (fs/fspub.c) */
+void *clock_table_at(size_t off);
 /* the spans of code whose monotonic reads do not step the clock (runtime.c) */
 struct dt_span *clock_quiet_of(pid_t tid);
 

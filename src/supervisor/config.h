@@ -32,6 +32,7 @@ struct config {
 	uint64_t max_memory;    /* bytes of memory the build may hold (0: no limit) */
 	bool no_notify;         /* --no-notify: the stat family stops through ptrace (fs/fsnotify.c) */
 	bool profile;           /* --profile: the supervisor's CPU time per kind of stop (stops.c) */
+	bool no_stat_answers;   /* --no-stat-answers: the stat shim finds no table and asks every time (fs/fspub.c) */
 };
 extern struct config cfg;
 

@@ -182,9 +182,18 @@ void filter_install(bool trap_opens)
 	creation(ctx);
 	refusals(ctx);
 
-	int rc = seccomp_load(ctx);
-	if (rc == 0)
-		fsnotify_child_send(ctx);
+	/* with the stat shim's answers: loaded with the prefix of ipfilter.c */
+	int rc;
+	if (fspub_active()) {
+		rc = ipfilter_load(ctx, fsnotify_wanted());
+		if (rc > 0)
+			fsnotify_child_send_fd(rc);
+		rc = rc < 0 ? rc : 0;
+	} else {
+		rc = seccomp_load(ctx);
+		if (rc == 0)
+			fsnotify_child_send(ctx);
+	}
 	seccomp_release(ctx);
 	if (rc < 0)
 		die("cannot load the seccomp filter: %s", strerror(-rc));

@@ -160,13 +160,15 @@ static void *watch(void *arg)
 			CPU_SET(c, &set);
 	if (sched_setaffinity(0, sizeof set, &set) < 0)
 		debug("the watch thread stays on the build's CPU: %m");
-	struct pollfd p = { .fd = tableserve_fd(), .events = POLLIN };
+	struct pollfd p[2] = { { .fd = tableserve_fd(), .events = POLLIN }, { .fd = fspub_fd(), .events = POLLIN } };
 	uint64_t next = now_ms() + WATCH_MS;
 	for (;;) {
 		uint64_t now = now_ms();
-		int n = poll(&p, 1, next > now ? (int)(next - now) : 0);
-		if (n > 0 && (p.revents & POLLIN))
+		int n = poll(p, p[1].fd >= 0 ? 2 : 1, next > now ? (int)(next - now) : 0);
+		if (n > 0 && (p[0].revents & POLLIN))
 			tableserve_answer();
+		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLIN))
+			fspub_answer(); /* the stat shim's identity table (fspub.c) */
 		if (now_ms() >= next) {
 			scan();
 			next = now_ms() + WATCH_MS;

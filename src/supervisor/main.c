@@ -44,7 +44,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: detbuild-supervisor --epoch SECONDS --seed HEX [--time-step NS] [--mono-step NS]\n"
 		"                           [--cpu N] [--state-dir DIR] [--status-fd FD] [--release R]\n"
-		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--profile] [-v]\n"
+		"                           [--merge-output] [--pin-pids] [--fsize BYTES] [--no-fs-view] [--no-notify] [--stat-shim PATH] [--no-stat-answers] [--profile] [-v]\n"
 		"                           [--max-procs N] [--max-memory BYTES] [--watch-fs DIR]...\n"
 		"                           -- COMMAND [ARG...]\n"
 		"       detbuild-supervisor --plain [--status-fd FD] [--merge-output] [--fsize BYTES]\n"
@@ -92,6 +92,7 @@ struct args {
 	bool have_epoch;
 	bool merge_output;
 	int cpu;       /* -1: the first the supervisor may run on */
+	const char *stat_shim; /* --stat-shim: the library /etc/ld.so.preload names (preload.c) */
 	char **command;
 };
 
@@ -117,6 +118,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "verbose", no_argument, 0, 'v' },
 		{ "profile", no_argument, 0, 'R' },
 		{ "no-notify", no_argument, 0, 'N' },
+		{ "stat-shim", required_argument, 0, 'S' },
+		{ "no-stat-answers", no_argument, 0, 'A' },
 		{ 0, 0, 0, 0 },
 	};
 	memset(a, 0, sizeof *a);
@@ -143,6 +146,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'v': log_verbose++; break;
 		case 'R': cfg.profile = true; break;
 		case 'N': cfg.no_notify = true; break;
+		case 'S': a->stat_shim = optarg; break;
+		case 'A': cfg.no_stat_answers = true; break;
 		default: usage();
 		}
 	}
@@ -205,6 +210,9 @@ static void prepare(struct args *a)
 	runtime_init();
 	waits_init();
 	fs_init();
+	fspub_init();
+	if (a->stat_shim && cfg.fs_view)
+		preload_setup(a->stat_shim);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;

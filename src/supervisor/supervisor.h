@@ -168,5 +168,16 @@ uint32_t fsnotify_action(int nr, uint32_t otherwise);
 void fsnotify_child_send(void *ctx);
 /* in the supervisor, once the first process runs: receives the listener and starts answering */
 void fsnotify_start(void);
+bool fsnotify_wanted(void);
+void fsnotify_child_send_fd(int fd);
+
+/* ---- the stat shim: answers in the build's processes (fs/fspub.c, ipfilter.c, preload.c, statshim.c) ---- */
+void fspub_init(void);
+int fspub_fd(void);        /* the socket the watch thread answers (-1: none) */
+void fspub_answer(void);
+bool fspub_active(void);
+int ipfilter_load(void *ctx, bool listener);
+/* /etc/ld.so.preload in the sandbox names the shim (--stat-shim PATH) */
+void preload_setup(const char *shim);
 
 #endif

@@ -203,3 +203,28 @@ __asm__(
 	"	xor %eax, %eax\n"      /* what arch_prctl(ARCH_SET_FS) returns */
 	"	jmp *%r11\n"
 	"	.size dt_arm_faulting, .-dt_arm_faulting\n");
+
+/* Not part of the vDSO interface either: the one instruction from which the
+ * build's stat-family calls run without a stop (filter.c lets them through
+ * when the instruction pointer is dt_fs_syscall_ret).  The stat shim
+ * (statshim.c) calls it as long dt_fs_syscall(nr, a0, a1, a2, a3) and
+ * rewrites the kernel's answer itself, from the view's published identities
+ * (fspub.c). */
+__asm__(
+	"	.text\n"
+	"	.globl dt_fs_syscall\n"
+	"	.hidden dt_fs_syscall\n"
+	"	.globl dt_fs_syscall_ret\n"
+	"	.hidden dt_fs_syscall_ret\n"
+	"	.type dt_fs_syscall, @function\n"
+	"dt_fs_syscall:\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	mov %rdx, %rsi\n"
+	"	mov %rcx, %rdx\n"
+	"	mov %r8, %r10\n"
+	"	mov %r9, %r8\n"
+	"	syscall\n"
+	"dt_fs_syscall_ret:\n"
+	"	ret\n"
+	"	.size dt_fs_syscall, .-dt_fs_syscall\n");

@@ -54,6 +54,7 @@ function expectedVmFiles(dir: string, unit: string): Map<string, string> {
     ['/usr/bin/detbuild', EXEC],
     [`${LIB}/package.json`, FILE],
     [`${LIB}/native/detbuild-supervisor`, EXEC],
+    [`${LIB}/native/libdetbuild-stat.so`, FILE], // the stat shim the sandbox preloads (src/supervisor/statshim.c)
     ['/etc/qubes-rpc/qubes.DetBuild', EXEC],
     ['/etc/qubes/rpc-config/qubes.DetBuild', FILE],
     [unit, FILE],

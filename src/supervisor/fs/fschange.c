@@ -22,12 +22,14 @@ static void apply_stamp(struct ident *e, int64_t now, enum stamp what)
 {
 	if (what == S_NEW) {
 		e->a = e->b = e->m = e->c = now;
+		fspub_put(e);
 		return;
 	}
 	if (what == S_MOD && now > e->m)
 		e->m = now;
 	if (now > e->c)
 		e->c = now;
+	fspub_put(e);
 }
 
 /* the change made at `now` to the file at our path: created, its contents, or its metadata */
@@ -236,6 +238,7 @@ static void utimes_exit(struct thread *t, long nr)
 		if (t->fs_tkind[i] != 2)
 			*field[i] = t->fs_tkind[i] == 1 ? now : t->fs_tval[i];
 	e->c = now;
+	fspub_put(e);
 	fsstats.stamps++;
 }
 

@@ -284,6 +284,7 @@ struct ident *ident_get(uint64_t dev, uint64_t ino, const struct origin *o)
 	ilive++;
 	iused++;
 	fsstats.inodes++;
+	fspub_put(e);
 	return e;
 }
 
@@ -293,6 +294,7 @@ void ident_drop(uint64_t dev, uint64_t ino)
 {
 	struct ident *e = ident_find(dev, ino);
 	if (e) {
+		fspub_drop(e);
 		e->dead = true;
 		ilive--;
 	}

@@ -70,7 +70,18 @@ void fsnotify_child_send(void *ctx)
 {
 	if (!wanted)
 		return;
-	int fd = seccomp_notify_fd((scmp_filter_ctx)ctx);
+	fsnotify_child_send_fd(seccomp_notify_fd((scmp_filter_ctx)ctx));
+}
+
+bool fsnotify_wanted(void)
+{
+	return wanted;
+}
+
+void fsnotify_child_send_fd(int fd)
+{
+	if (!wanted)
+		return;
 	if (fd < 0)
 		die("the seccomp filter has no notification listener (%s)", strerror(-fd));
 	char c = 'n';

@@ -36,14 +36,6 @@
 
 /* ---- the view of one stat result ---- */
 
-static int64_t clamp_epoch(int64_t t) { return t < fs_epoch_ns ? t : fs_epoch_ns; }
-
-/* the mtime a file the build has not changed shows */
-static int64_t shown_mtime(const struct ident *e, const struct kstatx *real)
-{
-	return e->installed ? ts_ns(&real->mtime) : clamp_epoch(ts_ns(&real->mtime));
-}
-
 /* makes the identity's times its own (a tracked file), starting from what
  * the build was shown so far */
 void track(struct ident *e, const struct kstatx *real)
@@ -51,74 +43,17 @@ void track(struct ident *e, const struct kstatx *real)
 	if (e->tracked)
 		return;
 	e->tracked = true;
-	e->m = e->a = shown_mtime(e, real);
+	e->m = e->a = fs_shown_mtime(e->installed, real, fs_epoch_ns);
 	e->c = e->b = fs_epoch_ns;
+	fspub_put(e);
 }
 
+/* the rewrite itself is fsrewrite.h's, shared with the stat shim */
 static void view(struct kstatx *x, const struct ident *e)
 {
-	bool dir = S_ISDIR(x->mode), reg = S_ISREG(x->mode);
-	int64_t a, m, c, b;
-	if (e->tracked) {
-		a = e->a, m = e->m, c = e->c, b = e->b;
-	} else if (!dir && !reg && !S_ISLNK(x->mode)) {
-		/* device nodes, FIFOs, sockets: their times are the host's boot or the last write */
-		a = m = c = b = fs_epoch_ns;
-	} else {
-		m = a = shown_mtime(e, x);
-		c = b = fs_epoch_ns;
-	}
-	x->mask = X_REPORTED;
-	x->blksize = 4096;
-	x->ino = e->vino;
-	x->dev_major = 0;
-	x->dev_minor = e->vdev;
-	x->mnt_id = e->vdev;
-	if (dir)
-		x->size = 4096;
-	x->blocks = reg || dir ? (x->size + 4095) / 4096 * 8 : 0;
-	x->atime = ns_ts(a);
-	x->mtime = ns_ts(m);
-	x->ctime = ns_ts(c);
-	x->btime = ns_ts(b);
-	x->dio_mem_align = x->dio_offset_align = 0;
-	memset(x->spare, 0, sizeof x->spare);
+	struct fs_idview v = { e->vino, e->vdev, e->tracked, e->installed, e->a, e->m, e->c, e->b };
+	fs_view_apply(x, &v, fs_epoch_ns);
 }
-
-static void to_stat(struct stat *st, const struct kstatx *x)
-{
-	memset(st, 0, sizeof *st);
-	st->st_dev = makedev(x->dev_major, x->dev_minor);
-	st->st_ino = x->ino;
-	st->st_nlink = x->nlink;
-	st->st_mode = x->mode;
-	st->st_uid = x->uid;
-	st->st_gid = x->gid;
-	st->st_rdev = makedev(x->rdev_major, x->rdev_minor);
-	st->st_size = (off_t)x->size;
-	st->st_blksize = x->blksize;
-	st->st_blocks = (blkcnt_t)x->blocks;
-	st->st_atim.tv_sec = x->atime.sec, st->st_atim.tv_nsec = x->atime.nsec;
-	st->st_mtim.tv_sec = x->mtime.sec, st->st_mtim.tv_nsec = x->mtime.nsec;
-	st->st_ctim.tv_sec = x->ctime.sec, st->st_ctim.tv_nsec = x->ctime.nsec;
-}
-
-static void from_stat(struct kstatx *x, const struct stat *st)
-{
-	memset(x, 0, sizeof *x);
-	x->nlink = (uint32_t)st->st_nlink;
-	x->uid = st->st_uid;
-	x->gid = st->st_gid;
-	x->mode = (uint16_t)st->st_mode;
-	x->ino = st->st_ino;
-	x->size = (uint64_t)st->st_size;
-	x->rdev_major = major(st->st_rdev), x->rdev_minor = minor(st->st_rdev);
-	x->dev_major = major(st->st_dev), x->dev_minor = minor(st->st_dev);
-	x->atime = (struct kts64){ st->st_atim.tv_sec, (uint32_t)st->st_atim.tv_nsec, 0 };
-	x->mtime = (struct kts64){ st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec, 0 };
-	x->ctime = (struct kts64){ st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec, 0 };
-}
-
 
 int do_statx(const char *path, int flags, struct kstatx *x)
 {
@@ -177,7 +112,7 @@ static long deliver(pid_t tid, long nr, unsigned long buf, struct kstatx *x, con
 	if (nr == SYS_statx)
 		return mem_write(tid, buf, x, sizeof *x) < 0 ? -EFAULT : 0;
 	struct stat st;
-	to_stat(&st, x);
+	fs_to_stat(&st, x);
 	return mem_write(tid, buf, &st, sizeof st) < 0 ? -EFAULT : 0;
 }
 
@@ -261,7 +196,7 @@ void stat_exit(struct thread *t, long ret)
 		struct stat st;
 		if (mem_read(t->tid, t->fs_buf, &st, sizeof st) < 0)
 			return;
-		from_stat(&x, &st);
+		fs_from_stat(&x, &st);
 	}
 	/* the file's path, for its inode number if it is new: through the
 	 * tracee's own root, cwd or descriptor, which also holds in another

@@ -6,43 +6,10 @@
 
 #include "../supervisor.h"
 
-#include <sys/sysmacros.h>
-
-/* ---- the kernel's struct statx (256 bytes, written whole by the kernel) ---- */
-struct kts64 { int64_t sec; uint32_t nsec; int32_t pad; };
-struct kstatx {
-	uint32_t mask, blksize;
-	uint64_t attributes;
-	uint32_t nlink, uid, gid;
-	uint16_t mode, pad1;
-	uint64_t ino, size, blocks, attributes_mask;
-	struct kts64 atime, btime, ctime, mtime;
-	uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
-	uint64_t mnt_id;
-	uint32_t dio_mem_align, dio_offset_align;
-	uint64_t spare[12];
-};
-_Static_assert(sizeof(struct kstatx) == 256, "struct statx is 256 bytes");
-
-#define X_BASIC 0x7ffU   /* STATX_BASIC_STATS */
-#define X_BTIME 0x800U
-#define X_MNT_ID 0x1000U
-#define X_REPORTED (X_BASIC | X_BTIME | X_MNT_ID)
+#include "fsrewrite.h"
 
 /* SOURCE_DATE_EPOCH in ns: the times of files the build has not changed */
 extern int64_t fs_epoch_ns;
-
-static inline int64_t ts_ns(const struct kts64 *t) { return t->sec * (int64_t)NS_PER_S + t->nsec; }
-static inline struct kts64 ns_ts(int64_t ns)
-{
-	int64_t sec = ns / (int64_t)NS_PER_S, rem = ns % (int64_t)NS_PER_S;
-	if (rem < 0) {
-		sec--;
-		rem += (int64_t)NS_PER_S;
-	}
-	return (struct kts64){ sec, (uint32_t)rem, 0 };
-}
-static inline uint64_t real_dev(const struct kstatx *x) { return makedev(x->dev_major, x->dev_minor); }
 
 /* ---- identities (fsident.c): real (dev, ino) -> virtual numbers and times ---- */
 struct ident {
@@ -69,6 +36,11 @@ struct ident *ident_find(uint64_t dev, uint64_t ino);
 struct ident *ident_get(uint64_t dev, uint64_t ino, const struct origin *o);
 void ident_drop(uint64_t dev, uint64_t ino);
 bool origin_path(const struct origin *o, char *out, size_t len);
+
+/* ---- the identities as published for the stat shim (fspub.c) ---- */
+/* after any change of an identity: its new state; before it is dropped */
+void fspub_put(const struct ident *e);
+void fspub_drop(const struct ident *e);
 
 /* ---- installed files that keep their mtime (systimes.c) ---- */
 bool fs_time_as_installed(const char *path);
