@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
  * npm run corpus — real Debian source packages (test/corpus/corpus.json),
- * each built twice plainly and twice under the engine with `detbuild deb`,
- * the second run of each pair under other real conditions (later wall clock,
- * other CPU, background load, TZ, locale, umask, HOME, USER, -j; see
- * CONDITIONS in bench/lib/corpus.mjs).  A package is reproducible when both
- * runs give the same .debs; diffoscope explains what differs.
+ * each built twice plainly (dpkg-buildpackage -us -uc -b on the host, as a
+ * rebuilder runs it) and twice under the engine (`detbuild deb`), run A and
+ * run B of each pair under the two sets of conditions reprotest varies (build
+ * path, user, host name, kernel, time, file order, CPUs, locale, TZ, umask,
+ * HOME, PATH, environment; bench/lib/corpus-conditions.mjs).  A package is
+ * reproducible when both runs give the same .debs; diffoscope explains what
+ * differs and which variation it points at.  Needs root (other users, UTS
+ * namespace, disorderfs).
  *
  *   node bench/corpus.mjs [--only PKG,PKG] [--fresh] [--render]
  *
@@ -25,7 +28,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CONDITIONS, buildOnce, cacheRoot, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
+  CONDITIONS, VARIATIONS, buildOnce, cacheRoot, conditionsUnavailable, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
   loadCorpus, qubesDsc, repoDir, sameArtifacts, sleep, unmetBuildDeps,
 } from './lib/corpus.mjs';
 import { runRpmCorpus } from './lib/rpm-corpus.mjs';
@@ -33,6 +36,8 @@ import { runRpmCorpus } from './lib/rpm-corpus.mjs';
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(benchDir, 'corpus-results.json');
 const GAP_MS = 3000;
+/** Marks results measured under bench/lib/corpus-conditions.mjs (older ones are dropped). */
+const CONDITIONS_ID = 'reprotest-0.7.23-variations';
 let plainOnly = false;
 
 function log(msg) {
@@ -83,7 +88,7 @@ async function explain(a, b, base, mode) {
 async function one(entry, fresh) {
   const rec = { package: entry.package, version: entry.version ?? null, role: entry.role, expectedCause: entry.expectedCause ?? null, notes: entry.notes ?? null };
   let dsc;
-  if (entry.mirror) {
+  if (entry.upstream) {
     const q = await qubesDsc(entry);
     if (!q.dsc) return { ...rec, status: 'skipped', message: q.reason };
     dsc = q.dsc;
@@ -114,7 +119,17 @@ async function one(entry, fresh) {
   rec.engineCause = await explain(engine.A, engine.B, base, 'engine');
   rec.debs = Object.keys(engine.A.debs);
   rec.ratio = plain.A.ms ? engine.A.ms / plain.A.ms : null;
+  rec.plainVariations = variationsOf(rec.plainCause);
+  rec.engineVariations = variationsOf(rec.engineCause);
+  rec.load = { plainA: plain.A.loadAvg ?? null, engineA: engine.A.loadAvg ?? null };
   return rec;
+}
+
+/** The variations named in diffoscope summaries ("name: [build path, user] …; …"). */
+function variationsOf(summary) {
+  const found = [];
+  for (const m of String(summary ?? '').matchAll(/: \[([^\]]+)\]/g)) for (const c of m[1].split(', ')) if (!found.includes(c)) found.push(c);
+  return found;
 }
 
 const yesNo = (v) => (v === true ? 'yes' : v === false ? '**no**' : '–');
@@ -123,30 +138,39 @@ const cell = (s) => (s ? String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ') : '
 
 export function renderCorpus(data) {
   const built = data.results.filter((r) => r.status === 'built');
-  const unrepro = built.filter((r) => r.role !== 'control' && !r.plainReproducible);
+  const unrepro = built.filter((r) => !r.plainReproducible);
   const fixed = unrepro.filter((r) => r.engineReproducible);
+  const byCause = new Map();
+  for (const r of unrepro) for (const c of r.plainVariations?.length ? r.plainVariations : ['not recognised by marker']) byCause.set(c, (byCause.get(c) ?? 0) + 1);
   const lines = [
-    '## Corpus: real Debian packages (`npm run corpus`)',
+    '## Corpus: real source packages built under the variations reprotest makes (`npm run corpus`)',
     '',
-    `Run ${data.date} on ${data.machine}; engine ${data.engineVersion}. Each package built with \`detbuild deb\` twice plainly (\`--plain\`) and twice under the engine; run B of each pair starts ${GAP_MS / 1000} s after run A ended.`,
-    `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}, HOME and USER differ too.`,
-    'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts").',
-    'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
-    'Most of these runs were made with several corpus runners and other builds on the machine at once, so times and ratios are indicative only (the engine benchmark above has controlled ratios). The rows of xa, lzip, gperf, ent, sl, notify-sharp-3.0, tcltk-defaults, ocaml-sexplib0, qubes-core-vchan-xen and qubes-gui-common were measured again alone (`--fresh`); for builds of 5 to 25 s the fixed costs (copying, dpkg-source, fakeroot) and noise dominate either way.',
+    `Run ${data.date} on ${data.machine}; engine ${data.engineVersion}. Each package is built four times: plainly (\`dpkg-source -x\` and \`dpkg-buildpackage -us -uc -b\` on the host, as a rebuilder runs them) under conditions A and B, and with \`detbuild deb\` under the same A and B. B starts ${GAP_MS / 1000} s after A ended. A and B differ in everything reprotest 0.7.23 varies, done for real (bench/lib/corpus-conditions.mjs):`,
     '',
-    `**Not reproducible plainly: ${unrepro.length} package${unrepro.length === 1 ? '' : 's'}; reproducible under the engine: ${fixed.length} of ${unrepro.length}; strip-nondeterminism used by the recipe: 0.**`,
+    '| variation | A | B | how |',
+    '|---|---|---|---|',
+    ...VARIATIONS.map((v) => `| ${v.name} | ${cell(v.A)} | ${cell(v.B)} | ${cell(v.how)} |`),
+    '',
+    'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts"). "Variation" is read off diffoscope\'s changed lines (the strings B\'s conditions put there: its directory, user, host name, 2.6 kernel, et_EE, GMT-14, a 2028 date, …); the summary after it is diffoscope\'s first differing members.',
+    `Times are of run A (1 CPU, no busy loop); the engine/plain ratio is measured pair by pair in the same run. **The machine was shared with other sessions' builds while this ran** (1-minute load average at the start of each timed run in the "load" column, on ${data.machine.split(',')[0]}): times are indicative, and packages whose plain build took under 20 s are marked and not used for conclusions about overhead.`,
+    '',
+    `**Not reproducible plainly under A/B: ${unrepro.length} of ${built.length} built packages; reproducible under the engine: ${fixed.length} of ${unrepro.length}.** Plain differences by variation (a package may count under several): ${[...byCause.entries()].sort((x, y) => y[1] - x[1]).map(([c, n]) => `${c} ${n}`).join(', ') || '–'}.`,
     ...(() => {
       const unmeasured = loadCorpus().packages.filter((e) => !data.results.some((r) => r.package === e.package)).map((e) => e.package);
       return unmeasured.length ? ['', `In the list but not measured in this run: ${unmeasured.join(', ')}.`] : [];
     })(),
     '',
-    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | plain time | engine time | ratio | why plain builds differ (diffoscope, measured here) | still different under the engine |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | variation behind the plain difference | diffoscope (plain) | plain time | engine time | ratio | load | still different under the engine |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of data.results) {
     if (r.status !== 'built' && r.status !== 'plain-only') continue;
+    const short = typeof r.times?.plainA === 'number' && r.times.plainA < 20000;
+    const ratio = r.ratio ? `${r.ratio.toFixed(2)}x${short ? ' (<20 s: not used)' : ''}` : '–';
+    const load = r.load ? `${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
+    const why = r.plainReproducible ? '' : [r.plainVariations?.join(', '), r.expectedCause].filter(Boolean).join('; ');
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ? `${r.expectedCause ? `${r.expectedCause}. diffoscope: ` : ''}${r.plainCause}` : '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/: \[[^\]]+\] /g, ': '))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
@@ -182,8 +206,15 @@ async function main() {
   const onlyIdx = args.indexOf('--only');
   const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',').filter(Boolean)) : null;
   if (!existsSync(path.join(repoDir, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
+  const unavailable = conditionsUnavailable();
+  if (unavailable) throw new Error(unavailable);
   const corpus = loadCorpus();
-  const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : { results: [] };
+  // results measured under the earlier conditions (--plain in the sandbox) are not comparable: start afresh
+  const readResults = async () => {
+    const d = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : null;
+    return d && d.conditions === CONDITIONS_ID ? d : { results: [] };
+  };
+  const previous = await readResults();
   const byName = new Map(previous.results.map((r) => [r.package, r]));
   const { ENGINE_VERSION } = await import(path.join(repoDir, 'dist', 'engine', 'version.js'));
   const rpmOnly = args.includes('--rpm-only');
@@ -199,7 +230,7 @@ async function main() {
     if (entry.engineNote) rec.engineNote = entry.engineNote;
     // other runner processes (--only) may have written meanwhile: merge with the file's latest
     if (existsSync(resultsFile)) {
-      for (const r of JSON.parse(await fs.readFile(resultsFile, 'utf8')).results) if (r.package !== entry.package) byName.set(r.package, r);
+      for (const r of (await readResults()).results) if (r.package !== entry.package) byName.set(r.package, r);
     }
     byName.set(entry.package, rec);
     log(`${entry.package}: ${rec.status}${rec.status === 'built' ? ` plain ${rec.plainReproducible ? 'reproducible' : 'DIFFERS'}, engine ${rec.engineReproducible ? 'reproducible' : 'DIFFERS'}` : ` (${rec.message})`}`);
@@ -208,6 +239,7 @@ async function main() {
       date: new Date().toISOString().slice(0, 10),
       machine: `${(await import('node:os')).cpus().length} CPUs, kernel ${(await import('node:os')).release()}`,
       engineVersion: ENGINE_VERSION,
+      conditions: CONDITIONS_ID,
       // role, expected cause and notes as the corpus list says now (measurements stay as measured)
       results: corpus.packages
         .map((e) => {
