@@ -28,7 +28,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CONDITIONS, VARIATIONS, buildOnce, cacheRoot, conditionsUnavailable, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
+  REPROTEST_CONDITIONS as CONDITIONS, VARIATIONS, buildVaried, cacheRoot, conditionsUnavailable, cachedDsc, variedSummary as conditionSummary, differingDebs, diffoscopeSummary,
   loadCorpus, qubesDsc, repoDir, sameArtifacts, sleep, unmetBuildDeps,
 } from './lib/corpus.mjs';
 import { runRpmCorpus } from './lib/rpm-corpus.mjs';
@@ -65,7 +65,7 @@ async function pair(entry, dsc, mode, base, fresh) {
     runs[which] = await cachedRun(dir, fresh, async () => {
       if (which === 'B') await sleep(GAP_MS);
       log(`  ${entry.package}: ${mode} run ${which} (${conditionSummary(cond)})`);
-      return buildOnce(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null });
+      return buildVaried(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null });
     });
     const r = runs[which];
     log(`  ${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : `FAILED (${r.message})`} ${(r.ms / 1000).toFixed(1)} s${r.cached ? ' (cached)' : ''}`);

@@ -49,7 +49,7 @@ export const VARIATIONS = [
   { name: 'environment', A: 'only the variables above', B: '+ REPROTEST_CAPTURE_ENVIRONMENT=i_capture_the_environment, DEB_BUILD_OPTIONS=parallel=2', how: 'env -i with the listed variables' },
 ];
 
-export const CONDITIONS = {
+export const REPROTEST_CONDITIONS = {
   A: {
     name: 'A',
     user: USERS.A,
@@ -89,7 +89,7 @@ export const CONDITIONS = {
 };
 
 /** One line per run for logs and the README. */
-export function conditionSummary(c) {
+export function variedSummary(c) {
   return [
     `user ${c.user}`,
     `dir …/${c.dirName}${c.disorderfs ? ' on disorderfs' : ''}`,

@@ -129,7 +129,33 @@ export async function qubesDsc(entry) {
   return { dsc, reason: null, commit };
 }
 
-export { CONDITIONS, conditionSummary, conditionsUnavailable, VARIATIONS } from './corpus-conditions.mjs';
+/**
+ * Light conditions for tests that run as any user (test/recipes: dpkg, rpm):
+ * `detbuild deb` / `detbuild rpm` run as the caller, run B on another CPU,
+ * with load, other TZ, locale, umask, HOME, USER and -j, its workspace on
+ * tmpfs; the plain runs are `--plain` (the same sandbox layout).  The corpus
+ * itself builds under REPROTEST_CONDITIONS (bench/lib/corpus-conditions.mjs):
+ * what real rebuilders vary, which needs root.
+ */
+export const CONDITIONS = {
+  A: { name: 'A', cpu: 0, umask: '022', load: 0, env: { TZ: 'Etc/GMT+12', LANG: 'C.UTF-8', LANGUAGE: 'en_US:en', HOME: '/nonexistent/first-build', USER: 'builder1' }, unset: ['LC_ALL', 'DEB_BUILD_OPTIONS', 'MAKEFLAGS'] },
+  B: {
+    name: 'B',
+    cpu: Math.min(1, os.cpus().length - 1),
+    umask: '002',
+    load: 1,
+    env: { TZ: 'Etc/GMT-14', LANG: 'et_EE.UTF-8', LC_ALL: 'et_EE.UTF-8', LANGUAGE: 'et_EE:et', HOME: '/nonexistent/second-build', USER: 'builder2', DEB_BUILD_OPTIONS: 'parallel=4', CAPTURE_ENVIRONMENT: 'I capture the environment' },
+    unset: ['MAKEFLAGS'],
+    // the workspace on tmpfs instead of the disk: directories list in another order (tmpfs: newest first)
+    tmpdir: '/dev/shm/detbuild-corpus',
+  },
+};
+
+export function conditionSummary(c) {
+  return `cpu ${c.cpu}, umask ${c.umask}, load ${c.load}, TZ=${c.env.TZ}, LANG=${c.env.LANG}${c.env.DEB_BUILD_OPTIONS ? `, DEB_BUILD_OPTIONS=${c.env.DEB_BUILD_OPTIONS}` : ''}, workspace on ${c.tmpdir ? 'tmpfs' : 'the disk'}`;
+}
+
+export { REPROTEST_CONDITIONS, variedSummary, conditionsUnavailable, VARIATIONS } from './corpus-conditions.mjs';
 
 export function startLoad(n) {
   const procs = [];
@@ -167,7 +193,7 @@ async function dscFiles(dsc) {
  * `outDir`/build.log.  Needs root (conditionsUnavailable()).
  * Returns { ok, ms, exit, debs: {name: sha256}, others: {name: sha256}, outDir, logTail }.
  */
-export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800, timeStep = null } = {}) {
+export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800, timeStep = null } = {}) {
   const why = conditionsUnavailable();
   if (why) throw new Error(why);
   await fs.rm(outDir, { recursive: true, force: true });
@@ -221,6 +247,47 @@ export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, time
   } finally {
     if (!process.env.DETBUILD_CORPUS_KEEP) await work.cleanup();
   }
+}
+
+/**
+ * One `detbuild deb` run under conditions `cond`, results in `outDir` (removed first).
+ * Returns { ok, ms, exit, debs: {name: sha256}, others: {name: sha256}, outDir, logTail }.
+ */
+export async function buildOnce(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800, timeStep = null } = {}) {
+  await fs.rm(outDir, { recursive: true, force: true });
+  await fs.rm(`${outDir}.failed.log`, { force: true });
+  await fs.mkdir(path.dirname(outDir), { recursive: true });
+  const env = { ...process.env, ...cond.env };
+  for (const k of cond.unset ?? []) delete env[k];
+  if (cond.tmpdir) {
+    await fs.mkdir(cond.tmpdir, { recursive: true });
+    env.TMPDIR = cond.tmpdir;
+  }
+  const cli = process.env.DETBUILD_CLI || path.join(repoDir, 'dist', 'cli', 'main.js');
+  const args = ['deb', dsc, '--out', outDir, '--quiet', '--timeout', String(timeoutS), ...(mode === 'plain' ? ['--plain'] : []), ...(nocheck ? ['--nocheck'] : []), ...(timeStep !== null && mode !== 'plain' ? ['--time-step', String(timeStep)] : [])];
+  const stop = startLoad(cond.load ?? 0);
+  let r;
+  try {
+    r = await run('sh', ['-c', `umask ${cond.umask} && exec taskset -c ${cond.cpu} "$@"`, 'sh', process.execPath, cli, ...args], { env });
+  } finally {
+    stop();
+  }
+  const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
+  if (!res.ok) {
+    try {
+      res.logTail = (await fs.readFile(`${outDir}.failed.log`, 'utf8')).trim().split('\n').slice(-15).join('\n');
+    } catch {
+      res.logTail = r.stderr.trim().split('\n').slice(-15).join('\n');
+    }
+    return res;
+  }
+  const art = path.join(outDir, 'artifacts');
+  for (const name of (await fs.readdir(art)).sort()) {
+    const h = await sha256(path.join(art, name));
+    if (/\.u?deb$/.test(name)) res.debs[name] = h;
+    else res.others[name] = h;
+  }
+  return res;
 }
 
 /** Names of the .debs that differ (or exist in one run only). */
