@@ -210,7 +210,9 @@ export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, ti
     let argv;
     let artifactsDir;
     if (mode === 'plain') {
-      argv = ['sh', '-c', 'set -e; dpkg-source --no-check -x "$1" src; cd src; exec dpkg-buildpackage -us -uc -b', 'sh', path.basename(dsc)];
+      // unpacked at the real clock, as reprotest unpacks before its variations apply (libfaketime's
+      // utimensat fails with EINVAL when dpkg-source stamps the applied patches)
+      argv = ['sh', '-c', 'set -e; env -u LD_PRELOAD -u FAKETIME dpkg-source --no-check -x "$1" src; cd src; exec dpkg-buildpackage -us -uc -b', 'sh', path.basename(dsc)];
       artifactsDir = work.dir;
     } else {
       const cli = process.env.DETBUILD_CLI || path.join(repoDir, 'dist', 'cli', 'main.js');
