@@ -100,7 +100,7 @@ async function one(entry, fresh) {
   }
   const unmet = await unmetBuildDeps(dsc);
   if (unmet) return { ...rec, status: 'skipped', message: `build dependencies not installed: ${unmet}` };
-  const base = path.join(cacheRoot(), 'corpus', path.basename(dsc, '.dsc'));
+  const base = path.join(cacheRoot(), 'corpus-varied', path.basename(dsc, '.dsc'));
   const plain = await pair(entry, dsc, 'plain', base, fresh);
   if (plainOnly) {
     const ok = plain.A?.ok && plain.B?.ok;
