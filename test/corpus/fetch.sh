@@ -87,7 +87,7 @@ for spec in $pkgs; do
 		fi
 		dsc=$(ls "$dir"/"${pkg}"_*.dsc | tail -n 1)
 	fi
-	if ! apt-get build-dep -y -qq "$dsc" >"$dir/build-dep.log" 2>&1; then
+	if ! apt-get -o DPkg::Lock::Timeout=600 build-dep -y -qq "$dsc" >"$dir/build-dep.log" 2>&1; then
 		echo "fetch.sh: $spec: apt-get build-dep failed: $(tail -n 1 "$dir/build-dep.log")" >&2
 		failed="$failed $pkg"
 		continue
