@@ -117,12 +117,33 @@ async function one(entry, fresh) {
   rec.engineAllArtifacts = sameArtifacts(engine.A, engine.B);
   rec.plainCause = await explain(plain.A, plain.B, base, 'plain');
   rec.engineCause = await explain(engine.A, engine.B, base, 'engine');
+  if (rec.engineReproducible && !rec.engineAllArtifacts) rec.engineOthersDiff = await othersDiff(engine.A, engine.B);
   rec.debs = Object.keys(engine.A.debs);
   rec.ratio = plain.A.ms ? engine.A.ms / plain.A.ms : null;
   rec.plainVariations = variationsOf(rec.plainCause);
   rec.engineVariations = variationsOf(rec.engineCause);
   rec.load = { plainA: plain.A.loadAvg ?? null, engineA: engine.A.loadAvg ?? null };
   return rec;
+}
+
+/**
+ * What differs between two runs' .buildinfo files (the .changes then differ by their
+ * checksums): the lines only one has, e.g. an Installed-Build-Depends entry when a
+ * package was installed on the machine between A and B.
+ */
+async function othersDiff(a, b) {
+  const out = [];
+  for (const name of Object.keys(a.others).filter((n) => n.endsWith('.buildinfo'))) {
+    if (a.others[name] === b.others[name]) continue;
+    const la = (await fs.readFile(path.join(a.outDir, 'artifacts', name), 'utf8')).split('\n');
+    const lb = (await fs.readFile(path.join(b.outDir, 'artifacts', name), 'utf8')).split('\n');
+    const sa = new Set(la);
+    const sb = new Set(lb);
+    const onlyA = la.filter((l) => !sb.has(l)).map((l) => `-${l.trim()}`);
+    const onlyB = lb.filter((l) => !sa.has(l)).map((l) => `+${l.trim()}`);
+    out.push(`${name}: ${[...onlyA, ...onlyB].slice(0, 6).join(' ')}${onlyA.length + onlyB.length > 6 ? ` (+${onlyA.length + onlyB.length - 6} more)` : ''}`);
+  }
+  return out.join('; ') || null;
 }
 
 /** The variations named in diffoscope summaries ("name: [build path, user] …; …"). */
@@ -170,7 +191,7 @@ export function renderCorpus(data) {
     const load = r.load ? `${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
     const why = r.plainReproducible ? '' : [r.plainVariations?.join(', '), r.expectedCause].filter(Boolean).join('; ');
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/: \[[^\]]+\] /g, ': '))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/: \[[^\]]+\] /g, ': '))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell([r.engineCause, r.engineOthersDiff ? `.debs identical; ${r.engineOthersDiff}` : null, r.engineNote].filter(Boolean).join(' — '))} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
