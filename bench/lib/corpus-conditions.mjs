@@ -224,7 +224,7 @@ export function causeMarkers() {
     { re: /reprotest-capture-(hostname|domainname)/, cause: 'host name' },
     { re: /\b2\.6\.\d+|Linux \d+\.\d+\.\d+-\d+-\w+/, cause: 'kernel' },
     { re: /\bet_EE\b|Estonian/i, cause: 'locale' },
-    { re: /GMT[-+]1[24]|[-+]1[24]00\b|[-+]1[24]:00\b/, cause: 'time zone' },
+    { re: /GMT[-+]1[24]|[-+]1[24]00\b|[-+]1[24]:00\b|[-+]1[24]'00'/, cause: 'time zone' },
     { re: /\/nonexistent\/second-build/, cause: 'home' },
     { re: /i_capture_the_(environment|path)/, cause: 'environment' },
     { re: /parallel=2/, cause: 'environment (DEB_BUILD_OPTIONS)' },
@@ -234,7 +234,15 @@ export function causeMarkers() {
 
 /** The variations a diffoscope report points at, from its changed lines; [] when none is recognisable. */
 export function causesInReport(text) {
-  const changed = text.split('\n').filter((l) => /^[│ ]*[-+](?![-+])/.test(l)).join('\n');
+  // changed lines; of a hexdump line only its text column (its hex digits would match anything)
+  const changed = text
+    .split('\n')
+    .filter((l) => /^[│ ]*[-+](?![-+])/.test(l))
+    .map((l) => {
+      const hex = /^[│ ]*[-+]\s?[0-9a-f]{8}: (?:[0-9a-f]{2,4} ?)+\s+(.*)$/.exec(l);
+      return hex ? hex[1] : l;
+    })
+    .join('\n');
   const found = [];
   for (const m of causeMarkers()) if (m.re.test(changed) && !found.includes(m.cause)) found.push(m.cause);
   if (/^[│ ]*[-+]\s?-rw-rw-r--/m.test(text) || /^[│ ]*[-+]\s?drwxrwxr-x/m.test(text)) found.push('umask');

@@ -46,6 +46,8 @@ interface Run {
   others: Record<string, string>;
 }
 
+// its own build directories, apart from a corpus run's (/var/tmp/detbuild-corpus) on the same machine
+process.env.DETBUILD_CORPUS_WORK ??= '/var/tmp/detbuild-corpus-test';
 const unavailable = conditionsUnavailable() as string | null;
 if (unavailable) console.info(`test/corpus/subset.test.ts skipped: ${unavailable}`);
 
