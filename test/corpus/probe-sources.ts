@@ -21,7 +21,7 @@ const RECORD: Record<ProbeCause, string> = {
   // what a generated index sorted with sort(1) looks like: collation of the locale
   locale: "printf 'beta\\nAlpha\\nalpha\\nBeta\\nzeta\\ntau\\nch\\nsh\\n' | sort > captured",
   // what a generated manual's "built on" line records
-  time: "date '+built %Y-%m-%d %H:%M:%S' > captured",
+  time: "date -u '+built %Y-%m-%d %H:%M:%S' > captured",
 };
 
 /** Writes detbuild-PROBE-CAUSE-1.0 under DIR, builds its .dsc beside it and returns the .dsc's path. */
