@@ -149,7 +149,7 @@ async function othersDiff(a, b) {
 /** The variations named in diffoscope summaries ("name: [build path, user] …; …"). */
 function variationsOf(summary) {
   const found = [];
-  for (const m of String(summary ?? '').matchAll(/: \[([^\]]+)\]/g)) for (const c of m[1].split(', ')) if (!found.includes(c)) found.push(c);
+  for (const m of String(summary ?? '').matchAll(/(?:^|; )\[([^\]]+)\]/g)) for (const c of m[1].split(', ')) if (!found.includes(c)) found.push(c);
   return found;
 }
 
@@ -162,7 +162,12 @@ export function renderCorpus(data) {
   const unrepro = built.filter((r) => !r.plainReproducible);
   const fixed = unrepro.filter((r) => r.engineReproducible);
   const byCause = new Map();
-  for (const r of unrepro) for (const c of r.plainVariations?.length ? r.plainVariations : ['not recognised by marker']) byCause.set(c, (byCause.get(c) ?? 0) + 1);
+  // the variations diffoscope's lines name, else the cause the corpus list gives (read off the report by hand)
+  const causesOf = (r) => {
+    const v = variationsOf(r.plainCause);
+    return v.length ? v : r.expectedCause ? [r.expectedCause.split(':')[0]] : ['not recognised'];
+  };
+  for (const r of unrepro) for (const c of causesOf(r)) byCause.set(c, (byCause.get(c) ?? 0) + 1);
   const lines = [
     '## Corpus: real source packages built under the variations reprotest makes (`npm run corpus`)',
     '',
@@ -174,6 +179,8 @@ export function renderCorpus(data) {
     '',
     'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts"). "Variation" is read off diffoscope\'s changed lines (the strings B\'s conditions put there: its directory, user, host name, 2.6 kernel, et_EE, GMT-14, a 2028 date, …); the summary after it is diffoscope\'s first differing members.',
     `Times are of run A (1 CPU, no busy loop); the engine/plain ratio is measured pair by pair in the same run. **The machine was shared with other sessions' builds while this ran** (1-minute load average at the start of each timed run in the "load" column, on ${data.machine.split(',')[0]}): times are indicative, and packages whose plain build took under 20 s are marked and not used for conclusions about overhead.`,
+    'In every row of this run the engine\'s run A took less time than the plain run A (ratios below 1). The two do the same work (the same dpkg-buildpackage steps and test suites, the logs have the same length) pinned to one CPU each, so this is not the engine being cheaper: the plain runs were measured while other sessions pinned their own builds to CPU 0 as well, and the causes (CPU 0 contention, the host\'s dpkg database and fakeroot versus the sandbox\'s) were not separated in this session. Overhead conclusions need a quiet re-run, one build at a time.',
+    'Where only the `.buildinfo` differs under the engine (hello, ocaml-re), it is its Build-Date, one second apart: dpkg-genbuildinfo reads the logical clock at the end of the build, and the clock had advanced by ~1000 more reads (1 ms each, the dpkg recipe\'s step) in one run than in the other. Some step reads the clock a number of times that depends on real time (a polling loop under load); the fix belongs in the engine: a clock whose reading does not depend on how many times other processes read it (per-process clocks started from the exec order), or the dpkg recipe setting Build-Date from SOURCE_DATE_EPOCH.',
     '',
     `**Not reproducible plainly under A/B: ${unrepro.length} of ${built.length} built packages; reproducible under the engine: ${fixed.length} of ${unrepro.length}.** Plain differences by variation (a package may count under several): ${[...byCause.entries()].sort((x, y) => y[1] - x[1]).map(([c, n]) => `${c} ${n}`).join(', ') || '–'}.`,
     ...(() => {
@@ -189,9 +196,10 @@ export function renderCorpus(data) {
     const short = typeof r.times?.plainA === 'number' && r.times.plainA < 20000;
     const ratio = r.ratio ? `${r.ratio.toFixed(2)}x${short ? ' (<20 s: not used)' : ''}` : '–';
     const load = r.load ? `${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
-    const why = r.plainReproducible ? '' : [r.plainVariations?.join(', '), r.expectedCause].filter(Boolean).join('; ');
+    const marked = variationsOf(r.plainCause);
+    const why = r.plainReproducible ? '' : [marked.length ? `diffoscope's lines name: ${marked.join(', ')}` : null, r.expectedCause].filter(Boolean).join('; ');
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/: \[[^\]]+\] /g, ': '))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell([r.engineCause, r.engineOthersDiff ? `.debs identical; ${r.engineOthersDiff}` : null, r.engineNote].filter(Boolean).join(' — '))} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/(^|; )\[[^\]]+\] /g, '$1'))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell([r.engineCause, r.engineOthersDiff ? `.debs identical; ${r.engineOthersDiff}` : null, r.engineNote].filter(Boolean).join(' — '))} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
