@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
  * npm run corpus — real Debian source packages (test/corpus/corpus.json),
- * each built twice plainly and twice under the engine with `detbuild deb`,
- * the second run of each pair under other real conditions (later wall clock,
- * other CPU, background load, TZ, locale, umask, HOME, USER, -j; see
- * CONDITIONS in bench/lib/corpus.mjs).  A package is reproducible when both
- * runs give the same .debs; diffoscope explains what differs.
+ * each built twice plainly (dpkg-buildpackage -us -uc -b on the host, as a
+ * rebuilder runs it) and twice under the engine (`detbuild deb`), run A and
+ * run B of each pair under the two sets of conditions reprotest varies (build
+ * path, user, host name, kernel, time, file order, CPUs, locale, TZ, umask,
+ * HOME, PATH, environment; bench/lib/corpus-conditions.mjs).  A package is
+ * reproducible when both runs give the same .debs; diffoscope explains what
+ * differs and which variation it points at.  Needs root (other users, UTS
+ * namespace, disorderfs).
  *
  *   node bench/corpus.mjs [--only PKG,PKG] [--fresh] [--render]
  *
@@ -25,7 +28,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CONDITIONS, buildOnce, cacheRoot, cachedDsc, conditionSummary, differingDebs, diffoscopeSummary,
+  REPROTEST_CONDITIONS as CONDITIONS, VARIATIONS, buildVaried, cacheRoot, conditionsUnavailable, cachedDsc, variedSummary as conditionSummary, differingDebs, diffoscopeSummary,
   loadCorpus, qubesDsc, repoDir, sameArtifacts, sleep, unmetBuildDeps,
 } from './lib/corpus.mjs';
 import { runRpmCorpus } from './lib/rpm-corpus.mjs';
@@ -33,6 +36,8 @@ import { runRpmCorpus } from './lib/rpm-corpus.mjs';
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(benchDir, 'corpus-results.json');
 const GAP_MS = 3000;
+/** Marks results measured under bench/lib/corpus-conditions.mjs (older ones are dropped). */
+const CONDITIONS_ID = 'reprotest-0.7.23-variations';
 let plainOnly = false;
 
 function log(msg) {
@@ -60,7 +65,7 @@ async function pair(entry, dsc, mode, base, fresh) {
     runs[which] = await cachedRun(dir, fresh, async () => {
       if (which === 'B') await sleep(GAP_MS);
       log(`  ${entry.package}: ${mode} run ${which} (${conditionSummary(cond)})`);
-      return buildOnce(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null });
+      return buildVaried(dsc, mode, cond, path.join(dir, 'out'), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null });
     });
     const r = runs[which];
     log(`  ${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : `FAILED (${r.message})`} ${(r.ms / 1000).toFixed(1)} s${r.cached ? ' (cached)' : ''}`);
@@ -83,7 +88,7 @@ async function explain(a, b, base, mode) {
 async function one(entry, fresh) {
   const rec = { package: entry.package, version: entry.version ?? null, role: entry.role, expectedCause: entry.expectedCause ?? null, notes: entry.notes ?? null };
   let dsc;
-  if (entry.mirror) {
+  if (entry.upstream) {
     const q = await qubesDsc(entry);
     if (!q.dsc) return { ...rec, status: 'skipped', message: q.reason };
     dsc = q.dsc;
@@ -95,7 +100,7 @@ async function one(entry, fresh) {
   }
   const unmet = await unmetBuildDeps(dsc);
   if (unmet) return { ...rec, status: 'skipped', message: `build dependencies not installed: ${unmet}` };
-  const base = path.join(cacheRoot(), 'corpus', path.basename(dsc, '.dsc'));
+  const base = path.join(cacheRoot(), 'corpus-varied', path.basename(dsc, '.dsc'));
   const plain = await pair(entry, dsc, 'plain', base, fresh);
   if (plainOnly) {
     const ok = plain.A?.ok && plain.B?.ok;
@@ -112,9 +117,40 @@ async function one(entry, fresh) {
   rec.engineAllArtifacts = sameArtifacts(engine.A, engine.B);
   rec.plainCause = await explain(plain.A, plain.B, base, 'plain');
   rec.engineCause = await explain(engine.A, engine.B, base, 'engine');
+  if (rec.engineReproducible && !rec.engineAllArtifacts) rec.engineOthersDiff = await othersDiff(engine.A, engine.B);
   rec.debs = Object.keys(engine.A.debs);
   rec.ratio = plain.A.ms ? engine.A.ms / plain.A.ms : null;
+  rec.plainVariations = variationsOf(rec.plainCause);
+  rec.engineVariations = variationsOf(rec.engineCause);
+  rec.load = { plainA: plain.A.loadAvg ?? null, engineA: engine.A.loadAvg ?? null };
   return rec;
+}
+
+/**
+ * What differs between two runs' .buildinfo files (the .changes then differ by their
+ * checksums): the lines only one has, e.g. an Installed-Build-Depends entry when a
+ * package was installed on the machine between A and B.
+ */
+async function othersDiff(a, b) {
+  const out = [];
+  for (const name of Object.keys(a.others).filter((n) => n.endsWith('.buildinfo'))) {
+    if (a.others[name] === b.others[name]) continue;
+    const la = (await fs.readFile(path.join(a.outDir, 'artifacts', name), 'utf8')).split('\n');
+    const lb = (await fs.readFile(path.join(b.outDir, 'artifacts', name), 'utf8')).split('\n');
+    const sa = new Set(la);
+    const sb = new Set(lb);
+    const onlyA = la.filter((l) => !sb.has(l)).map((l) => `-${l.trim()}`);
+    const onlyB = lb.filter((l) => !sa.has(l)).map((l) => `+${l.trim()}`);
+    out.push(`${name}: ${[...onlyA, ...onlyB].slice(0, 6).join(' ')}${onlyA.length + onlyB.length > 6 ? ` (+${onlyA.length + onlyB.length - 6} more)` : ''}`);
+  }
+  return out.join('; ') || null;
+}
+
+/** The variations named in diffoscope summaries ("name: [build path, user] …; …"). */
+function variationsOf(summary) {
+  const found = [];
+  for (const m of String(summary ?? '').matchAll(/(?:^|; )\[([^\]]+)\]/g)) for (const c of m[1].split(', ')) if (!found.includes(c)) found.push(c);
+  return found;
 }
 
 const yesNo = (v) => (v === true ? 'yes' : v === false ? '**no**' : '–');
@@ -123,30 +159,47 @@ const cell = (s) => (s ? String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ') : '
 
 export function renderCorpus(data) {
   const built = data.results.filter((r) => r.status === 'built');
-  const unrepro = built.filter((r) => r.role !== 'control' && !r.plainReproducible);
+  const unrepro = built.filter((r) => !r.plainReproducible);
   const fixed = unrepro.filter((r) => r.engineReproducible);
+  const byCause = new Map();
+  // the variations diffoscope's lines name, else the cause the corpus list gives (read off the report by hand)
+  const causesOf = (r) => {
+    const v = variationsOf(r.plainCause);
+    return v.length ? v : r.expectedCause ? [r.expectedCause.split(':')[0]] : ['not recognised'];
+  };
+  for (const r of unrepro) for (const c of causesOf(r)) byCause.set(c, (byCause.get(c) ?? 0) + 1);
   const lines = [
-    '## Corpus: real Debian packages (`npm run corpus`)',
+    '## Corpus: real source packages built under the variations reprotest makes (`npm run corpus`)',
     '',
-    `Run ${data.date} on ${data.machine}; engine ${data.engineVersion}. Each package built with \`detbuild deb\` twice plainly (\`--plain\`) and twice under the engine; run B of each pair starts ${GAP_MS / 1000} s after run A ended.`,
-    `A: ${conditionSummary(CONDITIONS.A)}. B: ${conditionSummary(CONDITIONS.B)}, HOME and USER differ too.`,
-    'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts").',
-    'Times are of run A (no load, no parallelism asked); the plain run may still use both cores where the package builds in parallel by itself.',
-    'Most of these runs were made with several corpus runners and other builds on the machine at once, so times and ratios are indicative only (the engine benchmark above has controlled ratios). The rows of xa, lzip, gperf, ent, sl, notify-sharp-3.0, tcltk-defaults, ocaml-sexplib0, qubes-core-vchan-xen and qubes-gui-common were measured again alone (`--fresh`); for builds of 5 to 25 s the fixed costs (copying, dpkg-source, fakeroot) and noise dominate either way.',
+    `Run ${data.date} on ${data.machine}; engine ${data.engineVersion}. Each package is built four times: plainly (\`dpkg-source -x\` and \`dpkg-buildpackage -us -uc -b\` on the host, as a rebuilder runs them) under conditions A and B, and with \`detbuild deb\` under the same A and B. B starts ${GAP_MS / 1000} s after A ended. A and B differ in everything reprotest 0.7.23 varies, done for real (bench/lib/corpus-conditions.mjs):`,
     '',
-    `**Not reproducible plainly: ${unrepro.length} package${unrepro.length === 1 ? '' : 's'}; reproducible under the engine: ${fixed.length} of ${unrepro.length}; strip-nondeterminism used by the recipe: 0.**`,
+    '| variation | A | B | how |',
+    '|---|---|---|---|',
+    ...VARIATIONS.map((v) => `| ${v.name} | ${cell(v.A)} | ${cell(v.B)} | ${cell(v.how)} |`),
+    '',
+    'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts"). "Variation" is read off diffoscope\'s changed lines (the strings B\'s conditions put there: its directory, user, host name, 2.6 kernel, et_EE, GMT-14, a 2028 date, …); the summary after it is diffoscope\'s first differing members.',
+    `Times are of run A (1 CPU, no busy loop); the engine/plain ratio is measured pair by pair in the same run. **The machine was shared with other sessions' builds while this ran** (1-minute load average at the start of each timed run in the "load" column, on ${data.machine.split(',')[0]}): times are indicative, and packages whose plain build took under 20 s are marked and not used for conclusions about overhead.`,
+    'In every row of this run the engine\'s run A took less time than the plain run A (ratios below 1). The two do the same work (the same dpkg-buildpackage steps and test suites, the logs have the same length) pinned to one CPU each, so this is not the engine being cheaper: the plain runs were measured while other sessions pinned their own builds to CPU 0 as well, and the causes (CPU 0 contention, the host\'s dpkg database and fakeroot versus the sandbox\'s) were not separated in this session. Overhead conclusions need a quiet re-run, one build at a time.',
+    'Where only the `.buildinfo` differs under the engine (hello, ocaml-re, wget), it is its Build-Date, one or two seconds apart: dpkg-genbuildinfo reads the logical clock at the end of the build, and the clock had advanced by ~1000 more reads (1 ms each, the dpkg recipe\'s step) in one run than in the other. Some step reads the clock a number of times that depends on real time: ocaml-re\'s logs show it, its OUnit suites report 0.47 s against 0.38 s of logical time for the same 18 tests (OUnit\'s runner polls its worker processes, so the number of polls follows real scheduling). The .debs are not affected (dpkg-deb clamps to SOURCE_DATE_EPOCH). The fix belongs in the engine: a clock that advances at the build\'s process events (exec, exit, wait) rather than per read, or deterministic scheduling of the build\'s processes, so that a polling loop sees the same times in every run.',
+    '',
+    `**Not reproducible plainly under A/B: ${unrepro.length} of ${built.length} built packages; reproducible under the engine: ${fixed.length} of ${unrepro.length}.** Plain differences by variation (a package may count under several): ${[...byCause.entries()].sort((x, y) => y[1] - x[1]).map(([c, n]) => `${c} ${n}`).join(', ') || '–'}.`,
     ...(() => {
       const unmeasured = loadCorpus().packages.filter((e) => !data.results.some((r) => r.package === e.package)).map((e) => e.package);
       return unmeasured.length ? ['', `In the list but not measured in this run: ${unmeasured.join(', ')}.`] : [];
     })(),
     '',
-    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | plain time | engine time | ratio | why plain builds differ (diffoscope, measured here) | still different under the engine |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | variation behind the plain difference | diffoscope (plain) | plain time | engine time | ratio | load | still different under the engine |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of data.results) {
     if (r.status !== 'built' && r.status !== 'plain-only') continue;
+    const short = typeof r.times?.plainA === 'number' && r.times.plainA < 20000;
+    const ratio = r.ratio ? `${r.ratio.toFixed(2)}x${short ? ' (<20 s: not used)' : ''}` : '–';
+    const load = r.load ? `${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
+    const marked = variationsOf(r.plainCause);
+    const why = r.plainReproducible ? '' : [marked.length ? `diffoscope's lines name: ${marked.join(', ')}` : null, r.expectedCause].filter(Boolean).join('; ');
     lines.push(
-      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${r.ratio ? `${r.ratio.toFixed(2)}x` : '–'} | ${cell(r.plainCause ? `${r.expectedCause ? `${r.expectedCause}. diffoscope: ` : ''}${r.plainCause}` : '')} | ${cell(r.engineCause ? `${r.engineCause}${r.engineNote ? ` — ${r.engineNote}` : ''}` : r.engineNote ? `(note: ${r.engineNote})` : '')} |`,
+      `| ${r.package} | ${r.version} | ${r.role} | ${yesNo(r.plainReproducible)} | ${yesNo(r.engineReproducible)} | ${yesNo(r.engineAllArtifacts)} | ${cell(why)} | ${cell(String(r.plainCause ?? '').replace(/(^|; )\[[^\]]+\] /g, '$1'))} | ${secs(r.times?.plainA)} | ${secs(r.times?.engineA)} | ${ratio} | ${load} | ${cell([r.engineCause, r.engineOthersDiff ? `.debs identical; ${r.engineOthersDiff}` : null, r.engineNote].filter(Boolean).join(' — '))} |`,
     );
   }
   const other = data.results.filter((r) => r.status !== 'built' && r.status !== 'plain-only');
@@ -182,8 +235,15 @@ async function main() {
   const onlyIdx = args.indexOf('--only');
   const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',').filter(Boolean)) : null;
   if (!existsSync(path.join(repoDir, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
+  const unavailable = conditionsUnavailable();
+  if (unavailable) throw new Error(unavailable);
   const corpus = loadCorpus();
-  const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : { results: [] };
+  // results measured under the earlier conditions (--plain in the sandbox) are not comparable: start afresh
+  const readResults = async () => {
+    const d = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) : null;
+    return d && d.conditions === CONDITIONS_ID ? d : { results: [] };
+  };
+  const previous = await readResults();
   const byName = new Map(previous.results.map((r) => [r.package, r]));
   const { ENGINE_VERSION } = await import(path.join(repoDir, 'dist', 'engine', 'version.js'));
   const rpmOnly = args.includes('--rpm-only');
@@ -199,7 +259,7 @@ async function main() {
     if (entry.engineNote) rec.engineNote = entry.engineNote;
     // other runner processes (--only) may have written meanwhile: merge with the file's latest
     if (existsSync(resultsFile)) {
-      for (const r of JSON.parse(await fs.readFile(resultsFile, 'utf8')).results) if (r.package !== entry.package) byName.set(r.package, r);
+      for (const r of (await readResults()).results) if (r.package !== entry.package) byName.set(r.package, r);
     }
     byName.set(entry.package, rec);
     log(`${entry.package}: ${rec.status}${rec.status === 'built' ? ` plain ${rec.plainReproducible ? 'reproducible' : 'DIFFERS'}, engine ${rec.engineReproducible ? 'reproducible' : 'DIFFERS'}` : ` (${rec.message})`}`);
@@ -208,6 +268,7 @@ async function main() {
       date: new Date().toISOString().slice(0, 10),
       machine: `${(await import('node:os')).cpus().length} CPUs, kernel ${(await import('node:os')).release()}`,
       engineVersion: ENGINE_VERSION,
+      conditions: CONDITIONS_ID,
       // role, expected cause and notes as the corpus list says now (measurements stay as measured)
       results: corpus.packages
         .map((e) => {

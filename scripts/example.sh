@@ -11,7 +11,8 @@
 # `npm test` needs, as .ci/run does: the Debian packages of .ci/packages.txt,
 # GNU hello's sources (test/fixtures/fetch-hello.sh) and the corpus subset's
 # sources and build dependencies (test/corpus/fetch.sh --subset), the last two
-# into the cache of the user who ran sudo.
+# into the cache of the user who ran sudo; fetch.sh also makes the two system
+# users the corpus builds as (detbuild-rb1, detbuild-rb2).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then

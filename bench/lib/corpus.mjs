@@ -8,15 +8,16 @@
  * Sources: `apt-get source --download-only` into
  * ${DETBUILD_CACHE:-~/.cache/detbuild}/debsrc-dpkg/PKG (test/corpus/fetch.sh
  * does it as root, with the build dependencies); a Qubes component is made
- * into a source package at run time from its fetched mirror (git archive;
+ * into a source package at run time from its snapshot in ../shared/upstream (orig tarball;
  * never committed here).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { causesInReport, conditionsUnavailable, prepareBuildDir, wrapCommand } from './corpus-conditions.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoDir = path.resolve(here, '..', '..');
@@ -78,41 +79,64 @@ export async function fetchDsc(entry) {
   return dsc;
 }
 
-/**
- * A Qubes component as a source package: `git archive` of the fetched mirror's
- * HEAD into an orig tarball, then `dpkg-source -b`.  Returns null (with the
- * reason) when the mirror is absent (CI has none).
- */
-export async function qubesDsc(entry) {
-  const mirror = path.join(process.env.DETBUILD_MIRRORS || '/work/.mirror', entry.mirror, 'repo');
-  if (!existsSync(mirror)) return { dsc: null, reason: `mirror ${mirror} absent (fetch github:${entry.mirror.replace('+', '/')} first)` };
-  const git = (...a) => run('git', ['--git-dir', mirror, ...a]);
-  const head = (await git('rev-parse', 'HEAD')).stdout.trim();
-  const changelog = (await git('show', 'HEAD:debian/changelog')).stdout;
-  const m = /^(\S+) \(([^)]+)\)/.exec(changelog);
-  if (!m) return { dsc: null, reason: `no debian/changelog in ${mirror}` };
-  const [, source, version] = m;
-  const upstream = version.replace(/^\d+:/, '').replace(/-[^-]+$/, '');
-  const dir = path.join(cacheRoot(), 'qubes-src', `${entry.package}-${head.slice(0, 12)}`);
-  const dsc = path.join(dir, `${source}_${version.replace(/^\d+:/, '')}.dsc`);
-  if (existsSync(dsc)) return { dsc, reason: null, commit: head };
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.mkdir(dir, { recursive: true });
-  const tree = path.join(dir, `${source}-${upstream}`);
-  await fs.mkdir(tree);
-  // the orig tarball without debian/, as the Qubes builder makes it; deterministic (git archive: commit time, sorted)
-  const orig = path.join(dir, `${source}_${upstream}.orig.tar.gz`);
-  let r = await run('sh', ['-c', `git --git-dir "$1" archive --format=tar --prefix="$2/" HEAD | gzip -n9 > "$3"`, 'sh', mirror, `${source}-${upstream}`, orig]);
-  if (r.code !== 0) throw new Error(`git archive of ${mirror} failed: ${r.stderr}`);
-  r = await run('tar', ['-xzf', orig, '-C', dir]);
-  if (r.code !== 0) throw new Error(`unpacking ${orig} failed: ${r.stderr}`);
-  r = await run('dpkg-source', ['-b', path.basename(tree)], { cwd: dir, env: { ...process.env, LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: '0' } });
-  if (r.code !== 0) throw new Error(`dpkg-source -b for ${source} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
-  await fs.rm(tree, { recursive: true, force: true });
-  return { dsc, reason: null, commit: head };
+/** ../shared/upstream/ of this checkout (Qubes snapshots; absent in a clone elsewhere). */
+export const upstreamDir = path.resolve(repoDir, '..', 'shared', 'upstream');
+
+/** The snapshot archive REPO-<commit>.tar.gz in ../shared/upstream, or null. */
+function upstreamArchive(repo) {
+  if (!existsSync(upstreamDir)) return null;
+  const name = readdirSync(upstreamDir).find((f) => f.startsWith(`${repo}-`) && /^[0-9a-f]+\.tar\.gz$/.test(f.slice(repo.length + 1)));
+  return name ? path.join(upstreamDir, name) : null;
 }
 
-/** The caller's real conditions of each run of a pair (the engine must not care; a plain build may). */
+/**
+ * A Qubes component as a source package, made from its snapshot in
+ * ../shared/upstream (entry.upstream: the repository's name): the tree
+ * without debian/ becomes the orig tarball (sorted, owner 0, mtime 0, gzip
+ * -n: the same bytes every time), then `dpkg-source -b`, as the Qubes builder
+ * makes one from its checkout.  Returns { dsc, reason, commit } (dsc null,
+ * with the reason, when the snapshot is absent, as in CI).
+ */
+export async function qubesDsc(entry) {
+  const archive = upstreamArchive(entry.upstream);
+  if (!archive) return { dsc: null, reason: `no ${entry.upstream} snapshot in ${upstreamDir}` };
+  const commit = path.basename(archive, '.tar.gz').slice(entry.upstream.length + 1);
+  const dir = path.join(cacheRoot(), 'qubes-src', `${entry.upstream}-${commit}`);
+  const done = path.join(dir, 'dsc');
+  if (existsSync(done)) return { dsc: (await fs.readFile(done, 'utf8')).trim(), reason: null, commit };
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  let r = await run('tar', ['-xzf', archive, '-C', dir]);
+  if (r.code !== 0) throw new Error(`unpacking ${archive} failed: ${r.stderr}`);
+  const top = path.join(dir, entry.upstream);
+  const changelog = await fs.readFile(path.join(top, 'debian', 'changelog'), 'utf8').catch(() => '');
+  const m = /^(\S+) \(([^)]+)\)/.exec(changelog);
+  if (!m) return { dsc: null, reason: `no debian/changelog in ${archive}` };
+  const [, source, version] = m;
+  const native = /native/.test(await fs.readFile(path.join(top, 'debian', 'source', 'format'), 'utf8').catch(() => ''));
+  const upstream = version.replace(/^\d+:/, '').replace(/-[^-]+$/, '');
+  const tree = `${source}-${upstream}`;
+  await fs.rename(top, path.join(dir, tree));
+  if (!native) {
+    r = await run('sh', ['-c', 'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --exclude="$1/debian" -cf - "$1" | gzip -n9 > "$2"', 'sh', tree, `${source}_${upstream}.orig.tar.gz`], { cwd: dir });
+    if (r.code !== 0) throw new Error(`making the orig tarball of ${source} failed: ${r.stderr}`);
+  }
+  r = await run('dpkg-source', ['-b', tree], { cwd: dir, env: { ...process.env, LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: '0' } });
+  if (r.code !== 0) throw new Error(`dpkg-source -b for ${source} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+  await fs.rm(path.join(dir, tree), { recursive: true, force: true });
+  const dsc = path.join(dir, `${source}_${version.replace(/^\d+:/, '')}.dsc`);
+  await fs.writeFile(done, `${dsc}\n`);
+  return { dsc, reason: null, commit };
+}
+
+/**
+ * Light conditions for tests that run as any user (test/recipes: dpkg, rpm):
+ * `detbuild deb` / `detbuild rpm` run as the caller, run B on another CPU,
+ * with load, other TZ, locale, umask, HOME, USER and -j, its workspace on
+ * tmpfs; the plain runs are `--plain` (the same sandbox layout).  The corpus
+ * itself builds under REPROTEST_CONDITIONS (bench/lib/corpus-conditions.mjs):
+ * what real rebuilders vary, which needs root.
+ */
 export const CONDITIONS = {
   A: { name: 'A', cpu: 0, umask: '022', load: 0, env: { TZ: 'Etc/GMT+12', LANG: 'C.UTF-8', LANGUAGE: 'en_US:en', HOME: '/nonexistent/first-build', USER: 'builder1' }, unset: ['LC_ALL', 'DEB_BUILD_OPTIONS', 'MAKEFLAGS'] },
   B: {
@@ -131,6 +155,8 @@ export function conditionSummary(c) {
   return `cpu ${c.cpu}, umask ${c.umask}, load ${c.load}, TZ=${c.env.TZ}, LANG=${c.env.LANG}${c.env.DEB_BUILD_OPTIONS ? `, DEB_BUILD_OPTIONS=${c.env.DEB_BUILD_OPTIONS}` : ''}, workspace on ${c.tmpdir ? 'tmpfs' : 'the disk'}`;
 }
 
+export { REPROTEST_CONDITIONS, variedSummary, conditionsUnavailable, VARIATIONS } from './corpus-conditions.mjs';
+
 export function startLoad(n) {
   const procs = [];
   for (let i = 0; i < n; i++) procs.push(spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
@@ -143,6 +169,86 @@ async function sha256(file) {
   const h = createHash('sha256');
   h.update(await fs.readFile(file));
   return h.digest('hex');
+}
+
+/** The .dsc's own name and the files it lists (Files: section). */
+async function dscFiles(dsc) {
+  const text = await fs.readFile(dsc, 'utf8');
+  const files = [];
+  const m = /^Files:\n((?:[ \t].*\n?)*)/m.exec(text);
+  for (const line of (m ? m[1] : '').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length === 3) files.push(f[2]);
+  }
+  return [path.basename(dsc), ...files];
+}
+
+/**
+ * One run under conditions `cond` (bench/lib/corpus-conditions.mjs): the
+ * source package is copied into run `cond`'s build directory and built there
+ * as `cond`'s user; mode 'plain' runs dpkg-source -x and dpkg-buildpackage
+ * -us -uc -b on the host (what a rebuilder runs), mode 'deterministic' runs
+ * `detbuild deb` from that directory.  The .debs, .buildinfo and .changes
+ * are copied to `outDir`/artifacts (removed first), the log to
+ * `outDir`/build.log.  Needs root (conditionsUnavailable()).
+ * Returns { ok, ms, exit, debs: {name: sha256}, others: {name: sha256}, outDir, logTail }.
+ */
+export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, timeoutS = 1800, timeStep = null } = {}) {
+  const why = conditionsUnavailable();
+  if (why) throw new Error(why);
+  await fs.rm(outDir, { recursive: true, force: true });
+  await fs.mkdir(path.join(outDir, 'artifacts'), { recursive: true });
+  const pkg = path.basename(dsc).split('_')[0];
+  const work = await prepareBuildDir(cond, pkg);
+  try {
+    for (const name of await dscFiles(dsc)) {
+      await fs.copyFile(path.join(path.dirname(dsc), name), path.join(work.dir, name));
+    }
+    await run('chown', ['-R', `${cond.user}:${cond.user}`, work.dir]);
+    const extraEnv = {};
+    if (nocheck) extraEnv.DEB_BUILD_OPTIONS = `nocheck${cond.env.DEB_BUILD_OPTIONS ? ` ${cond.env.DEB_BUILD_OPTIONS}` : ''}`;
+    let argv;
+    let artifactsDir;
+    if (mode === 'plain') {
+      // unpacked at the real clock, as reprotest unpacks before its variations apply (libfaketime's
+      // utimensat fails with EINVAL when dpkg-source stamps the applied patches)
+      argv = ['sh', '-c', 'set -e; env -u LD_PRELOAD -u FAKETIME dpkg-source --no-check -x "$1" src; cd src; exec dpkg-buildpackage -us -uc -b', 'sh', path.basename(dsc)];
+      artifactsDir = work.dir;
+    } else {
+      const cli = process.env.DETBUILD_CLI || path.join(repoDir, 'dist', 'cli', 'main.js');
+      extraEnv.TMPDIR = path.join(work.dir, 'tmp');
+      argv = ['sh', '-c', 'mkdir -p "$TMPDIR" && exec "$@"', 'sh', process.execPath, cli, 'deb', path.basename(dsc), '--out', 'out', '--quiet', '--timeout', String(timeoutS), ...(nocheck ? ['--nocheck'] : []), ...(timeStep !== null ? ['--time-step', String(timeStep)] : [])];
+      artifactsDir = path.join(work.dir, 'out', 'artifacts');
+    }
+      const loadAvg = os.loadavg()[0];
+    const stop = startLoad(cond.load ?? 0);
+    let r;
+    try {
+      const cmd = wrapCommand(cond, argv, { cwd: work.dir, extraEnv });
+      r = await run('timeout', [String(timeoutS + 60), ...cmd]);
+    } finally {
+      stop();
+    }
+    const log = mode === 'plain' ? `${r.stdout}\n${r.stderr}` : existsSync(path.join(work.dir, 'out', 'build.log')) ? await fs.readFile(path.join(work.dir, 'out', 'build.log'), 'utf8') : `${r.stdout}\n${r.stderr}`;
+    await fs.writeFile(path.join(outDir, 'build.log'), log);
+    const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, loadAvg, message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
+    if (!res.ok) {
+      res.logTail = `${log}\n${r.stderr}`.trim().split('\n').slice(-15).join('\n');
+      return res;
+    }
+    const art = path.join(outDir, 'artifacts');
+    for (const name of (await fs.readdir(artifactsDir)).sort()) {
+      if (!/\.(u?deb|ddeb|buildinfo|changes)$/.test(name)) continue;
+      await fs.copyFile(path.join(artifactsDir, name), path.join(art, name));
+      const h = await sha256(path.join(art, name));
+      if (/\.u?deb$/.test(name)) res.debs[name] = h;
+      else res.others[name] = h;
+    }
+    if (Object.keys(res.debs).length === 0) return { ...res, ok: false, message: 'the build made no .deb' };
+    return res;
+  } finally {
+    if (!process.env.DETBUILD_CORPUS_KEEP) await work.cleanup();
+  }
 }
 
 /**
@@ -229,7 +335,8 @@ export async function diffoscopeSummary(a, b, name, reportFile) {
     }
   }
   const shown = (leaf.length ? leaf : members).slice(0, 3).join(', ');
-  return `${name}: ${shown || 'differs'}${(leaf.length || members.length) > 3 ? ` (+${(leaf.length || members.length) - 3} more)` : ''}${firstChange ? ` — e.g. \`${firstChange.replace(/`/g, "'")}\`` : ''}`;
+  const causes = causesInReport(text);
+  return `${causes.length ? `[${causes.join(', ')}] ` : ''}${name}: ${shown || 'differs'}${(leaf.length || members.length) > 3 ? ` (+${(leaf.length || members.length) - 3} more)` : ''}${firstChange ? ` — e.g. \`${firstChange.replace(/`/g, "'")}\`` : ''}`;
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

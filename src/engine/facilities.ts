@@ -33,7 +33,9 @@ export function checkFacilities(needSupervisor: boolean, user: HostUser | null =
     probe = (async () => {
       try {
         const cmd = asHostUser(user, ['bwrap', '--unshare-user', '--unshare-pid', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--', '/bin/true']);
-        await execa(cmd[0]!, cmd.slice(1), { cwd: '/' });
+        // the environment the real sandbox gets (src/engine/run.ts): none of the caller's
+        // (an LD_PRELOAD such as libfaketime's would break the probe, not the build)
+        await execa(cmd[0]!, cmd.slice(1), { cwd: '/', env: {}, extendEnv: false });
       } catch (err) {
         checked.delete(key);
         const as = user ? ` as the build user ${user.name} (running as root, builds run as an unprivileged user; choose another with DETBUILD_BUILD_USER or the daemon's buildUser)` : '';

@@ -79,6 +79,15 @@ async function requireTool(tool: string): Promise<void> {
   }
 }
 
+/**
+ * The environment of the dpkg tools the recipe runs on the host (unpacking to inspect, the
+ * changelog's date, the build-dependency check): PATH and a fixed locale, nothing else of the
+ * caller's, as the sandbox gets nothing of it. A caller's LD_PRELOAD (libfaketime: its
+ * utimensat fails dpkg-source on quilt patches with EINVAL) or DEB_BUILD_PROFILES (another
+ * set of build dependencies than the build's) must not reach them.
+ */
+const HOST_TOOL_ENV = { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C.UTF-8' }, extendEnv: false } as const;
+
 function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join(' / ');
 }
@@ -92,7 +101,7 @@ export function splitDependencies(list: string): string[] {
 
 /** Runs dpkg-checkbuilddeps in an unpacked source tree; throws MissingBuildDepsError naming what is unmet. */
 export async function checkBuildDeps(unpacked: string, source: string): Promise<void> {
-  const r = await execa('dpkg-checkbuilddeps', [], { cwd: unpacked, reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  const r = await execa('dpkg-checkbuilddeps', [], { cwd: unpacked, reject: false, ...HOST_TOOL_ENV });
   if (r.exitCode === 0) return;
   const text = `${r.stdout}\n${r.stderr}`;
   const unmet = /Unmet build dependencies:\s*(.*)$/m.exec(text);
@@ -137,14 +146,14 @@ export function dpkgCommand(dsc: Dsc, opts: { nocheck?: boolean; withSource?: bo
 }
 
 async function unpack(dsc: Dsc, into: string): Promise<void> {
-  const r = await execa('dpkg-source', ['--no-check', '-x', dsc.path, into], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  const r = await execa('dpkg-source', ['--no-check', '-x', dsc.path, into], { reject: false, ...HOST_TOOL_ENV });
   if (r.exitCode !== 0) {
     throw new RecipeError('DSC_UNPACK_FAILED', `dpkg-source -x ${path.basename(dsc.path)} failed: ${tail(`${r.stdout}\n${r.stderr}`)}`);
   }
 }
 
 async function changelogTimestamp(unpacked: string): Promise<number> {
-  const r = await execa('dpkg-parsechangelog', ['-STimestamp'], { cwd: unpacked, reject: false, env: { LC_ALL: 'C.UTF-8' } });
+  const r = await execa('dpkg-parsechangelog', ['-STimestamp'], { cwd: unpacked, reject: false, ...HOST_TOOL_ENV });
   const t = Number(r.stdout.trim());
   if (r.exitCode !== 0 || !Number.isSafeInteger(t)) {
     throw new RecipeError('DSC_NO_CHANGELOG', `cannot read the date of debian/changelog: ${tail(r.stderr || r.stdout)}`);

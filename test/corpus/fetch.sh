@@ -1,7 +1,9 @@
 #!/bin/sh
 # Gets what the corpus builds need, as root: a deb-src entry for apt (added
 # beside the machine's deb entry when there is none), the et_EE.UTF-8 locale
-# (run B of each pair builds in it), and for each package of
+# (run B of each pair builds in it), the two system users the runs A and B
+# build as (detbuild-rb1, detbuild-rb2: bench/lib/corpus-conditions.mjs), and
+# for each package of
 # test/corpus/corpus.json its source (apt-get source --download-only into
 # ${DETBUILD_CACHE:-$HOME/.cache/detbuild}/debsrc-dpkg/PKG) and its build
 # dependencies (apt-get build-dep).
@@ -43,12 +45,17 @@ if ! locale -a 2>/dev/null | grep -qx 'et_EE.utf8'; then
 	locale-gen >/dev/null
 fi
 
+# the users of runs A and B (reprotest's user_group variation): system users, no home, no login
+for u in detbuild-rb1 detbuild-rb2; do
+	id -u "$u" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
+done
+
 if [ "${1:-}" = "--subset" ]; then
-	pkgs=$(node -e 'for (const p of require(process.argv[1]).packages) if (p.subset && !p.mirror) console.log(p.package + "=" + p.version)' "$here/test/corpus/corpus.json")
+	pkgs=$(node -e 'for (const p of require(process.argv[1]).packages) if (p.subset && !p.upstream) console.log(p.package + "=" + p.version)' "$here/test/corpus/corpus.json")
 elif [ $# -gt 0 ]; then
 	pkgs="$*"
 else
-	pkgs=$(node -e 'for (const p of require(process.argv[1]).packages) if (!p.mirror) console.log(p.package + "=" + p.version)' "$here/test/corpus/corpus.json")
+	pkgs=$(node -e 'for (const p of require(process.argv[1]).packages) if (!p.upstream) console.log(p.package + "=" + p.version)' "$here/test/corpus/corpus.json")
 fi
 
 ok=0
@@ -80,7 +87,7 @@ for spec in $pkgs; do
 		fi
 		dsc=$(ls "$dir"/"${pkg}"_*.dsc | tail -n 1)
 	fi
-	if ! apt-get build-dep -y -qq "$dsc" >"$dir/build-dep.log" 2>&1; then
+	if ! apt-get -o DPkg::Lock::Timeout=600 build-dep -y -qq "$dsc" >"$dir/build-dep.log" 2>&1; then
 		echo "fetch.sh: $spec: apt-get build-dep failed: $(tail -n 1 "$dir/build-dep.log")" >&2
 		failed="$failed $pkg"
 		continue

@@ -1,30 +1,40 @@
 /**
- * The CI subset of the corpus (test/corpus/corpus.json, "subset": true): real
- * Debian bookworm source packages built with `detbuild deb` twice plainly and
- * twice under the engine, run B under other real conditions than run A (a
- * later wall clock, other CPU, load, TZ, locale, umask, -j). A package that is not
- * reproducible plainly must differ plainly (else it proves nothing any more)
- * and be identical under the engine; a control is identical either way.
+ * The CI subset of the corpus: source packages built twice plainly
+ * (dpkg-source -x and dpkg-buildpackage on the host, as a rebuilder runs
+ * them) and twice with `detbuild deb`, run A and run B of each pair under the
+ * two sets of conditions reprotest varies (bench/lib/corpus-conditions.mjs:
+ * another build path on disorderfs, another system user, host name, kernel
+ * string, clock ~398 days ahead, CPUs and load, TZ, locale with LC_ALL, umask,
+ * HOME, PATH, environment). A package that captures one of them must differ
+ * plainly (else it proves nothing any more) and be identical under the engine;
+ * a control is identical either way.
  *
- * Sources and build dependencies: `sudo sh test/corpus/fetch.sh --subset`
- * (.ci/run does it). The full corpus is `npm run corpus`.
+ * The real packages are test/corpus/corpus.json's "subset": true entries
+ * (sources and build dependencies: `sudo sh test/corpus/fetch.sh --subset`,
+ * which ./scripts/example.sh and .ci/run run, and which creates the two
+ * users); the causes the archive here offers no small package for are
+ * generated probe packages (test/corpus/probe-sources.ts). Needs root (other
+ * users, a UTS namespace, disorderfs): skipped with one line otherwise. The
+ * full corpus is `npm run corpus`.
  */
+import { execa } from 'execa';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain JavaScript module shared with the corpus benchmark
-import { CONDITIONS, buildOnce, cachedDsc, differingDebs, loadCorpus, sameArtifacts, sleep } from '../../bench/lib/corpus.mjs';
+import { REPROTEST_CONDITIONS, buildVaried, cachedDsc, conditionsUnavailable, differingDebs, loadCorpus, sameArtifacts, sleep } from '../../bench/lib/corpus.mjs';
 import { freshDir, removeUnlessKept } from '../helpers/trees.js';
-import path from 'node:path';
+import { makeCauseProbe, type ProbeCause } from './probe-sources.js';
 
 interface Entry {
   package: string;
-  version: string;
-  role: 'unreproducible' | 'control' | 'qubes';
+  version?: string;
+  role: 'unreproducible' | 'control' | 'qubes' | 'probe';
   expectedCause?: string;
   subset?: boolean;
   nocheck?: boolean;
-  /** seconds the logical clock advances per read in the engine runs (default: the engine's 1 s) */
   timeStep?: number;
-  mirror?: string;
+  upstream?: string;
+  probe?: ProbeCause;
 }
 interface Run {
   ok: boolean;
@@ -36,32 +46,46 @@ interface Run {
   others: Record<string, string>;
 }
 
-const subset = (loadCorpus().packages as Entry[]).filter((e) => e.subset && !e.mirror);
+// its own build directories, apart from a corpus run's (/var/tmp/detbuild-corpus) on the same machine
+process.env.DETBUILD_CORPUS_WORK ??= '/var/tmp/detbuild-corpus-test';
+const unavailable = conditionsUnavailable() as string | null;
+if (unavailable) console.info(`test/corpus/subset.test.ts skipped: ${unavailable}`);
 
-it('the subset has a package that differs plainly and a control', () => {
-  // Among the bookworm sources this machine could download, the only ones found
-  // to differ plainly vary with the time zone (see test/corpus/corpus.json);
-  // the wall clock and randomness are covered by the probe source package of
-  // test/recipes/dpkg.test.ts, built by the same recipe.
+const probes: Entry[] = [
+  { package: 'detbuild-captures-path', role: 'probe', probe: 'path', expectedCause: 'build path (a configure-style srcdir=$(pwd))' },
+  { package: 'detbuild-captures-locale', role: 'probe', probe: 'locale', expectedCause: 'locale (sort(1) collation)' },
+  // the archive's time-caused packages here (hello: the year; bibtool: the time zone) take minutes per build under B
+  { package: 'detbuild-captures-time', role: 'probe', probe: 'time', expectedCause: 'time (date(1) at build time)' },
+];
+const subset: Entry[] = [...(loadCorpus().packages as Entry[]).filter((e) => e.subset && !e.upstream), ...probes];
+
+it.skipIf(unavailable !== null)('the subset has a path-, a locale- and a time-caused package and a control', () => {
   const roles = subset.map((e) => `${e.package}: ${e.role} ${e.expectedCause ?? ''}`).join('\n');
   expect(subset.some((e) => e.role === 'control'), roles).toBe(true);
-  expect(subset.some((e) => e.role === 'unreproducible' && /time/i.test(e.expectedCause ?? '')), roles).toBe(true);
+  for (const cause of [/path/i, /locale/i, /time/i]) expect(subset.some((e) => e.role !== 'control' && cause.test(e.expectedCause ?? '')), `${cause}\n${roles}`).toBe(true);
 });
 
-describe.each(subset)('$package $version ($role)', (entry) => {
+/** The file the probe's build recorded, read out of its .deb. */
+async function captured(r: Run, entry: Entry): Promise<string> {
+  const deb = path.join(r.outDir, 'artifacts', Object.keys(r.debs)[0]!);
+  const out = await execa('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - "./usr/share/$2/captured"', 'sh', deb, entry.package]);
+  return out.stdout.trim();
+}
+
+describe.skipIf(unavailable !== null).each(subset)('$package ($role)', (entry) => {
   let root: string;
   const runs: Record<string, Run> = {};
 
   beforeAll(async () => {
-    const dsc = (await cachedDsc(entry)) as string | null;
-    if (!dsc) throw new Error(`the source of ${entry.package} ${entry.version} is not downloaded: run sudo sh test/corpus/fetch.sh --subset`);
     root = await freshDir(`corpus-${entry.package}`);
-    // A and B of a pair run side by side (A on CPU 0, B on CPU 1, B started
-    // 3 s later: another wall clock), which keeps the subset within CI's time
+    const dsc = entry.probe ? await makeCauseProbe(root, entry.probe) : ((await cachedDsc(entry)) as string | null);
+    if (!dsc) throw new Error(`the source of ${entry.package} ${entry.version} is not downloaded: run sudo sh test/corpus/fetch.sh --subset`);
+    // A and B of a pair run side by side (B 3 s later, on both CPUs beside a
+    // busy loop, A on CPU 0), which keeps the subset within CI's time
     for (const mode of ['plain', 'deterministic'] as const) {
       const one = async (which: 'A' | 'B'): Promise<void> => {
         if (which === 'B') await sleep(3000);
-        const r = (await buildOnce(dsc, mode, CONDITIONS[which], path.join(root, `${mode}-${which}`), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null })) as Run;
+        const r = (await buildVaried(dsc, mode, REPROTEST_CONDITIONS[which], path.join(root, `${mode}-${which}`), { nocheck: entry.nocheck === true, timeStep: entry.timeStep ?? null })) as Run;
         console.info(`${entry.package}: ${mode} ${which} ${r.ok ? 'ok' : 'FAILED'} in ${(r.ms / 1000).toFixed(1)} s`);
         runs[`${mode}-${which}`] = r;
       };
@@ -92,6 +116,32 @@ describe.each(subset)('$package $version ($role)', (entry) => {
   } else {
     it(`plainly the .debs differ (${entry.expectedCause})`, () => {
       expect(differingDebs(runs['plain-A']!, runs['plain-B']!).length).toBeGreaterThan(0);
+    });
+  }
+
+  if (entry.probe === 'path') {
+    it('plainly each build recorded its own directory; under the engine both recorded the same', async () => {
+      expect(await captured(runs['plain-A']!, entry)).toMatch(/\/a\/src$/);
+      expect(await captured(runs['plain-B']!, entry)).toMatch(/second-build-in-a-longer-directory\/src\/src$/);
+      expect(await captured(runs['deterministic-A']!, entry)).toBe(await captured(runs['deterministic-B']!, entry));
+    });
+  }
+  if (entry.probe === 'time') {
+    it('plainly run B recorded a date about 398 days after run A; under the engine both recorded the same', async () => {
+      const day = (r: Run) => captured(r, entry).then((t) => Date.parse(`${t.replace(/^built /, '').replace(' ', 'T')}Z`));
+      const days = ((await day(runs['plain-B']!)) - (await day(runs['plain-A']!))) / 86_400_000;
+      expect(days).toBeGreaterThan(390);
+      expect(days).toBeLessThan(400);
+      expect(await captured(runs['deterministic-A']!, entry)).toBe(await captured(runs['deterministic-B']!, entry));
+    });
+  }
+  if (entry.probe === 'locale') {
+    it('plainly run A sorted in C (capitals first), run B in Estonian (z after s, ch and sh apart)', async () => {
+      const a = (await captured(runs['plain-A']!, entry)).split('\n');
+      const b = (await captured(runs['plain-B']!, entry)).split('\n');
+      expect(a[0]).toBe('Alpha');
+      expect(b.indexOf('zeta')).toBeLessThan(b.length - 1);
+      expect(await captured(runs['deterministic-A']!, entry)).toBe(await captured(runs['deterministic-B']!, entry));
     });
   }
 });
