@@ -14,11 +14,11 @@
  * median wall time of the batch, builds per minute, the ratio to one at a time, and the CPU
  * the rest of the machine used meanwhile (other helpers share it).
  *
- *   node bench/concurrency.mjs --render   only re-render RESULTS.md from concurrency-results.json
+ *   node bench/concurrency.mjs --render   only re-render RESULTS.md from results/concurrency.json
  *
  * Environment: BENCH_BUILDS (default 4), BENCH_ROUNDS (default 2), BENCH_FUNCS (size of each
  * project, default 600 functions), BENCH_KEEP=1 keeps the scratch directory.
- * Writes bench/concurrency-results.json and the block <!-- concurrency-bench:start/end --> of bench/RESULTS.md.
+ * Writes bench/results/concurrency.json and the block <!-- concurrency-bench:start/end --> of bench/RESULTS.md.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
@@ -124,7 +124,7 @@ const median = (xs) => {
 
 async function main() {
   if (process.argv.includes('--render')) {
-    await writeBlock(JSON.parse(await fs.readFile(path.join(benchDir, 'concurrency-results.json'), 'utf8')));
+    await writeBlock(JSON.parse(await fs.readFile(path.join(benchDir, 'results', 'concurrency.json'), 'utf8')));
     log('re-rendered the concurrency block of bench/RESULTS.md');
     return;
   }
@@ -203,9 +203,9 @@ async function main() {
       rows,
       remoteOverOneLocal: remoteOne.wallMs / localOne.wallMs,
     };
-    await fs.writeFile(path.join(benchDir, 'concurrency-results.json'), `${JSON.stringify(data, null, 2)}\n`);
+    await fs.writeFile(path.join(benchDir, 'results', 'concurrency.json'), `${JSON.stringify(data, null, 2)}\n`);
     await writeBlock(data);
-    log('wrote bench/concurrency-results.json and bench/RESULTS.md');
+    log('wrote bench/results/concurrency.json and bench/RESULTS.md');
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');
     if (!process.env.BENCH_KEEP) await fs.rm(scratch, { recursive: true, force: true }).catch(() => undefined);

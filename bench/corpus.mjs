@@ -14,14 +14,14 @@
  *
  *   --only     just these packages (results of the others are kept)
  *   --fresh    rebuild even when a run's result is cached
- *   --render   only re-render bench/RESULTS.md from bench/corpus-results.json
+ *   --render   only re-render bench/RESULTS.md from bench/results/corpus.json
  *   --plain-only  only the plain pairs (a quick screen: which packages differ plainly)
  *   --rpm-only    only the RPM rows (test/corpus/rpm.json, bench/lib/rpm-corpus.mjs), which
  *                 otherwise run after the Debian packages (block corpus-rpm of bench/RESULTS.md)
  *
  * Needs the sources and build dependencies: `sudo sh test/corpus/fetch.sh`
  * (all) first.  Runs are cached under ${DETBUILD_CACHE:-~/.cache/detbuild}/corpus.
- * Writes bench/corpus-results.json and the corpus block of bench/RESULTS.md
+ * Writes bench/results/corpus.json and the corpus block of bench/RESULTS.md
  * (between <!-- corpus:start --> and <!-- corpus:end -->).
  */
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ import {
 import { runRpmCorpus } from './lib/rpm-corpus.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
-const resultsFile = path.join(benchDir, 'corpus-results.json');
+const resultsFile = path.join(benchDir, 'results', 'corpus.json');
 const GAP_MS = 3000;
 /** Marks results measured under bench/lib/corpus-conditions.mjs (older ones are dropped). */
 const CONDITIONS_ID = 'reprotest-0.7.23-variations';
@@ -281,7 +281,7 @@ async function main() {
     await writeResultsMd(data);
   }
   if (!plainOnly) {
-    await runRpmCorpus({ only, log, resultsFile: path.join(benchDir, 'corpus-rpm-results.json'), resultsMd: path.join(benchDir, 'RESULTS.md') });
+    await runRpmCorpus({ only, log, resultsFile: path.join(benchDir, 'results', 'corpus-rpm.json'), resultsMd: path.join(benchDir, 'RESULTS.md') });
   }
   return 0;
 }

@@ -4,7 +4,7 @@
  * runs made in the same bench run (see bench/README.md).
  *
  *   node bench/run.mjs [PART...]     PART: compile configure go java python deb fixed micro census (default: all)
- *   node bench/run.mjs --render      only re-render RESULTS.md from results.json
+ *   node bench/run.mjs --render      only re-render RESULTS.md from results/engine.json
  *
  * Environment:
  *   BENCH_QUICK=1        a fast smoke run (one round, smaller workloads, no outside runs)
@@ -16,7 +16,7 @@
  *   DETBUILD_CACHE       where Debian sources and configured trees are cached
  *                        (default $HOME/.cache/detbuild)
  *
- * Writes bench/results.json (the latest record of each part) and the engine's
+ * Writes bench/results/engine.json (the latest record of each part) and the engine's
  * block of bench/RESULTS.md (between <!-- engine-bench:start/end -->).
  */
 import { createHash } from 'node:crypto';
@@ -54,9 +54,9 @@ async function main() {
     return 0;
   }
   if (args.includes('--render')) {
-    const data = JSON.parse(await fs.readFile(path.join(benchDir, 'results.json'), 'utf8'));
+    const data = JSON.parse(await fs.readFile(path.join(benchDir, 'results', 'engine.json'), 'utf8'));
     await writeResults(path.join(benchDir, 'RESULTS.md'), data);
-    log('re-rendered bench/RESULTS.md from bench/results.json');
+    log('re-rendered bench/RESULTS.md from bench/results/engine.json');
     return 0;
   }
   const parts = args.length ? args : ALL;
@@ -103,7 +103,7 @@ async function main() {
   log(`CPU accounting: ${accounting}`);
   log(`machine: ${machine.nproc} CPUs, ${machine.cpuModel}, kernel ${machine.kernel}`);
 
-  const resultsFile = path.join(benchDir, 'results.json');
+  const resultsFile = path.join(benchDir, 'results', 'engine.json');
   let data = {};
   try {
     data = JSON.parse(await fs.readFile(resultsFile, 'utf8'));
@@ -137,7 +137,7 @@ async function main() {
     await fs.writeFile(resultsFile, `${JSON.stringify(data, null, 1)}\n`);
     await writeResults(path.join(benchDir, 'RESULTS.md'), data);
   }
-  log(`bench done in ${fmtMs(nowMs() - t0)}; ${failed ? `${failed} failed run(s), see RESULTS.md` : 'no failed runs'}; wrote bench/RESULTS.md and bench/results.json`);
+  log(`bench done in ${fmtMs(nowMs() - t0)}; ${failed ? `${failed} failed run(s), see RESULTS.md` : 'no failed runs'}; wrote bench/RESULTS.md and bench/results/engine.json`);
   if (process.env.BENCH_KEEP === '1') log(`scratch kept: ${workDir}`);
   else await fs.rm(workDir, { recursive: true, force: true });
   return 0;

@@ -1,5 +1,5 @@
 /**
- * bench/RESULTS.md: rendered from bench/results.json (the latest record of
+ * bench/RESULTS.md: rendered from bench/results/engine.json (the latest record of
  * each family), written only between our markers so that sections other
  * benchmarks own (e.g. the stream benchmark's) are kept as they are.
  */

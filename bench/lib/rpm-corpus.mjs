@@ -167,7 +167,7 @@ export async function explainRpms(a, b, max = 2) {
 
 /* ---------------------------------------------------------------------------
  * `npm run corpus`, RPM rows (test/corpus/rpm.json): results in
- * bench/corpus-rpm-results.json and the block corpus-rpm of bench/RESULTS.md.
+ * bench/results/corpus-rpm.json and the block corpus-rpm of bench/RESULTS.md.
  */
 
 export const rpmCorpusFile = path.join(repoDir, 'test', 'corpus', 'rpm.json');
