@@ -239,25 +239,34 @@ trapped:
 	return rc < 0 ? fail(rc) : (int)rc;
 }
 
-EXPORT int stat(const char *path, struct stat *st)
+/* The entry points call these, never each other: an exported name called
+ * from here would go through the symbol table, and a library preloaded
+ * before this one (fakeroot's, whose stat calls the next __xstat, which is
+ * ours) would get the call back, round and round until the stack ends. */
+static int do_stat(const char *path, struct stat *st)
 {
 	return answer(SYS_stat, (long)path, (long)st, 0, 0, path, 0, st);
 }
 
-EXPORT int lstat(const char *path, struct stat *st)
+static int do_lstat(const char *path, struct stat *st)
 {
 	return answer(SYS_lstat, (long)path, (long)st, 0, 0, path, AT_SYMLINK_NOFOLLOW, st);
 }
 
-EXPORT int fstat(int fd, struct stat *st)
+static int do_fstat(int fd, struct stat *st)
 {
 	return answer(SYS_fstat, fd, (long)st, 0, 0, NULL, 0, st);
 }
 
-EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	return answer(SYS_newfstatat, dirfd, (long)path, (long)st, flags, path, flags, st);
 }
+
+EXPORT int stat(const char *path, struct stat *st) { return do_stat(path, st); }
+EXPORT int lstat(const char *path, struct stat *st) { return do_lstat(path, st); }
+EXPORT int fstat(int fd, struct stat *st) { return do_fstat(fd, st); }
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) { return do_fstatat(dirfd, path, st, flags); }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *buf)
 {
@@ -265,28 +274,29 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct s
 	return answer(SYS_statx, dirfd, (long)path, flags, mask, path, flags, buf);
 }
 
-EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
-EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
-EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+EXPORT int stat64(const char *path, struct stat64 *st) { return do_stat(path, (struct stat *)st); }
+EXPORT int lstat64(const char *path, struct stat64 *st) { return do_lstat(path, (struct stat *)st); }
+EXPORT int fstat64(int fd, struct stat64 *st) { return do_fstat(fd, (struct stat *)st); }
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	return fstatat(dirfd, path, (struct stat *)st, flags);
+	return do_fstatat(dirfd, path, (struct stat *)st, flags);
 }
 
 /* the C library's entry points before glibc 2.33, still called by programs
- * linked against them: version 0 or 1 is the kernel's struct stat here */
+ * linked against them (and by fakeroot's wrappers): version 0 or 1 is the
+ * kernel's struct stat here */
 #define VER_OK(v) ((v) == 0 || (v) == 1)
-EXPORT int __xstat(int v, const char *p, struct stat *st) { return VER_OK(v) ? stat(p, st) : fail(-EINVAL); }
-EXPORT int __lxstat(int v, const char *p, struct stat *st) { return VER_OK(v) ? lstat(p, st) : fail(-EINVAL); }
-EXPORT int __fxstat(int v, int fd, struct stat *st) { return VER_OK(v) ? fstat(fd, st) : fail(-EINVAL); }
+EXPORT int __xstat(int v, const char *p, struct stat *st) { return VER_OK(v) ? do_stat(p, st) : fail(-EINVAL); }
+EXPORT int __lxstat(int v, const char *p, struct stat *st) { return VER_OK(v) ? do_lstat(p, st) : fail(-EINVAL); }
+EXPORT int __fxstat(int v, int fd, struct stat *st) { return VER_OK(v) ? do_fstat(fd, st) : fail(-EINVAL); }
 EXPORT int __fxstatat(int v, int d, const char *p, struct stat *st, int f)
 {
-	return VER_OK(v) ? fstatat(d, p, st, f) : fail(-EINVAL);
+	return VER_OK(v) ? do_fstatat(d, p, st, f) : fail(-EINVAL);
 }
-EXPORT int __xstat64(int v, const char *p, struct stat64 *st) { return __xstat(v, p, (struct stat *)st); }
-EXPORT int __lxstat64(int v, const char *p, struct stat64 *st) { return __lxstat(v, p, (struct stat *)st); }
-EXPORT int __fxstat64(int v, int fd, struct stat64 *st) { return __fxstat(v, fd, (struct stat *)st); }
+EXPORT int __xstat64(int v, const char *p, struct stat64 *st) { return VER_OK(v) ? do_stat(p, (struct stat *)st) : fail(-EINVAL); }
+EXPORT int __lxstat64(int v, const char *p, struct stat64 *st) { return VER_OK(v) ? do_lstat(p, (struct stat *)st) : fail(-EINVAL); }
+EXPORT int __fxstat64(int v, int fd, struct stat64 *st) { return VER_OK(v) ? do_fstat(fd, (struct stat *)st) : fail(-EINVAL); }
 EXPORT int __fxstatat64(int v, int d, const char *p, struct stat64 *st, int f)
 {
-	return __fxstatat(v, d, p, (struct stat *)st, f);
+	return VER_OK(v) ? do_fstatat(d, p, (struct stat *)st, f) : fail(-EINVAL);
 }
