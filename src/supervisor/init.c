@@ -34,6 +34,12 @@ void init_harden(void)
 	 * becomes dumpable again when it execs */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die("cannot make the supervisor non-dumpable: %m");
+	/* bubblewrap (our parent) goes when its caller goes (--die-with-parent), but
+	 * that signal does not reach us through our exec: without this, a daemon
+	 * worker killed mid-build left its build running, as pid 1 of a namespace
+	 * nobody waited for.  Our end ends the namespace, and the build with it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die("cannot follow bubblewrap's end: %m");
 }
 
 /* What every build process starts with, under the engine and plainly: no descriptor of

@@ -174,6 +174,13 @@ describe('detbuild remote INPUT... (one disposable per build)', () => {
     await stopProcess(victim.proc, 'SIGKILL');
     const r = await child;
     expect(r.exitCode).not.toBe(0);
+    // the killed worker's build goes with it: nothing of its sandbox runs on (its supervisor
+    // follows bubblewrap's end; it used to stay, blocked on the FIFO, as an orphaned pid 1)
+    const goneBy = Date.now() + 15_000;
+    while ((await execa('pgrep', ['-f', marker], { reject: false })).exitCode === 0) {
+      if (Date.now() > goneBy) throw new Error(`the dead builder's build still runs: ${(await execa('pgrep', ['-af', marker], { reject: false })).stdout}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Outcome[];
     expect(summary.map((o) => o.ok), JSON.stringify(summary, null, 1)).toEqual([true, false, true, true]);
     expect(summary[1]!.status).toMatch(/^(transport-error|error)$/);
