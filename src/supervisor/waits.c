@@ -38,7 +38,9 @@
  * between the passes every one of them was asleep at once, and only a
  * timeout can wake any of them.  A thread asleep writing to the build's
  * output pipe waits for the engine, outside the sandbox, and counts as
- * running.  The passes start after a short real pause that doubles while the
+ * running; so does one asleep waiting for a file system's server (a FUSE
+ * request to the daemon of a workspace on sshfs or disorderfs, an NFS reply:
+ * /proc/TID/wchan), whose answer comes in real time.  The passes start after a short real pause that doubles while the
  * build keeps running (50 us to 20 ms).
  *
  * A thread that spins (sched_yield) until a sleeping thread acts never lets
@@ -285,6 +287,33 @@ static bool writes_output(pid_t tid)
 	return false;
 }
 
+/* Where a thread asleep in the kernel waits for a file system's server: a FUSE
+ * request (the workspace on sshfs or disorderfs, or the supervisor's own
+ * views), a network file system's reply.  Such a thread sleeps ('S') but its
+ * wait ends by itself when the server answers, which takes real time that
+ * depends on the server's load: it counts as running, or a timed wait of the
+ * build could time out at a load-dependent moment.  Matched on the name the
+ * kernel gives in /proc/TID/wchan. */
+static const char *const fs_server_waits[] = {
+	"request_wait_answer", "fuse_", /* FUSE */
+	"nfs", "rpc_", /* NFS and SUNRPC */
+	"p9_", /* 9p (virtfs) */
+	"cifs", "smb2", "wait_for_response", /* SMB */
+	"ceph", "afs_", "orangefs", "gfs2", "ocfs2", "dlm_",
+};
+
+static bool waits_for_fs_server(pid_t tid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/wchan", tid);
+	if (read_file(path, buf, sizeof buf) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof fs_server_waits / sizeof *fs_server_waits; i++)
+		if (strstr(buf, fs_server_waits[i]))
+			return true;
+	return false;
+}
+
 struct entity {
 	pid_t tgid, tid; /* tgid 0: a build thread */
 	struct reading first;
@@ -375,7 +404,8 @@ static bool quiescent(size_t nbuild)
 			return false;
 	for (size_t i = 0; i < nents; i++) {
 		struct reading r;
-		if (read_state(ents[i].tgid, ents[i].tid) != 'S' || !read_sched(ents[i].tgid, ents[i].tid, &r) ||
+		if (read_state(ents[i].tgid, ents[i].tid) != 'S' || (i < nbuild && waits_for_fs_server(ents[i].tid)) ||
+		    !read_sched(ents[i].tgid, ents[i].tid, &r) ||
 		    r.pcount != ents[i].first.pcount || r.runtime != ents[i].first.runtime) {
 			if (i < nbuild)
 				busy_hint = i;

@@ -1,0 +1,103 @@
+/**
+ * Timed waits beside a slow file system (src/supervisor/waits.c): a thread
+ * asleep waiting for a FUSE daemon's answer is not idle, and a timed wait of
+ * the build must not time out while it waits.  The fixture
+ * test/fixtures/fs-server-waits sleeps 1000 s in the background while it
+ * creates, reads and lists files in its workspace and writes the clock after
+ * each step, then kills the sleep: the sleep may not time out while the loop
+ * can run, so no line may jump by its 1000 s.
+ *
+ * Run A: the workspace (TMPDIR) on the usual file system, CPU 0.  Runs B1 and
+ * B2: the workspace on disorderfs, its daemon on CPU 0 niced behind busy
+ * loops so every request waits for it in real time, the build on CPU 1 (what
+ * a rebuilder with its TMPDIR on sshfs or another FUSE file system sees).
+ * The three clock files must be byte-identical; before the fix the sleep
+ * timed out during a load-dependent iteration of the loop (the build seemed
+ * idle while the loop waited for the daemon).  Control: plain
+ * builds under the same conditions differ.  Needs root (disorderfs
+ * --multi-user) and /dev/fuse: skipped with one line otherwise.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeRun, runUnder, type Conditions, type RunRecord } from '../helpers/conditions.js';
+import { cleanCopy, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
+
+const fixture = path.join(repoRoot, 'test', 'fixtures', 'fs-server-waits');
+const hasDisorderfs = ['/usr/bin/disorderfs', '/bin/disorderfs'].some(existsSync);
+const why =
+  process.getuid?.() !== 0 ? 'not root (disorderfs --multi-user needs root)' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : !hasDisorderfs ? 'disorderfs is not installed' : null;
+if (why) console.info(`fs-server-waits: skipped: ${why}`);
+
+const DAEMON_CPU = 0;
+const BUILD_CPU = Math.min(1, cpus().length - 1);
+
+/** A disorderfs mount of `lower` at `mount`, its daemon niced on DAEMON_CPU behind `loops` busy loops. */
+async function slowFuse(lower: string, mount: string, loops: number): Promise<() => Promise<void>> {
+  await mkdir(lower, { recursive: true });
+  await mkdir(mount, { recursive: true });
+  await execa('taskset', ['-c', String(DAEMON_CPU), 'nice', '-n', '19', 'disorderfs', '--shuffle-dirents=yes', '--multi-user=yes', '-o', 'allow_other', lower, mount], { stdio: 'ignore' });
+  const busy: ResultPromise[] = [];
+  for (let i = 0; i < loops; i++) {
+    busy.push(execa('taskset', ['-c', String(DAEMON_CPU), 'sh', '-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
+  }
+  return async () => {
+    for (const p of busy) p.kill('SIGKILL');
+    await Promise.all(busy);
+    await execa('fusermount', ['-u', mount], { reject: false });
+  };
+}
+
+describe.skipIf(why !== null)('timed waits beside a slow file system', () => {
+  let root: string;
+  let src: string;
+  const runs: Record<string, RunRecord> = {};
+
+  beforeAll(async () => {
+    src = await cleanCopy(fixture);
+    root = await freshDir('fs-server-waits');
+    const usual: Conditions = { name: 'workspace on the usual file system, CPU 0', cpu: 0, freshTmpdir: true };
+    runs.engineA = await runUnder({ runner: 'engine', sourceDir: src }, usual, path.join(root, 'engine-A'));
+    runs.plainA = await runUnder({ runner: 'plain', sourceDir: src }, usual, path.join(root, 'plain-A'));
+    // the build user (nobody, when root runs the engine) must reach the workspace there, or the engine falls back to /tmp
+    await chmod(root, 0o755);
+    const mount = path.join(root, 'fuse');
+    const stop = await slowFuse(path.join(root, 'lower'), mount, 3);
+    try {
+      await mkdir(path.join(mount, 'tmp'));
+      await chmod(path.join(mount, 'tmp'), 0o1777);
+      const slow: Conditions = { name: `workspace on disorderfs (daemon behind busy loops), CPU ${BUILD_CPU}`, cpu: BUILD_CPU, env: { TMPDIR: path.join(mount, 'tmp') } };
+      runs.engineB1 = await runUnder({ runner: 'engine', sourceDir: src }, slow, path.join(root, 'engine-B1'));
+      runs.engineB2 = await runUnder({ runner: 'engine', sourceDir: src }, slow, path.join(root, 'engine-B2'));
+      runs.plainB = await runUnder({ runner: 'plain', sourceDir: src }, slow, path.join(root, 'plain-B'));
+    } finally {
+      await stop();
+    }
+  }, 600_000);
+  afterAll(async () => removeUnlessKept(...[root, src && path.dirname(src)].filter((d): d is string => !!d)));
+
+  const clockOf = (r: RunRecord) => readFile(path.join(r.outDir, 'artifacts', 'clock.txt'), 'utf8');
+
+  it('every build succeeds', () => {
+    for (const r of Object.values(runs)) expect(r.exitCode, describeRun(r)).toBe(0);
+  });
+
+  it('under the engine the sleep times out at the same point whatever the file system answers: identical clocks', async () => {
+    const a = await clockOf(runs.engineA!);
+    // the sleep never timed out: every step of the loop moved the clock alike
+    const lines = a.trim().split('\n').map(Number);
+    expect(lines).toHaveLength(121);
+    const steps = new Set(lines.slice(1, 120).map((v, i) => v - lines[i]!));
+    expect([...steps]).toHaveLength(1);
+    expect([...steps][0]!).toBeLessThan(1000);
+    expect(await clockOf(runs.engineB1!)).toBe(a);
+    expect(await clockOf(runs.engineB2!)).toBe(a);
+  });
+
+  it('control: plain builds under the same conditions differ', async () => {
+    expect(await clockOf(runs.plainB!)).not.toBe(await clockOf(runs.plainA!));
+  });
+});
