@@ -38,10 +38,12 @@
  * between the passes every one of them was asleep at once, and only a
  * timeout can wake any of them.  A thread asleep writing to the build's
  * output pipe waits for the engine, outside the sandbox, and counts as
- * running; so does one asleep waiting for a file system's server (a FUSE
- * request to the daemon of a workspace on sshfs or disorderfs, an NFS reply:
- * /proc/TID/wchan), whose answer comes in real time.  The passes start after a short real pause that doubles while the
- * build keeps running (50 us to 20 ms).
+ * running; so does one that reads 'S' but is still on a run queue (preempted
+ * on its way to sleep) or waits for a file system's server (a FUSE request to
+ * the daemon of a workspace on sshfs or disorderfs, an NFS reply), whose
+ * answer comes in real time (/proc/TID/wchan, still_runs()).  The passes
+ * start after a short real pause that doubles while the build keeps running
+ * (50 us to 20 ms).
  *
  * A thread that spins (sched_yield) until a sleeping thread acts never lets
  * the build fall asleep: its wait never times out, and the build runs into
@@ -287,27 +289,41 @@ static bool writes_output(pid_t tid)
 	return false;
 }
 
-/* Where a thread asleep in the kernel waits for a file system's server: a FUSE
- * request (the workspace on sshfs or disorderfs, or the supervisor's own
- * views), a network file system's reply.  Such a thread sleeps ('S') but its
- * wait ends by itself when the server answers, which takes real time that
- * depends on the server's load: it counts as running, or a timed wait of the
- * build could time out at a load-dependent moment.  Matched on the name the
- * kernel gives in /proc/TID/wchan. */
+/* Whether a thread whose state reads 'S' may still run without a timeout: its
+ * kernel wait channel (/proc/TID/wchan) says so.
+ *
+ * "0": the thread is still on a run queue.  A thread that set its state to
+ * sleep and was preempted before it called schedule() (on a busy CPU, often)
+ * reads 'S' and does not run until the CPU is its again; then it sleeps only
+ * if what it waits for has not happened.  The kernel names no wait channel for
+ * a thread on a run queue, so "0" means it counts as running, once a name has
+ * been seen (a kernel without symbol names prints "0" for every thread: there
+ * the check is off, as it was before).
+ *
+ * A file system's server: a FUSE request (the workspace on sshfs or
+ * disorderfs, the supervisor's own views), a network file system's reply.
+ * The thread sleeps, but its wait ends by itself when the server answers, in
+ * real time that depends on the server's load. */
 static const char *const fs_server_waits[] = {
-	"request_wait_answer", "fuse_", /* FUSE */
+	/* FUSE: a request's answer, a page's writeback (not fuse_dev_do_read:
+	 * the supervisor's own FUSE servers wait there for requests) */
+	"request_wait_answer", "fuse_wait_on",
 	"nfs", "rpc_", /* NFS and SUNRPC */
 	"p9_", /* 9p (virtfs) */
 	"cifs", "smb2", "wait_for_response", /* SMB */
 	"ceph", "afs_", "orangefs", "gfs2", "ocfs2", "dlm_",
 };
+static bool wchan_names; /* a wait channel was named: "0" means on a run queue */
 
-static bool waits_for_fs_server(pid_t tid)
+static bool still_runs(pid_t tgid, pid_t tid)
 {
 	char path[64], buf[128];
-	snprintf(path, sizeof path, "/proc/%d/wchan", tid);
+	proc_path(path, sizeof path, tgid, tid, "wchan");
 	if (read_file(path, buf, sizeof buf) < 0)
 		return false;
+	if (strcmp(buf, "0") == 0)
+		return wchan_names;
+	wchan_names = true;
 	for (size_t i = 0; i < sizeof fs_server_waits / sizeof *fs_server_waits; i++)
 		if (strstr(buf, fs_server_waits[i]))
 			return true;
@@ -404,7 +420,7 @@ static bool quiescent(size_t nbuild)
 			return false;
 	for (size_t i = 0; i < nents; i++) {
 		struct reading r;
-		if (read_state(ents[i].tgid, ents[i].tid) != 'S' || (i < nbuild && waits_for_fs_server(ents[i].tid)) ||
+		if (read_state(ents[i].tgid, ents[i].tid) != 'S' || still_runs(ents[i].tgid, ents[i].tid) ||
 		    !read_sched(ents[i].tgid, ents[i].tid, &r) ||
 		    r.pcount != ents[i].first.pcount || r.runtime != ents[i].first.runtime) {
 			if (i < nbuild)
