@@ -21,9 +21,9 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeRun, runUnder, type Conditions, type RunRecord } from '../helpers/conditions.js';
+import { describeRun, runUnder, startLoad, type Conditions, type RunRecord } from '../helpers/conditions.js';
 import { cleanCopy, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 
 const fixture = path.join(repoRoot, 'test', 'fixtures', 'fs-server-waits');
@@ -40,13 +40,9 @@ async function slowFuse(lower: string, mount: string, loops: number): Promise<()
   await mkdir(lower, { recursive: true });
   await mkdir(mount, { recursive: true });
   await execa('taskset', ['-c', String(DAEMON_CPU), 'nice', '-n', '19', 'disorderfs', '--shuffle-dirents=yes', '--multi-user=yes', '-o', 'allow_other', lower, mount], { stdio: 'ignore' });
-  const busy: ResultPromise[] = [];
-  for (let i = 0; i < loops; i++) {
-    busy.push(execa('taskset', ['-c', String(DAEMON_CPU), 'sh', '-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
-  }
+  const stopLoad = startLoad(loops, DAEMON_CPU);
   return async () => {
-    for (const p of busy) p.kill('SIGKILL');
-    await Promise.all(busy);
+    await stopLoad();
     await execa('fusermount', ['-u', mount], { reject: false });
   };
 }

@@ -13,9 +13,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeRun, runUnder, type Conditions, type RunRecord } from '../helpers/conditions.js';
+import { describeRun, runUnder, startLoad, type Conditions, type RunRecord } from '../helpers/conditions.js';
 import { cleanCopy, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 import { cpus } from 'node:os';
 
@@ -25,22 +24,10 @@ const LOADED_CPU = Math.min(1, cpus().length - 1);
 const LOADED: Conditions = { name: `CPU ${LOADED_CPU} with busy loops and a concurrent build`, cpu: LOADED_CPU, umask: '077' };
 const BUSY_LOOPS = 3;
 
-/** Busy loops pinned to `cpu`; the returned function stops them. */
-function busyLoops(cpu: number, n: number): () => Promise<void> {
-  const procs: ResultPromise[] = [];
-  for (let i = 0; i < n; i++) {
-    procs.push(execa('taskset', ['-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
-  }
-  return async () => {
-    for (const p of procs) p.kill('SIGKILL');
-    await Promise.all(procs);
-  };
-}
-
 /** Builds once under QUIET, then under LOADED (busy loops, and `beside` built at the same time on the same CPU). */
 async function quietThenLoaded(runner: 'engine' | 'plain', src: string, root: string) {
   const quiet = await runUnder({ runner, sourceDir: src }, QUIET, path.join(root, `${runner}-quiet`));
-  const stop = busyLoops(LOADED_CPU, BUSY_LOOPS);
+  const stop = startLoad(BUSY_LOOPS, LOADED_CPU);
   try {
     const [loaded, beside] = await Promise.all([
       runUnder({ runner, sourceDir: src }, LOADED, path.join(root, `${runner}-loaded`)),
