@@ -135,9 +135,9 @@ export function conditionWrapper(cond: Conditions): string[] {
 /** Starts busy-loop processes (pinned to `cpu` when given); the returned function stops them. */
 export function startLoad(workers: number, cpu?: number): () => Promise<void> {
   const procs: ResultPromise[] = [];
-  const pin = cpu === undefined ? [] : ['taskset', '-c', String(cpu)];
+  const argv = [...(cpu === undefined ? [] : ['taskset', '-c', String(cpu)]), 'sh', '-c', 'while :; do :; done'];
   for (let i = 0; i < workers; i++) {
-    procs.push(execa(pin[0] ?? 'sh', [...pin.slice(1), ...(pin.length ? ['sh'] : []), '-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
+    procs.push(execa(argv[0]!, argv.slice(1), { reject: false, stdio: 'ignore' }));
   }
   return async () => {
     for (const p of procs) p.kill('SIGKILL');
