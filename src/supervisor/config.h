@@ -40,6 +40,7 @@ extern struct config cfg;
 struct counters {
 	uint64_t execs, forks, threads, time_traps, random_traps, random_bytes, opens_redirected;
 	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps, opens;
+	uint64_t settles;
 };
 extern struct counters stats;
 

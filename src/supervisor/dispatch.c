@@ -89,16 +89,16 @@ static struct verdict route(struct thread *t, struct user_regs_struct *r)
 	case SYS_nanosleep:
 	case SYS_clock_nanosleep:
 	case SYS_futex:
-	case SYS_poll:
 	case SYS_epoll_wait:
 	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2:
+	case SYS_rt_sigtimedwait: return waits_on_entry(t, r);
+	case SYS_poll:
 	case SYS_ppoll:
 	case SYS_pselect6:
-	case SYS_epoll_pwait2:
-	case SYS_rt_sigtimedwait:
-	case SYS_select: return waits_on_entry(t, r);
+	case SYS_select: return settle_on_entry(t, r, waits_on_entry);
 	case SYS_wait4:
-	case SYS_waitid: return reap_on_wait_entry(t, r);
+	case SYS_waitid: return settle_on_entry(t, r, reap_on_wait_entry);
 	case SYS_arch_prctl: return on_arch_prctl(t, r);
 	case SYS_fork:
 	case SYS_vfork:
@@ -181,6 +181,8 @@ void on_syscall_exit(struct thread *t)
 	default:
 		break;
 	}
+	if (settle_on_exit(t, &r))
+		changed = true;
 	if (changed)
 		regs_set(t->tid, &r);
 	t->pending = PEND_NONE;

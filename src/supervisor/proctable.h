@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
 /* before the first thread is traced (after table_create: it needs nslots) */
 void proctable_init(void);
@@ -25,6 +26,9 @@ void process_new(pid_t pid, pid_t parent, bool new_namespace);
 void process_thread_exited(pid_t tgid, uint64_t rt, uint64_t mono);
 
 /* ---- threads ---- */
+/* the highest select() descriptor count whose answer settle.c checks */
+#define SETTLE_MAX_FDS 1024
+
 enum pending_kind {
 	PEND_NONE,
 	PEND_TIMED_WAIT,   /* a timed wait in logical time (waits.c) */
@@ -63,6 +67,14 @@ struct thread {
 	uint64_t fs_victim_dev, fs_victim_ino;
 	int fs_tkind[2];        /* utime family: 0 explicit, 1 now, 2 omit */
 	int64_t fs_tval[2];
+	/* an answer that depends on scheduling, settled at a quiescent moment (settle.c) */
+	int settle;
+	int settle_sources;     /* the descriptors the call watches */
+	bool settle_nowait;     /* the call does not wait (zero timeout, WNOHANG) */
+	unsigned long settle_at; /* the barrier's timespec in the thread's memory */
+	struct user_regs_struct settle_regs; /* the call, as it ran the first time */
+	uint64_t settle_sets[3][SETTLE_MAX_FDS / 64]; /* a select's fd sets as the call gave them */
+	size_t settle_set_bytes;
 };
 struct thread *thread_get(pid_t tid);
 struct thread *thread_new(pid_t tid);

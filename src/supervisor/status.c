@@ -16,7 +16,7 @@ void status_report(int fd, int code, int sig)
 		"{\"exitCode\":%d,\"signal\":%d,\"execs\":%llu,\"forks\":%llu,\"threads\":%llu,"
 		"\"timeTraps\":%llu,\"randomTraps\":%llu,\"randomBytes\":%llu,\"opensRedirected\":%llu,"
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
-		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,"
+		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,\"settled\":%llu,"
 		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
 		"\"fsStamps\":%llu,\"fsInodes\":%llu%s",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
@@ -26,7 +26,7 @@ void status_report(int fd, int code, int sig)
 		(unsigned long long)stats.waits_timedout, (unsigned long long)stats.reaps,
 		(unsigned long long)stats.rdtsc, (unsigned long long)stats.cpuid,
 		(unsigned long long)stats.vdso_fallbacks, (unsigned long long)stats.identity_traps,
-		(unsigned long long)stats.opens, (unsigned long long)fsstats.stats,
+		(unsigned long long)stats.opens, (unsigned long long)stats.settles, (unsigned long long)fsstats.stats,
 		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
 		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,

@@ -130,6 +130,17 @@ void waits_on_exit(struct thread *t, struct user_regs_struct *r);
 void waits_init(void);
 /* a SIGSTOP the supervisor sent to end a wait: swallow it */
 bool waits_absorb(pid_t tid, int sig);
+/* parks the call (rewritten to wait for a signal only) until the build is
+ * quiescent; at its exit stop it returns 0 then, or the code of a real signal */
+struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r);
+
+/* ---- answers that depend on scheduling, given at a quiescent moment (settle.c) ---- */
+/* a poll, select or wait for children: `call` answers it as before; a partial
+ * answer is then checked at the exit stop */
+struct verdict settle_on_entry(struct thread *t, struct user_regs_struct *r,
+			       struct verdict (*call)(struct thread *, struct user_regs_struct *));
+/* at the exit stop, after the call's own exit work: whether r was changed */
+bool settle_on_exit(struct thread *t, struct user_regs_struct *r);
 
 /* ---- seccomp (filter.c) ---- */
 void filter_install(bool trap_opens);

@@ -599,6 +599,11 @@ static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, u
 	return park(t, r, &orig, len, 0, kind);
 }
 
+struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r)
+{
+	return park_sleep(t, r, 0, W_PLAIN);
+}
+
 /* the logical length of an absolute deadline on clock class `cls` */
 static uint64_t until(struct thread *t, uint64_t abs, int cls)
 {
