@@ -41,11 +41,16 @@
 #include "supervisor.h"
 #include "verdict.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define SETTLE_MAX_POLLFDS 4096
 
@@ -154,6 +159,118 @@ static bool watch(struct thread *t, const struct user_regs_struct *r)
 	return true;
 }
 
+/* ---- the barrier's early end: the supervisor's own copies of what the call waits for ---- */
+
+static void watch_add(struct quiet_watch *w, int fd, short events)
+{
+	if (fd < 0)
+		return;
+	if (w->n == QUIET_WATCH_MAX) {
+		close(fd);
+		w->need = -1; /* too many: the barrier ends only at quiescence */
+		return;
+	}
+	w->fd[w->n] = fd;
+	w->events[w->n++] = events;
+}
+
+static int pidfd_of(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* a copy of descriptor `fd` of process `pidfd` */
+static int copy_fd(int pidfd, int fd)
+{
+	return pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+static void watch_children(struct quiet_watch *w, pid_t tgid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", tgid);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char cpath[320], buf[1024];
+		snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", tgid, e->d_name);
+		int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		for (char *s = buf, *end; *s; s = end) {
+			long pid = strtol(s, &end, 10);
+			if (end == s)
+				break;
+			watch_add(w, pidfd_of((pid_t)pid), POLLIN);
+		}
+	}
+	closedir(d);
+}
+
+/* what ends the barrier of `call` early: every watched descriptor ready, or
+ * (waits for children) one awaited child gone */
+static void watch_of(const struct thread *t, const struct user_regs_struct *call, struct quiet_watch *w)
+{
+	memset(w, 0, sizeof *w);
+	long nr = (long)call->orig_rax;
+	if (nr == SYS_wait4 || nr == SYS_waitid) {
+		w->need = 1;
+		long idtype = nr == SYS_waitid ? (long)call->rdi : 0;
+		long id = nr == SYS_waitid ? (long)call->rsi : (int)call->rdi;
+		if (nr == SYS_wait4)
+			idtype = id > 0 ? P_PID : id == -1 ? P_ALL : -1;
+		if (idtype == P_PID)
+			watch_add(w, pidfd_of((pid_t)id), POLLIN);
+		else if (idtype == P_ALL)
+			watch_children(w, t->tgid);
+		else if (idtype == 3 /* P_PIDFD */) {
+			int pidfd = pidfd_of(t->tgid);
+			watch_add(w, copy_fd(pidfd, (int)id), POLLIN);
+			if (pidfd >= 0)
+				close(pidfd);
+		}
+	} else {
+		int pidfd = pidfd_of(t->tgid);
+		if (nr == SYS_poll || nr == SYS_ppoll) {
+			struct pollfd p[QUIET_WATCH_MAX];
+			unsigned long n = call->rsi;
+			if (n <= QUIET_WATCH_MAX && mem_read(t->tid, call->rdi, p, n * sizeof *p) == 0) {
+				for (unsigned long i = 0; i < n; i++)
+					if (p[i].fd >= 0)
+						watch_add(w, copy_fd(pidfd, p[i].fd), p[i].events ? p[i].events : POLLIN);
+			} else {
+				w->need = -1;
+			}
+		} else {
+			static const short ev[3] = { POLLIN, POLLOUT, POLLPRI };
+			for (int s = 0; s < 3; s++)
+				for (size_t word = 0; word < t->settle_set_bytes / 8; word++)
+					for (int b = 0; b < 64; b++)
+						if (t->settle_sets[s][word] >> b & 1)
+							watch_add(w, copy_fd(pidfd, (int)(word * 64 + (size_t)b)), ev[s]);
+		}
+		if (pidfd >= 0)
+			close(pidfd);
+		/* every descriptor must be watched, else only quiescence ends it */
+		w->need = w->need < 0 || w->n < t->settle_sources ? -1 : w->n;
+	}
+	if (w->need < 0 || !w->n) {
+		for (int k = 0; k < w->n; k++)
+			close(w->fd[k]);
+		w->n = 0;
+		w->need = 0;
+	}
+}
+
 static bool is_barrier(const struct thread *t, const struct user_regs_struct *r)
 {
 	return t->settle == SETTLE_BARRIER && (long)r->orig_rax == SYS_ppoll && !r->rdi && !r->rsi &&
@@ -163,8 +280,11 @@ static bool is_barrier(const struct thread *t, const struct user_regs_struct *r)
 struct verdict settle_on_entry(struct thread *t, struct user_regs_struct *r,
 			       struct verdict (*call)(struct thread *, struct user_regs_struct *))
 {
-	if (is_barrier(t, r))
-		return waits_until_quiet(t, r);
+	if (is_barrier(t, r)) {
+		struct quiet_watch w;
+		watch_of(t, &t->settle_regs, &w);
+		return waits_until_quiet(t, r, &w);
+	}
 	if (t->settle == SETTLE_BARRIER)
 		return call(t, r); /* a signal handler's call before the barrier: the barrier stays next */
 	bool passed = t->settle == SETTLE_PASSED && t->settle_regs.orig_rax == r->orig_rax;

@@ -130,9 +130,19 @@ void waits_on_exit(struct thread *t, struct user_regs_struct *r);
 void waits_init(void);
 /* a SIGSTOP the supervisor sent to end a wait: swallow it */
 bool waits_absorb(pid_t tid, int sig);
+/* descriptors (the supervisor's own) whose readiness ends a barrier early:
+ * when `need` of them are ready */
+#define QUIET_WATCH_MAX 16
+struct quiet_watch {
+	int n, need;
+	int fd[QUIET_WATCH_MAX];
+	short events[QUIET_WATCH_MAX];
+};
 /* parks the call (rewritten to wait for a signal only) until the build is
- * quiescent; at its exit stop it returns 0 then, or the code of a real signal */
-struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r);
+ * quiescent, or `watch` (may be NULL; its descriptors are taken over) says
+ * the awaited event came, or a real-time bound passed; at its exit stop it
+ * returns 0 then, or the code of a real signal */
+struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r, const struct quiet_watch *watch);
 
 /* ---- answers that depend on scheduling, given at a quiescent moment (settle.c) ---- */
 /* a poll, select or wait for children: `call` answers it as before; a partial

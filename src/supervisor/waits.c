@@ -57,6 +57,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,6 +74,9 @@
  * look every 50 us */
 #define EARLY_GAP_NS 500000ULL
 #define LONGEST_PAUSE_NS 20000000ULL
+/* a barrier whose build never falls asleep and whose event never comes (a
+ * process spins until the waiting one acts) ends after this much real time */
+#define BARRIER_LONGEST_NS 1000000000ULL
 
 struct kts { long sec, nsec; };
 
@@ -93,6 +97,12 @@ struct waiter {
 	uint8_t lineage[32];
 	long timeout_ret;
 	bool kicked;
+	/* a barrier (settle.c): ends at quiescence, when `need` of its watched
+	 * descriptors (the supervisor's own copies) are ready, or after
+	 * BARRIER_LONGEST_NS of real time */
+	bool barrier;
+	uint64_t began;
+	struct quiet_watch watch;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -123,7 +133,10 @@ static uint8_t *absorb;
 /* the build's output (the supervisor's stdout and stderr) */
 static struct stat out_st[2];
 static bool out_ok[2];
-static uint64_t passes, kicks, full_passes;
+static uint64_t passes, kicks, full_passes, barrier_events, barrier_late;
+/* descriptors of dropped barriers: only the helper closes them (it may be polling them) */
+static int *to_close;
+static size_t nclose, capclose;
 static clockid_t helper_clock;
 static bool helper_clock_ok;
 
@@ -160,6 +173,15 @@ static void thread_born(pid_t tid)
 
 static void drop_waiter_locked(size_t i)
 {
+	for (int k = 0; k < waiters[i].watch.n; k++) {
+		if (nclose == capclose) {
+			capclose = capclose ? capclose * 2 : 64;
+			to_close = realloc(to_close, capclose * sizeof *to_close);
+			if (!to_close)
+				die("out of memory");
+		}
+		to_close[nclose++] = waiters[i].watch.fd[k];
+	}
 	waiters[i] = waiters[--nwaiters];
 	generation++;
 }
@@ -452,6 +474,55 @@ static void kick_locked(struct waiter *w)
 		debug("waits: cannot end the wait of %d: %m", w->tid);
 }
 
+/* how many of a barrier's watched descriptors are ready; the others go into
+ * sleep[] (for the helper's pause) when given */
+static int watch_ready(const struct quiet_watch *w, struct pollfd *sleep, size_t *nsleep, size_t capsleep)
+{
+	struct pollfd p[QUIET_WATCH_MAX];
+	for (int k = 0; k < w->n; k++)
+		p[k] = (struct pollfd){ w->fd[k], w->events[k], 0 };
+	if (poll(p, (nfds_t)w->n, 0) < 0)
+		return 0;
+	int ready = 0;
+	for (int k = 0; k < w->n; k++) {
+		if (p[k].revents)
+			ready++;
+		else if (sleep && *nsleep < capsleep)
+			sleep[(*nsleep)++] = (struct pollfd){ w->fd[k], w->events[k], 0 };
+	}
+	return ready;
+}
+
+/* a barrier that may end now: its event came, or it waited too long in real
+ * time (NULL: none); the lock is held */
+static struct waiter *barrier_due_locked(void)
+{
+	struct waiter *due = NULL;
+	bool late = false;
+	uint64_t now = real_now();
+	for (size_t i = 0; i < nwaiters; i++) {
+		struct waiter *w = &waiters[i];
+		if (!w->barrier)
+			continue;
+		bool event = w->watch.n && watch_ready(&w->watch, NULL, NULL, 0) >= w->watch.need;
+		bool too_long = !event && now - w->began > BARRIER_LONGEST_NS;
+		if ((event || too_long) && (!due || earlier(w, due))) {
+			due = w;
+			late = too_long;
+		}
+	}
+	if (due && late) {
+		barrier_late++;
+		if (barrier_late <= 3)
+			warnx_("a poll or wait of process %d was answered after %llu ms of real time without the build falling "
+			       "asleep (a process that spins until it acts?): its answer may differ between builds",
+			       due->tgid, (unsigned long long)(BARRIER_LONGEST_NS / 1000000));
+	} else if (due) {
+		barrier_events++;
+	}
+	return due;
+}
+
 static void *helper(void *arg)
 {
 	(void)arg;
@@ -473,15 +544,34 @@ static void *helper(void *arg)
 				pause = pause_ns;
 		}
 		early = false;
+		for (size_t i = 0; i < nclose; i++)
+			close(to_close[i]);
+		nclose = 0;
+		/* the pause ends early when a barrier's awaited descriptor turns ready */
+		struct pollfd sleep[64];
+		size_t nsleep = 0;
+		for (size_t i = 0; i < nwaiters; i++)
+			if (waiters[i].barrier && !waiters[i].kicked)
+				watch_ready(&waiters[i].watch, sleep, &nsleep, sizeof sleep / sizeof *sleep);
 		pthread_mutex_unlock(&lock);
 		struct timespec ts = { (long)(pause / NS_PER_S), (long)(pause % NS_PER_S) };
-		nanosleep(&ts, NULL);
+		if (nsleep)
+			ppoll(sleep, nsleep, &ts, NULL);
+		else
+			nanosleep(&ts, NULL);
 
 		pthread_mutex_lock(&lock);
 		bool in_flight = false;
 		for (size_t i = 0; i < nwaiters; i++)
 			in_flight |= waiters[i].kicked;
 		if (in_flight || !nwaiters) {
+			pthread_mutex_unlock(&lock);
+			continue;
+		}
+		struct waiter *due = barrier_due_locked();
+		if (due) {
+			kick_locked(due);
+			early = true;
 			pthread_mutex_unlock(&lock);
 			continue;
 		}
@@ -517,8 +607,9 @@ static void report_helper(void)
 	struct timespec cpu = { 0, 0 };
 	if (helper_clock_ok)
 		clock_gettime(helper_clock, &cpu);
-	debug("waits: %llu looks for quiescence (%llu past the first pass), %llu waits timed out; the helper used %ld.%03ld s of CPU",
+	debug("waits: %llu looks for quiescence (%llu past the first pass), %llu waits timed out (%llu barriers by their event, %llu after the real-time bound); the helper used %ld.%03ld s of CPU",
 	      (unsigned long long)passes, (unsigned long long)full_passes, (unsigned long long)kicks,
+	      (unsigned long long)barrier_events, (unsigned long long)barrier_late,
 	      (long)cpu.tv_sec, cpu.tv_nsec / 1000000);
 }
 
@@ -551,8 +642,8 @@ static int get_ts(pid_t tid, unsigned long addr, uint64_t *ns)
 }
 
 /* registers the wait and lets the (rewritten) call run to its exit stop */
-static struct verdict park(struct thread *t, struct user_regs_struct *r, const struct user_regs_struct *orig, uint64_t len,
-		 long timeout_ret, enum wait_kind kind)
+static struct verdict park_watching(struct thread *t, struct user_regs_struct *r, const struct user_regs_struct *orig, uint64_t len,
+		 long timeout_ret, enum wait_kind kind, const struct quiet_watch *watch)
 {
 	if (!helper_started)
 		start_helper();
@@ -566,8 +657,16 @@ static struct verdict park(struct thread *t, struct user_regs_struct *r, const s
 	w.deadline = clock_last(t->tid, DT_C_MONO) + len;
 	memcpy(w.lineage, t->lineage, 32);
 	w.timeout_ret = timeout_ret;
-	if (regs_set(t->tid, r) < 0)
+	if (watch) {
+		w.barrier = true;
+		w.began = real_now();
+		w.watch = *watch;
+	}
+	if (regs_set(t->tid, r) < 0) {
+		for (int k = 0; watch && k < watch->n; k++)
+			close(watch->fd[k]);
 		return CONTINUE;
+	}
 	pthread_mutex_lock(&lock);
 	ensure_tables();
 	for (size_t i = 0; i < nwaiters; i++)
@@ -589,6 +688,12 @@ static struct verdict park(struct thread *t, struct user_regs_struct *r, const s
 	return TO_EXIT;
 }
 
+static struct verdict park(struct thread *t, struct user_regs_struct *r, const struct user_regs_struct *orig, uint64_t len,
+		 long timeout_ret, enum wait_kind kind)
+{
+	return park_watching(t, r, orig, len, timeout_ret, kind, NULL);
+}
+
 /* a sleep of `len`: ppoll(NULL, 0, NULL, NULL), which only a signal ends */
 static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind)
 {
@@ -599,9 +704,13 @@ static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, u
 	return park(t, r, &orig, len, 0, kind);
 }
 
-struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r)
+struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r, const struct quiet_watch *watch)
 {
-	return park_sleep(t, r, 0, W_PLAIN);
+	struct user_regs_struct orig = *r;
+	r->orig_rax = SYS_ppoll;
+	r->rdi = r->rsi = r->rdx = r->r10 = 0;
+	r->r8 = 8;
+	return park_watching(t, r, &orig, 0, 0, W_PLAIN, watch);
 }
 
 /* the logical length of an absolute deadline on clock class `cls` */
