@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -134,9 +135,13 @@ static uint8_t *absorb;
 static struct stat out_st[2];
 static bool out_ok[2];
 static uint64_t passes, kicks, full_passes, barrier_events, barrier_late;
-/* descriptors of dropped barriers: only the helper closes them (it may be polling them) */
+/* descriptors of dropped barriers: only the helper closes them (it may be
+ * polling them), at once: a copy left open would keep a pipe's write end
+ * open, and the reader would wait for its end forever */
 static int *to_close;
 static size_t nclose, capclose;
+/* wakes the helper from its pause when a barrier's copies are to be closed */
+static int wake_fd = -1;
 static clockid_t helper_clock;
 static bool helper_clock_ok;
 
@@ -181,6 +186,12 @@ static void drop_waiter_locked(size_t i)
 				die("out of memory");
 		}
 		to_close[nclose++] = waiters[i].watch.fd[k];
+	}
+	if (waiters[i].watch.n) {
+		uint64_t one = 1;
+		if (wake_fd >= 0 && write(wake_fd, &one, sizeof one) < 0)
+			debug("waits: cannot wake the helper: %m");
+		pthread_cond_signal(&wake);
 	}
 	waiters[i] = waiters[--nwaiters];
 	generation++;
@@ -532,8 +543,14 @@ static void *helper(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		pthread_mutex_lock(&lock);
-		while (!nwaiters)
+		for (;;) {
+			for (size_t i = 0; i < nclose; i++)
+				close(to_close[i]);
+			nclose = 0;
+			if (nwaiters)
+				break;
 			pthread_cond_wait(&wake, &lock);
+		}
 		uint64_t pause = pause_ns;
 		if (early) {
 			uint64_t since = real_now() - last_look;
@@ -544,21 +561,21 @@ static void *helper(void *arg)
 				pause = pause_ns;
 		}
 		early = false;
-		for (size_t i = 0; i < nclose; i++)
-			close(to_close[i]);
-		nclose = 0;
-		/* the pause ends early when a barrier's awaited descriptor turns ready */
+		/* the pause ends early when a barrier's awaited descriptor turns
+		 * ready, or a barrier's copies are to be closed */
 		struct pollfd sleep[64];
 		size_t nsleep = 0;
+		if (wake_fd >= 0)
+			sleep[nsleep++] = (struct pollfd){ wake_fd, POLLIN, 0 };
 		for (size_t i = 0; i < nwaiters; i++)
 			if (waiters[i].barrier && !waiters[i].kicked)
 				watch_ready(&waiters[i].watch, sleep, &nsleep, sizeof sleep / sizeof *sleep);
 		pthread_mutex_unlock(&lock);
 		struct timespec ts = { (long)(pause / NS_PER_S), (long)(pause % NS_PER_S) };
-		if (nsleep)
-			ppoll(sleep, nsleep, &ts, NULL);
-		else
-			nanosleep(&ts, NULL);
+		ppoll(sleep, nsleep, &ts, NULL);
+		uint64_t drained;
+		if (wake_fd >= 0 && read(wake_fd, &drained, sizeof drained) < 0 && errno != EAGAIN)
+			debug("waits: cannot read the helper's wake-up: %m");
 
 		pthread_mutex_lock(&lock);
 		bool in_flight = false;
@@ -619,6 +636,7 @@ static void start_helper(void)
 		atexit(report_helper);
 	for (int i = 0; i < 2; i++)
 		out_ok[i] = fstat(i + 1, &out_st[i]) == 0 && (S_ISFIFO(out_st[i].st_mode) || S_ISSOCK(out_st[i].st_mode));
+	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_t th;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);

@@ -9,7 +9,11 @@
  * work by spinning on a non-blocking read (as OUnit's do), so the build never
  * falls asleep while the runner waits: its waits end when both pipes are
  * ready, and its last one (one worker given work, the other spinning) after
- * the real-time bound, with the only answer it can have.
+ * the real-time bound, with the only answer it can have.  Last, it feeds a
+ * child that reads to its end before it answers, selecting on both pipes,
+ * as rpmbuild feeds its dependency generators: the supervisor's copies of
+ * the descriptors a barrier watched must not keep the pipe open (they did,
+ * and the child waited for its end forever).
  *
  * Built under the engine on an idle CPU, then on the other CPU while busy
  * loops pinned to it compete: the two results must be byte-identical, and
@@ -68,6 +72,7 @@ describe('answers that depend on scheduling: the same under any load', () => {
     expect(rounds[36]).toBe('spin round 13: a-');
     expect(a).toContain('poll0 empty answers 0\n');
     expect(a).toContain('wnohang not-yet answers 0\n');
+    expect(a).toContain('feed sent 1048576, the child read 1048576\n');
   });
 
   it('control: plain builds under the same conditions differ', async () => {
