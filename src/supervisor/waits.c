@@ -713,22 +713,24 @@ static struct verdict park(struct thread *t, struct user_regs_struct *r, const s
 }
 
 /* a sleep of `len`: ppoll(NULL, 0, NULL, NULL), which only a signal ends */
-static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind)
+static struct verdict park_sleep_watching(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind,
+					  const struct quiet_watch *watch)
 {
 	struct user_regs_struct orig = *r;
 	r->orig_rax = SYS_ppoll;
 	r->rdi = r->rsi = r->rdx = r->r10 = 0;
 	r->r8 = 8;
-	return park(t, r, &orig, len, 0, kind);
+	return park_watching(t, r, &orig, len, 0, kind, watch);
+}
+
+static struct verdict park_sleep(struct thread *t, struct user_regs_struct *r, uint64_t len, enum wait_kind kind)
+{
+	return park_sleep_watching(t, r, len, kind, NULL);
 }
 
 struct verdict waits_until_quiet(struct thread *t, struct user_regs_struct *r, const struct quiet_watch *watch)
 {
-	struct user_regs_struct orig = *r;
-	r->orig_rax = SYS_ppoll;
-	r->rdi = r->rsi = r->rdx = r->r10 = 0;
-	r->r8 = 8;
-	return park_watching(t, r, &orig, 0, 0, W_PLAIN, watch);
+	return park_sleep_watching(t, r, 0, W_PLAIN, watch);
 }
 
 /* the logical length of an absolute deadline on clock class `cls` */
