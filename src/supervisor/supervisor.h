@@ -64,7 +64,7 @@ struct verdict reap_on_wait_entry(struct thread *t, struct user_regs_struct *r);
 void reap_on_wait_exit(struct thread *t, long ret);
 
 /* ---- the filesystem view (fs/) ---- */
-struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes; };
+struct fsview_stats { uint64_t stats, stats_at_exit, listings, listings_real, changes, stamps, inodes, too_long; };
 extern struct fsview_stats fsstats;
 void fs_init(void);
 struct verdict fs_on_stat(struct thread *t, struct user_regs_struct *r);

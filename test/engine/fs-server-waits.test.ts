@@ -17,33 +17,31 @@
  * builds under the same conditions differ.  Needs root (disorderfs
  * --multi-user) and /dev/fuse: skipped with one line otherwise.
  */
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeRun, runUnder, startLoad, type Conditions, type RunRecord } from '../helpers/conditions.js';
+import { disorderfsUnavailable, mountDisorderfs } from '../helpers/disorderfs.js';
 import { cleanCopy, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 
 const fixture = path.join(repoRoot, 'test', 'fixtures', 'fs-server-waits');
-const hasDisorderfs = ['/usr/bin/disorderfs', '/bin/disorderfs'].some(existsSync);
-const why =
-  process.getuid?.() !== 0 ? 'not root (disorderfs --multi-user needs root)' : !existsSync('/dev/fuse') ? 'no /dev/fuse' : !hasDisorderfs ? 'disorderfs is not installed' : null;
+const why = disorderfsUnavailable();
 if (why) console.info(`fs-server-waits: skipped: ${why}`);
 
 const DAEMON_CPU = 0;
 const BUILD_CPU = Math.min(1, cpus().length - 1);
 
 /** A disorderfs mount of `lower` at `mount`, its daemon niced on DAEMON_CPU behind `loops` busy loops. */
-async function slowFuse(lower: string, mount: string, loops: number): Promise<() => Promise<void>> {
-  await mkdir(lower, { recursive: true });
-  await mkdir(mount, { recursive: true });
-  await execa('taskset', ['-c', String(DAEMON_CPU), 'nice', '-n', '19', 'disorderfs', '--shuffle-dirents=yes', '--multi-user=yes', '-o', 'allow_other', lower, mount], { stdio: 'ignore' });
+async function slowFuse(lower: string, mount: string, loops: number): Promise<{ tmpdir: string; stop: () => Promise<void> }> {
+  const { tmpdir, unmount } = await mountDisorderfs(lower, mount, ['taskset', '-c', String(DAEMON_CPU), 'nice', '-n', '19']);
   const stopLoad = startLoad(loops, DAEMON_CPU);
-  return async () => {
-    await stopLoad();
-    await execa('fusermount', ['-u', mount], { reject: false });
+  return {
+    tmpdir,
+    stop: async () => {
+      await stopLoad();
+      await unmount();
+    },
   };
 }
 
@@ -60,12 +58,9 @@ describe.skipIf(why !== null)('timed waits beside a slow file system', () => {
     runs.plainA = await runUnder({ runner: 'plain', sourceDir: src }, usual, path.join(root, 'plain-A'));
     // the build user (nobody, when root runs the engine) must reach the workspace there, or the engine falls back to /tmp
     await chmod(root, 0o755);
-    const mount = path.join(root, 'fuse');
-    const stop = await slowFuse(path.join(root, 'lower'), mount, 3);
+    const { tmpdir, stop } = await slowFuse(path.join(root, 'lower'), path.join(root, 'fuse'), 3);
     try {
-      await mkdir(path.join(mount, 'tmp'));
-      await chmod(path.join(mount, 'tmp'), 0o1777);
-      const slow: Conditions = { name: `workspace on disorderfs (daemon behind busy loops), CPU ${BUILD_CPU}`, cpu: BUILD_CPU, env: { TMPDIR: path.join(mount, 'tmp') } };
+      const slow: Conditions = { name: `workspace on disorderfs (daemon behind busy loops), CPU ${BUILD_CPU}`, cpu: BUILD_CPU, env: { TMPDIR: tmpdir } };
       runs.engineB1 = await runUnder({ runner: 'engine', sourceDir: src }, slow, path.join(root, 'engine-B1'));
       runs.engineB2 = await runUnder({ runner: 'engine', sourceDir: src }, slow, path.join(root, 'engine-B2'));
       runs.plainB = await runUnder({ runner: 'plain', sourceDir: src }, slow, path.join(root, 'plain-B'));

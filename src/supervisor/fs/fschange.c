@@ -132,11 +132,50 @@ static void read_utimes(struct thread *t, long nr, struct user_regs_struct *r)
 	}
 }
 
+/* The name a call would create, as (dirfd, path in the tracee); false for
+ * calls that create none (an open without O_CREAT, unlink, utimes). */
+static bool created_name(long nr, struct user_regs_struct *r, int *dirfd, unsigned long *pathp)
+{
+	*dirfd = AT_FDCWD;
+	switch (nr) {
+	case SYS_mkdir: case SYS_mknod: case SYS_creat: *pathp = r->rdi; return true;
+	case SYS_mkdirat: case SYS_mknodat: *dirfd = (int)r->rdi, *pathp = r->rsi; return true;
+	case SYS_symlink: case SYS_link: case SYS_rename: *pathp = r->rsi; return true;
+	case SYS_symlinkat: *dirfd = (int)r->rsi, *pathp = r->rdx; return true;
+	case SYS_linkat: case SYS_renameat: case SYS_renameat2: *dirfd = (int)r->rdx, *pathp = r->r10; return true;
+	case SYS_open: *pathp = r->rdi; return (r->rsi & O_CREAT) != 0;
+	case SYS_openat: *dirfd = (int)r->rdi, *pathp = r->rsi; return (r->rdx & O_CREAT) != 0;
+	default: return false;
+	}
+}
+
+/* a name longer than the view allows (fsdepth.c): refused as every file system would */
+static bool creates_too_long(struct thread *t, long nr, struct user_regs_struct *r)
+{
+	int dirfd;
+	unsigned long pathp;
+	char path[4096];
+	uint64_t how_flags = 0;
+	if (nr == SYS_openat2 && mem_read(t->tid, r->rdx, &how_flags, sizeof how_flags) == 0 && (how_flags & O_CREAT))
+		dirfd = (int)r->rdi, pathp = r->rsi;
+	else if (!created_name(nr, r, &dirfd, &pathp))
+		return false;
+	if (process_of(t->tgid)->foreign)
+		return false;
+	if (!pathp || mem_read_str(t->tid, pathp, path, sizeof path) != 0)
+		return false; /* EFAULT or longer than PATH_MAX: the kernel's own answer */
+	return fs_path_too_long(t, dirfd, path);
+}
+
 /* At the entry of a call that changes the filesystem: remember what the exit
  * stop needs, then let the kernel run it. */
 static struct verdict change_locked(struct thread *t, struct user_regs_struct *r)
 {
 	long nr = (long)r->orig_rax;
+	if (creates_too_long(t, nr, r)) {
+		fsstats.too_long++;
+		return SKIP(-ENAMETOOLONG);
+	}
 	t->fs_nr = nr;
 	t->fs_args[0] = r->rdi, t->fs_args[1] = r->rsi, t->fs_args[2] = r->rdx;
 	t->fs_args[3] = r->r10, t->fs_args[4] = r->r8;

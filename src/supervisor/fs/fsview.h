@@ -57,6 +57,10 @@ bool parent_of(const char *p, char *out, size_t len);
 /* the exit stop of a stat the kernel ran itself: rewrites its answer */
 void stat_exit(struct thread *t, long ret);
 
+/* ---- the longest path the build may create (fsdepth.c) ---- */
+/* whether (dirfd, path) names a path longer than the view allows */
+bool fs_path_too_long(struct thread *t, int dirfd, const char *path);
+
 /* ---- the main thread and the thread answering notifications share the view ---- */
 #include <pthread.h>
 extern pthread_mutex_t fs_lock;
