@@ -36,6 +36,9 @@ import { runRpmCorpus } from './lib/rpm-corpus.mjs';
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const resultsFile = path.join(benchDir, 'results', 'corpus.json');
 const GAP_MS = 3000;
+/** A run A is quiet when the machine's other CPU was busy less than this share of it. */
+const QUIET_SHARE = 0.1;
+const isQuiet = (r) => typeof r.otherBusy?.plainA === 'number' && typeof r.otherBusy?.engineA === 'number' && r.otherBusy.plainA < QUIET_SHARE && r.otherBusy.engineA < QUIET_SHARE;
 /** Marks results measured under bench/lib/corpus-conditions.mjs (older ones are dropped). */
 const CONDITIONS_ID = 'reprotest-0.7.23-variations';
 let plainOnly = false;
@@ -123,6 +126,7 @@ async function one(entry, fresh) {
   rec.plainVariations = variationsOf(rec.plainCause);
   rec.engineVariations = variationsOf(rec.engineCause);
   rec.load = { plainA: plain.A.loadAvg ?? null, engineA: engine.A.loadAvg ?? null };
+  rec.otherBusy = { plainA: plain.A.otherBusy ?? null, engineA: engine.A.otherBusy ?? null };
   return rec;
 }
 
@@ -178,11 +182,17 @@ export function renderCorpus(data) {
     ...VARIATIONS.map((v) => `| ${v.name} | ${cell(v.A)} | ${cell(v.B)} | ${cell(v.how)} |`),
     '',
     'Reproducible = the same `.deb` files; under the engine the `.buildinfo` and `.changes` are compared too (column "all artifacts"). "Variation" is read off diffoscope\'s changed lines (the strings B\'s conditions put there: its directory, user, host name, 2.6 kernel, et_EE, GMT-14, a 2028 date, …); the summary after it is diffoscope\'s first differing members.',
-    `Times are of run A (1 CPU, no busy loop); the engine/plain ratio is measured pair by pair in the same run. **The machine was shared with other sessions' builds while this ran** (1-minute load average at the start of each timed run in the "load" column, on ${data.machine.split(',')[0]}): times are indicative, and packages whose plain build took under 20 s are marked and not used for conclusions about overhead.`,
     (() => {
       const timed = data.results.filter((r) => r.times?.plainA && r.times?.engineA);
+      const quiet = timed.filter(isQuiet);
+      return `Times are of run A (CPU 0 only, no busy loop), one build at a time; the engine/plain ratio is measured pair by pair. The "other CPU" column is how busy the machine's other CPU was during each run A (plain / engine; the runner's own node process included): ${quiet.length} of ${timed.length} timed rows ran with it under ${QUIET_SHARE * 100}% in both runs ("quiet"); rows without that figure were timed before it was recorded, while other sessions' builds shared this ${data.machine.split(',')[0]} machine, and show the 1-minute load average at their start instead ("load"). Packages whose plain build took under 20 s are marked and not used for conclusions about overhead.`;
+    })(),
+    (() => {
+      const timed = data.results.filter((r) => r.times?.plainA && r.times?.engineA && isQuiet(r) && r.times.plainA >= 20000);
       const faster = timed.filter((r) => r.times.engineA < r.times.plainA).length;
-      return `In ${faster} of ${timed.length} rows the engine's run A took less time than the plain run A. The two do the same work (the same dpkg-buildpackage steps and test suites) pinned to one CPU each; the engine's timed waits end in logical time (a test suite's sleeps and timeouts cost nothing), and other sessions' builds shared the machine while the runs were timed. Overhead conclusions need a quiet re-run, one build at a time (\`npm run bench\` measures the engine's overhead).`;
+      const ratios = timed.map((r) => r.times.engineA / r.times.plainA).sort((a, b) => a - b);
+      const median = ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)] : null;
+      return `Quiet rows of 20 s or more: ${timed.length}; engine/plain from ${ratios.length ? `${ratios[0].toFixed(2)}x to ${ratios[ratios.length - 1].toFixed(2)}x, median ${median.toFixed(2)}x` : '–'}; in ${faster} of them the engine's run A took less time than the plain one. Both do the same dpkg-buildpackage steps and test suites on one CPU; under the engine a test suite's sleeps and timeouts end in logical time and cost nothing, which is what makes some rows faster. The engine's overhead on builds without waits is measured by \`npm run bench\`.`;
     })(),
     'Where only the `.buildinfo` differs under the engine (wget), it is its Build-Date, 4 s apart: dpkg-genbuildinfo reads the logical clock at the end of the build, and one run read the wall clock about 4000 more times (1 ms each, the dpkg recipe\'s step) than the other, while every timed wait timed out at the same logical deadline in both; most likely a loop bounded by the wall clock around non-blocking I/O (EAGAIN), which the engine does not settle yet. The .debs are not affected (dpkg-deb clamps to SOURCE_DATE_EPOCH). ocaml-re, hello, jq and gawk had such a leak too and are identical now: the quiescence fixes of waits.c, and the answers that depend on scheduling settled at a quiescent moment (settle.c: OUnit\'s runner polls its two workers\' pipes).',
     '',
@@ -192,14 +202,17 @@ export function renderCorpus(data) {
       return unmeasured.length ? ['', `In the list but not measured in this run: ${unmeasured.join(', ')}.`] : [];
     })(),
     '',
-    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | variation behind the plain difference | diffoscope (plain) | plain time | engine time | ratio | load | still different under the engine |',
+    '| package | version | role | plain reproducible | engine reproducible | all artifacts (engine) | variation behind the plain difference | diffoscope (plain) | plain time | engine time | ratio | other CPU (plain / engine) | still different under the engine |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of data.results) {
     if (r.status !== 'built' && r.status !== 'plain-only') continue;
     const short = typeof r.times?.plainA === 'number' && r.times.plainA < 20000;
     const ratio = r.ratio ? `${r.ratio.toFixed(2)}x${short ? ' (<20 s: not used)' : ''}` : '–';
-    const load = r.load ? `${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
+    const pct = (v) => (typeof v === 'number' ? `${Math.round(v * 100)}%` : '–');
+    const load = r.otherBusy && (r.otherBusy.plainA !== null || r.otherBusy.engineA !== null)
+      ? `${pct(r.otherBusy.plainA)} / ${pct(r.otherBusy.engineA)}${isQuiet(r) ? ' (quiet)' : ''}`
+      : r.load ? `load ${r.load.plainA?.toFixed(1) ?? '–'} / ${r.load.engineA?.toFixed(1) ?? '–'}` : '–';
     const marked = variationsOf(r.plainCause);
     const why = r.plainReproducible ? '' : [marked.length ? `diffoscope's lines name: ${marked.join(', ')}` : null, r.expectedCause].filter(Boolean).join('; ');
     lines.push(

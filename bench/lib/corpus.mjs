@@ -183,6 +183,41 @@ async function dscFiles(dsc) {
   return [path.basename(dsc), ...files];
 }
 
+/** The CPUs of this machine outside a condition's taskset list ("0", "0,1"). */
+function otherCpus(list) {
+  const mine = new Set(String(list ?? '').split(',').filter(Boolean).map(Number));
+  return os.cpus().map((_, i) => i).filter((i) => !mine.has(i));
+}
+
+/** Busy and total jiffies per CPU from /proc/stat. */
+async function cpuTimes() {
+  const out = new Map();
+  for (const line of (await fs.readFile('/proc/stat', 'utf8')).split('\n')) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    out.set(Number(m[1]), { busy: total - v[3] - v[4], total });
+  }
+  return out;
+}
+
+/**
+ * The share (0-1) of `cpus` that was busy between two cpuTimes(): for a run
+ * pinned to CPU 0, how much else the machine ran beside it (the runner's own
+ * node process included, a few percent at most).
+ */
+function busyShare(a, b, cpus) {
+  let busy = 0;
+  let total = 0;
+  for (const c of cpus) {
+    if (!a.has(c) || !b.has(c)) continue;
+    busy += b.get(c).busy - a.get(c).busy;
+    total += b.get(c).total - a.get(c).total;
+  }
+  return total > 0 ? Math.round((busy / total) * 1000) / 1000 : null;
+}
+
 /**
  * One run under conditions `cond` (bench/lib/corpus-conditions.mjs): the
  * source package is copied into run `cond`'s build directory and built there
@@ -220,7 +255,9 @@ export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, ti
       argv = ['sh', '-c', 'mkdir -p "$TMPDIR" && exec "$@"', 'sh', process.execPath, cli, 'deb', path.basename(dsc), '--out', 'out', '--quiet', '--timeout', String(timeoutS), ...(nocheck ? ['--nocheck'] : []), ...(timeStep !== null ? ['--time-step', String(timeStep)] : [])];
       artifactsDir = path.join(work.dir, 'out', 'artifacts');
     }
-      const loadAvg = os.loadavg()[0];
+    const loadAvg = os.loadavg()[0];
+    const others = otherCpus(cond.cpus);
+    const before = await cpuTimes();
     const stop = startLoad(cond.load ?? 0);
     let r;
     try {
@@ -229,9 +266,10 @@ export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, ti
     } finally {
       stop();
     }
+    const otherBusy = others.length ? busyShare(before, await cpuTimes(), others) : null;
     const log = mode === 'plain' ? `${r.stdout}\n${r.stderr}` : existsSync(path.join(work.dir, 'out', 'build.log')) ? await fs.readFile(path.join(work.dir, 'out', 'build.log'), 'utf8') : `${r.stdout}\n${r.stderr}`;
     await fs.writeFile(path.join(outDir, 'build.log'), log);
-    const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, loadAvg, message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
+    const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, loadAvg, otherBusy, message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
     if (!res.ok) {
       res.logTail = `${log}\n${r.stderr}`.trim().split('\n').slice(-15).join('\n');
       return res;
