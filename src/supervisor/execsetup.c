@@ -70,6 +70,7 @@ long inject(struct thread *t, const struct user_regs_struct *base, unsigned long
 
 struct auxv_pos {
 	unsigned long sysinfo_addr;  /* where the AT_SYSINFO_EHDR value sits on the stack */
+	unsigned long sysinfo_val;   /* the kernel's vDSO: its ELF header */
 	unsigned long random_ptr;    /* AT_RANDOM value: address of the 16 bytes */
 	unsigned long ignore_addr;   /* an AT_IGNORE entry we could reuse */
 	unsigned long flags_addr;    /* AT_FLAGS (always 0, read by nobody): reused when the
@@ -116,7 +117,7 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 		if (type == AT_NULL)
 			return 0;
 		if (type == AT_SYSINFO_EHDR)
-			pos->sysinfo_addr = addr + sizeof w;
+			pos->sysinfo_addr = addr + sizeof w, pos->sysinfo_val = val;
 		else if (type == AT_RANDOM)
 			pos->random_ptr = val;
 		else if (type == AT_PHDR)
@@ -160,6 +161,28 @@ static bool is_go_program(pid_t tid, const struct auxv_pos *pos)
 		}
 	}
 	return false;
+}
+
+/* The kernel's vDSO and its data pages in a program just exec'ed.  With ASLR
+ * off the kernel puts them at the same place in every program (the same
+ * stack limit), always together: once /proc/PID/maps has shown where for a
+ * vDSO at `ehdr`, a later program with its vDSO there has them in the same
+ * range, and its maps (~20 us to read here) are not read again. */
+static bool kernel_vdso_at(pid_t tid, unsigned long ehdr, struct kernel_vdso *kv)
+{
+	static unsigned long known_ehdr;
+	static struct kernel_vdso known;
+	if (ehdr && ehdr == known_ehdr) {
+		*kv = known;
+		return true;
+	}
+	if (!kernel_vdso_find(tid, kv))
+		return false;
+	if (ehdr && kv->len && ehdr >= kv->start && ehdr < kv->start + kv->len) {
+		known_ehdr = ehdr;
+		known = *kv;
+	}
+	return true;
 }
 
 extern const unsigned char exec_stub[], exec_stub_addr[], exec_stub_end[];
@@ -262,7 +285,7 @@ void on_exec(struct thread *t)
 	/* the kernel's vDSO would read the real clock (and its data pages hold
 	 * it): the stub unmaps them before mapping ours */
 	struct kernel_vdso kv;
-	if (!kernel_vdso_find(t->tid, &kv))
+	if (!kernel_vdso_at(t->tid, found ? pos.sysinfo_val : 0, &kv))
 		warnx_("the kernel's vDSO of pid %d is not in one piece: left mapped", t->tid);
 	if (run_stub(t, &saved, flags, &kv, &res)) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;

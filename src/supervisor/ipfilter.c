@@ -1,14 +1,17 @@
 /* Loads the build's seccomp filter with one hand-written prefix that
  * libseccomp cannot express (it compares no instruction pointer): a
  * stat-family call made from the vDSO's dt_fs_syscall (the stat shim's one
- * system call instruction, statshim.c) is allowed at once; every other call
- * goes on to libseccomp's program unchanged.  A second filter could not do
+ * system call instruction, statshim.c), and an fstat (newfstatat with
+ * AT_EMPTY_PATH) made by the dynamic loader's own instruction (ldsite.c),
+ * are allowed at once; every other call goes on to libseccomp's program
+ * unchanged.  A second filter could not do
  * it: the kernel takes the most restrictive answer of all filters, so an
  * ALLOW of a second filter cannot undo the first one's notification.
  *
  *   ld arch; jne x86_64 -> program
- *   ld nr; jeq stat, lstat, fstat, newfstatat, statx -> ip, else -> program
- *   ip: ld ip[31:0]; jne -> program; ld ip[63:32]; jne -> program; ret ALLOW
+ *   ld nr; jeq newfstatat -> loader; jeq stat, lstat, fstat, statx -> ip, else -> program
+ *   loader: ld ip[31:0]; jne -> ip; ld ip[63:32]; jne -> ip; ld args[3]; jeq AT_EMPTY_PATH -> allow
+ *   ip: ld ip[31:0]; jne -> program; ld ip[63:32]; jne -> program; allow: ret ALLOW
  *   program: libseccomp's
  *
  * Measured: the prefix adds a few BPF instructions to every system call;
@@ -17,6 +20,7 @@
 #include "vdso_syms.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -55,21 +59,29 @@ int ipfilter_load(void *ctx, bool listener)
 		close(mfd);
 		return -EINVAL;
 	}
-	unsigned long ip = ipfilter_gadget_ip();
+	unsigned long ip = ipfilter_gadget_ip(), lip = ldsite_fstat_ip();
 	struct sock_filter prefix[] = {
 		/* 0 */ LD(offsetof(struct seccomp_data, arch)),
-		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, 11),
+		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 0, 17),
 		/* 2 */ LD(offsetof(struct seccomp_data, nr)),
-		/* 3 */ JEQ(SYS_stat, 4, 0),
-		/* 4 */ JEQ(SYS_lstat, 3, 0),
-		/* 5 */ JEQ(SYS_fstat, 2, 0),
+		/* 3 */ JEQ(SYS_stat, 10, 0),
+		/* 4 */ JEQ(SYS_lstat, 9, 0),
+		/* 5 */ JEQ(SYS_fstat, 8, 0),
 		/* 6 */ JEQ(SYS_newfstatat, 1, 0),
-		/* 7 */ JEQ(SYS_statx, 0, 5),
+		/* 7 */ JEQ(SYS_statx, 6, 11),
+		/* 8: the loader's fstat (ldsite.c): its address and AT_EMPTY_PATH */
 		/* 8 */ LD(offsetof(struct seccomp_data, instruction_pointer)),
-		/* 9 */ JEQ((uint32_t)ip, 0, 3),
+		/* 9 */ JEQ((uint32_t)lip, 0, 4),
 		/* 10 */ LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
-		/* 11 */ JEQ((uint32_t)(ip >> 32), 0, 1),
-		/* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 11 */ JEQ((uint32_t)(lip >> 32), 0, 2),
+		/* 12 */ LD(offsetof(struct seccomp_data, args) + 3 * sizeof(uint64_t)),
+		/* 13 */ JEQ(AT_EMPTY_PATH, 4, 0),
+		/* 14: the stat shim's instruction */
+		/* 14 */ LD(offsetof(struct seccomp_data, instruction_pointer)),
+		/* 15 */ JEQ((uint32_t)ip, 0, 3),
+		/* 16 */ LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
+		/* 17 */ JEQ((uint32_t)(ip >> 32), 0, 1),
+		/* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	size_t np = sizeof prefix / sizeof prefix[0], nl = (size_t)len / sizeof(struct sock_filter);
 	if (np + nl > BPF_MAXINSNS) {

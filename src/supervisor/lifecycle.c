@@ -79,9 +79,11 @@ struct verdict lifecycle_on_new_child(struct thread *parent, int event)
 	}
 	if (pids_is_busy(parent->tid)) {
 		/* the PID is taken: the next creator may go (a vfork parent waits
-		 * for its child, which may itself fork); the exit stop is consumed */
+		 * for its child, which may itself fork); nothing is left for the
+		 * call's exit, so the parent goes on without stopping there */
 		pids_on_clone_done(parent->tid);
-		return TO_EXIT;
+		parent->pending = PEND_NONE;
+		return CONTINUE;
 	}
 	return CONTINUE;
 }

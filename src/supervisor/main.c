@@ -217,6 +217,8 @@ static void prepare(struct args *a)
 	clock_gettime(CLOCK_REALTIME, &now);
 	cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
 
+	if (cfg.fs_view)
+		ldsite_fstat_ip(); /* its probe before the build's first process (launch() inherits the answer) */
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
 	bool have_entropyfs = entropyfs_start();
 	cfg.trap_opens = !have_entropyfs;

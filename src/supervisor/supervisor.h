@@ -198,6 +198,8 @@ int fspub_fd(void);        /* the socket the watch thread answers (-1: none) */
 void fspub_answer(void);
 bool fspub_active(void);
 int ipfilter_load(void *ctx, bool listener);
+/* the address after the dynamic loader's fstat `syscall` in the build's processes, or 0 (ldsite.c) */
+unsigned long ldsite_fstat_ip(void);
 /* /etc/ld.so.preload in the sandbox names the shim (--stat-shim PATH) */
 void preload_setup(const char *shim);
 
