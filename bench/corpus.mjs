@@ -127,6 +127,7 @@ async function one(entry, fresh) {
   rec.engineVariations = variationsOf(rec.engineCause);
   rec.load = { plainA: plain.A.loadAvg ?? null, engineA: engine.A.loadAvg ?? null };
   rec.otherBusy = { plainA: plain.A.otherBusy ?? null, engineA: engine.A.otherBusy ?? null };
+  rec.engineCommit = engine.A.engineCommit ?? null;
   return rec;
 }
 
@@ -193,6 +194,14 @@ export function renderCorpus(data) {
       const ratios = timed.map((r) => r.times.engineA / r.times.plainA).sort((a, b) => a - b);
       const median = ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)] : null;
       return `Quiet rows of 20 s or more: ${timed.length}; engine/plain from ${ratios.length ? `${ratios[0].toFixed(2)}x to ${ratios[ratios.length - 1].toFixed(2)}x, median ${median.toFixed(2)}x` : '–'}; in ${faster} of them the engine's run A took less time than the plain one. Both do the same dpkg-buildpackage steps and test suites on one CPU; under the engine a test suite's sleeps and timeouts end in logical time and cost nothing, which is what makes some rows faster. The engine's overhead on builds without waits is measured by \`npm run bench\`.`;
+    })(),
+    (() => {
+      const byCommit = new Map();
+      for (const r of data.results.filter((x) => x.status === 'built')) {
+        const k = r.engineCommit ?? 'not recorded (before 2026-12-08)';
+        byCommit.set(k, [...(byCommit.get(k) ?? []), r.package]);
+      }
+      return `The engine runs were made with these commits of the engine (a row's two engine runs with the same one): ${[...byCommit.entries()].map(([c, ps]) => `${c}: ${ps.join(', ')}`).join('; ')}.`;
     })(),
     (() => {
       const partial = data.results.filter((r) => r.status === 'built' && r.engineReproducible && !r.engineAllArtifacts).map((r) => r.package);

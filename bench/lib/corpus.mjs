@@ -183,6 +183,14 @@ async function dscFiles(dsc) {
   return [path.basename(dsc), ...files];
 }
 
+/** The commit of the engine a run used (this checkout's HEAD; "+" when its tree differs from it). */
+async function engineCommit() {
+  const head = await run('git', ['-C', repoDir, 'rev-parse', '--short', 'HEAD']);
+  if (head.code !== 0) return null;
+  const dirty = await run('git', ['-C', repoDir, 'status', '--porcelain', '--untracked-files=no', 'src']);
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? '+' : ''}`;
+}
+
 /** The CPUs of this machine outside a condition's taskset list ("0", "0,1"). */
 function otherCpus(list) {
   const mine = new Set(String(list ?? '').split(',').filter(Boolean).map(Number));
@@ -269,7 +277,7 @@ export async function buildVaried(dsc, mode, cond, outDir, { nocheck = false, ti
     const otherBusy = others.length ? busyShare(before, await cpuTimes(), others) : null;
     const log = mode === 'plain' ? `${r.stdout}\n${r.stderr}` : existsSync(path.join(work.dir, 'out', 'build.log')) ? await fs.readFile(path.join(work.dir, 'out', 'build.log'), 'utf8') : `${r.stdout}\n${r.stderr}`;
     await fs.writeFile(path.join(outDir, 'build.log'), log);
-    const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, loadAvg, otherBusy, message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
+    const res = { ok: r.code === 0, ms: Math.round(r.ms), exit: r.code, debs: {}, others: {}, outDir, loadAvg, otherBusy, engineCommit: mode === 'plain' ? null : await engineCommit(), message: r.stderr.trim().split('\n').slice(-1)[0] ?? '' };
     if (!res.ok) {
       res.logTail = `${log}\n${r.stderr}`.trim().split('\n').slice(-15).join('\n');
       return res;
