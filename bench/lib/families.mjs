@@ -594,7 +594,8 @@ export async function fixed(ctx) {
  * engine, publishing) against the same source package built on the bare host
  * (`dpkg-source -x`, then `dpkg-buildpackage -us -uc -b` under `taskset -c 0`
  * with DEB_BUILD_OPTIONS=parallel=1) and against `detbuild deb --plain`.
- * Packages: the corpus' CI subset, fetched by `sh test/corpus/fetch.sh --subset`.
+ * Packages: the corpus' CI subset, fetched by `sh test/corpus/fetch.sh --subset`;
+ * a package the corpus builds with nocheck is built with it in every mode.
  */
 export async function deb(ctx) {
   const { cachedDsc, loadCorpus } = await import('./corpus.mjs');
@@ -614,7 +615,7 @@ export async function deb(ctx) {
       const modes = roundModes(r, ctx.outside, false, ctx.noshim);
       for (const mode of modes) {
         await ctx.quiet();
-        const res = await debRun(ctx, dsc, mode, `${name}-${mode}-${r}`, entry.timeStep);
+        const res = await debRun(ctx, dsc, mode, `${name}-${mode}-${r}`, entry.timeStep, entry.nocheck === true);
         res.round = r;
         ctx.log(`deb ${name} [${r + 1}/${n}] ${mode.padEnd(8)} ${res.ok ? 'ok  ' : 'FAILED'} wall ${fmtMs(res.wallMs)}, cpu ${fmtMs(res.cpuMs)}, other load ${(res.foreignLoad ?? 0).toFixed(2)} CPUs${res.ok ? '' : ` — ${res.message}`}`);
         runs.push(res);
@@ -625,7 +626,8 @@ export async function deb(ctx) {
   return out;
 }
 
-async function debRun(ctx, dsc, mode, label, timeStep) {
+/** nocheck: the package's test suite needs what the sandbox does not have (corpus.json says so): skipped in every mode. */
+async function debRun(ctx, dsc, mode, label, timeStep, nocheck) {
   const { ForeignLoad, childCpuMs, nowMs } = await import('./util.mjs');
   const work = path.join(ctx.workDir, 'deb', label);
   await fs.rm(work, { recursive: true, force: true });
@@ -633,14 +635,14 @@ async function debRun(ctx, dsc, mode, label, timeStep) {
   const cli = path.join(benchDir, '..', 'dist', 'cli', 'main.js');
   // the engine's counters and stage times of the CLI's build (src/engine/stats-file.ts)
   const statsFile = path.join(ctx.workDir, 'deb', `${label}.stats.jsonl`);
-  const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: 'parallel=1', DETBUILD_STATS_FILE: statsFile };
+  const env = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', TZ: 'UTC', DEB_BUILD_OPTIONS: nocheck ? 'parallel=1 nocheck' : 'parallel=1', DETBUILD_STATS_FILE: statsFile };
   if (mode === 'engine-noshim') env.DETBUILD_NO_STAT_SHIM = '1';
   else delete env.DETBUILD_NO_STAT_SHIM; // left set by an earlier part's engine-noshim run
   delete env.MAKEFLAGS;
   const cmd =
     mode === 'outside'
       ? ['sh', ['-c', `cd "$1" && dpkg-source -x "$2" src >/dev/null && cd src && exec taskset -c 0 dpkg-buildpackage -us -uc -b >../build.log 2>&1`, 'sh', work, dsc]]
-      : [process.execPath, [cli, 'deb', dsc, '--out', path.join(work, 'out'), '--quiet', ...(mode === 'plain' ? ['--plain'] : []), ...(mode.startsWith('engine') && timeStep ? ['--time-step', String(timeStep)] : [])]];
+      : [process.execPath, [cli, 'deb', dsc, '--out', path.join(work, 'out'), '--quiet', ...(nocheck ? ['--nocheck'] : []), ...(mode === 'plain' ? ['--plain'] : []), ...(mode.startsWith('engine') && timeStep ? ['--time-step', String(timeStep)] : [])]];
   const load = new ForeignLoad();
   const c0 = childCpuMs();
   const t0 = nowMs();
