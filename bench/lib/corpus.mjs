@@ -183,9 +183,9 @@ async function dscFiles(dsc) {
   return [path.basename(dsc), ...files];
 }
 
-/** The commit of the engine a run used (this checkout's HEAD; "+" when its tree differs from it). */
+/** The commit of the engine a run used (the last commit that changed src/; "+" when src/ differs from it). */
 async function engineCommit() {
-  const head = await run('git', ['-C', repoDir, 'rev-parse', '--short', 'HEAD']);
+  const head = await run('git', ['-C', repoDir, 'log', '-1', '--format=%h', '--', 'src']);
   if (head.code !== 0) return null;
   const dirty = await run('git', ['-C', repoDir, 'status', '--porcelain', '--untracked-files=no', 'src']);
   return `${head.stdout.trim()}${dirty.stdout.trim() ? '+' : ''}`;
