@@ -16,14 +16,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOSTILE, NORMAL, describeRun, runPair, type PairRecord, type RunRecord } from '../helpers/conditions.js';
+import { lastBuildStats } from '../helpers/stats-file.js';
 import { freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 
 const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'loader-fstat');
-
-async function statsOf(file: string): Promise<Record<string, number>> {
-  const last = (await readFile(file, 'utf8')).trim().split('\n').pop()!;
-  return (JSON.parse(last) as { stats: Record<string, number> }).stats;
-}
 
 const read = (r: RunRecord, name: string) => readFile(path.join(r.outDir, 'artifacts', name), 'utf8');
 
@@ -38,7 +34,7 @@ describe("the dynamic loader's fstat calls", () => {
     const file = path.join(scratch, 'a.jsonl');
     pair = await runPair({ runner: 'engine', sourceDir: FIXTURE }, { a: { ...NORMAL, env: { DETBUILD_STATS_FILE: file } }, b: HOSTILE });
     for (const r of [pair.a, pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
-    stats = await statsOf(file);
+    stats = await lastBuildStats(file);
     plain = await runPair({ runner: 'plain', sourceDir: FIXTURE });
     for (const r of [plain.a, plain.b]) expect(r.exitCode, describeRun(r)).toBe(0);
   }, 300_000);

@@ -16,16 +16,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOSTILE, NORMAL, describeRun, runPair, type PairRecord, type RunRecord } from '../helpers/conditions.js';
+import { lastBuildStats } from '../helpers/stats-file.js';
 import { compareTrees, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
 
 const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'stat-doors');
 
 const artifactsOf = (r: RunRecord) => path.join(r.outDir, 'artifacts');
-
-async function statsOf(file: string): Promise<Record<string, number>> {
-  const last = (await readFile(file, 'utf8')).trim().split('\n').pop()!;
-  return (JSON.parse(last) as { stats: Record<string, number> }).stats;
-}
 
 describe('the stat family through notifications and through ptrace', () => {
   let pair: PairRecord;
@@ -46,8 +42,8 @@ describe('the stat family through notifications and through ptrace', () => {
       },
     );
     for (const r of [pair.a, pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
-    statsA = await statsOf(fileA);
-    statsB = await statsOf(fileB);
+    statsA = await lastBuildStats(fileA);
+    statsB = await lastBuildStats(fileB);
     plain = await runPair({ runner: 'plain', sourceDir: FIXTURE });
     for (const r of [plain.a, plain.b]) expect(r.exitCode, describeRun(r)).toBe(0);
   }, 300_000);
