@@ -193,7 +193,7 @@ export function renderCorpus(data) {
       const faster = timed.filter((r) => r.times.engineA < r.times.plainA).length;
       const ratios = timed.map((r) => r.times.engineA / r.times.plainA).sort((a, b) => a - b);
       const median = ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)] : null;
-      return `Quiet rows of 20 s or more: ${timed.length}; engine/plain from ${ratios.length ? `${ratios[0].toFixed(2)}x to ${ratios[ratios.length - 1].toFixed(2)}x, median ${median.toFixed(2)}x` : '–'}; in ${faster} of them the engine's run A took less time than the plain one. Both do the same dpkg-buildpackage steps and test suites on one CPU; under the engine a test suite's sleeps and timeouts end in logical time and cost nothing, which is what makes some rows faster. The engine's overhead on builds without waits is measured by \`npm run bench\`.`;
+      return `Quiet rows of 20 s or more: ${timed.length}; engine/plain from ${ratios.length ? `${ratios[0].toFixed(2)}x to ${ratios[ratios.length - 1].toFixed(2)}x, median ${median.toFixed(2)}x` : '–'}; in ${faster} of them the engine's run A took less time than the plain one. Both do the same dpkg-buildpackage steps and test suites on one CPU; under the engine a test suite's sleeps and timeouts end in logical time and cost nothing${faster ? ', which is what makes those rows faster' : ''}, while every process start costs the engine's stops (bench/README.md, findings of 2026-12-08). The engine's overhead per kind of build is measured by \`npm run bench\`.`;
     })(),
     (() => {
       const byCommit = new Map();
