@@ -6,6 +6,7 @@
  *
  * The same thread hands the clock table to new programs (tableserve.c): it
  * waits on the table's socket with the watch period as timeout. */
+#include "hostclock.h"
 #include "supervisor.h"
 
 #include <dirent.h>
@@ -142,9 +143,7 @@ void limits_final(void)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return hostclock_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 static void *watch(void *arg)

@@ -7,6 +7,7 @@
  * mount and UTS namespaces); it traces the command and all its descendants
  * with ptrace, under a seccomp filter that stops only the system calls the
  * engine answers, and maps a substitute vDSO into each program at exec. */
+#include "hostclock.h"
 #include "supervisor.h"
 #include "sha256.h"
 #include "stops.h"
@@ -213,13 +214,12 @@ static void prepare(struct args *a)
 	fspub_init();
 	if (a->stat_shim && cfg.fs_view)
 		preload_setup(a->stat_shim);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	cfg.start_real_ns = (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
+	cfg.start_real_ns = hostclock_ns(CLOCK_REALTIME);
 
 	if (cfg.fs_view)
 		ldsite_fstat_ip(); /* its probe before the build's first process (launch() inherits the answer) */
 	cpuid_prepare(); /* before any thread: they inherit the faulting */
+	hostclock_match_build(); /* the same, for rdtsc */
 	bool have_entropyfs = entropyfs_start();
 	cfg.trap_opens = !have_entropyfs;
 	if (have_entropyfs)

@@ -17,6 +17,7 @@
  *   with --profile "ns.KEY": the supervisor's CPU time (its main thread's, from
  *   CLOCK_THREAD_CPUTIME_ID: other load on the machine does not count) spent
  *   on the stops of KEY. */
+#include "hostclock.h"
 #include "config.h"
 #include "stops.h"
 
@@ -39,9 +40,7 @@ static uint64_t started;
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+	return hostclock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void stops_begin(void)
@@ -82,11 +81,8 @@ static uint64_t marks[MARK_N];
 
 void stops_mark(enum stops_mark m)
 {
-	if (!marks[m]) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		marks[m] = (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-	}
+	if (!marks[m])
+		marks[m] = hostclock_ns(CLOCK_MONOTONIC);
 }
 
 void stops_signal(int sig)

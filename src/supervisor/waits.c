@@ -50,6 +50,7 @@
  * its time limit.  A timeout that fired in real time instead would make the
  * outcome depend on the machine's speed again (JVM compiler threads idle in
  * 5 s waits through any long compile). */
+#include "hostclock.h"
 #include "supervisor.h"
 #include "verdict.h"
 
@@ -120,9 +121,7 @@ static uint64_t last_look;
 
 static uint64_t real_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+	return hostclock_ns(CLOCK_MONOTONIC);
 }
 static bool helper_started;
 /* traced threads alive, for the helper's passes */
@@ -621,9 +620,8 @@ static void *helper(void *arg)
 
 static void report_helper(void)
 {
-	struct timespec cpu = { 0, 0 };
-	if (helper_clock_ok)
-		clock_gettime(helper_clock, &cpu);
+	uint64_t cpu_ns = helper_clock_ok ? hostclock_ns(helper_clock) : 0;
+	struct timespec cpu = { (time_t)(cpu_ns / NS_PER_S), (long)(cpu_ns % NS_PER_S) };
 	debug("waits: %llu looks for quiescence (%llu past the first pass), %llu waits timed out (%llu barriers by their event, %llu after the real-time bound); the helper used %ld.%03ld s of CPU",
 	      (unsigned long long)passes, (unsigned long long)full_passes, (unsigned long long)kicks,
 	      (unsigned long long)barrier_events, (unsigned long long)barrier_late,
