@@ -26,6 +26,7 @@ import { DEFAULT_LIMITS, validateSpec, type BuildLimits, type BuildSpec, type En
 import { hashTree, walkTree } from '../engine/sources.js';
 import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
+import { findOnPath } from './host-tools.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
 import { stagingRoot } from './staging.js';
@@ -73,8 +74,7 @@ export interface DpkgBuild {
 }
 
 async function requireTool(tool: string): Promise<void> {
-  const r = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
-  if (r.exitCode !== 0) {
+  if ((await findOnPath(tool)) === null) {
     throw new RecipeError('DPKG_TOOL_MISSING', `${tool} is not installed on the builder (apt-get install dpkg-dev fakeroot)`, { kind: 'failure' });
   }
 }
@@ -152,6 +152,28 @@ async function unpack(dsc: Dsc, into: string): Promise<void> {
   }
 }
 
+/**
+ * What the recipe reads of a source package before building it, debian/changelog (the
+ * epoch) and debian/control (the build dependencies), into `into`. A "3.0 (quilt)"
+ * package carries both in its debian tarball: only those two members are taken from the
+ * staged copy, where a whole `dpkg-source -x` (done again inside the sandbox) took
+ * 170 ms of xa's 6 s build. Any other format, or a debian tarball in which they are not
+ * two regular files, is unpacked whole as before.
+ */
+async function unpackControl(dsc: Dsc, stage: string, into: string): Promise<'debian tarball' | 'whole package'> {
+  const debianTar = dsc.format.trim() === '3.0 (quilt)' ? dsc.files.find((f) => /\.debian\.tar\.(?:gz|xz|bz2|lzma)$/.test(f.name)) : undefined;
+  if (debianTar) {
+    await fs.mkdir(into);
+    const wanted = ['debian/changelog', 'debian/control'];
+    const r = await execa('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-f', path.join(stage, debianTar.name), '-C', into, '--', ...wanted], { reject: false, ...HOST_TOOL_ENV });
+    const regular = await Promise.all(wanted.map((w) => fs.lstat(path.join(into, w)).then((st) => st.isFile(), () => false)));
+    if (r.exitCode === 0 && regular.every(Boolean)) return 'debian tarball';
+    await fs.rm(into, { recursive: true, force: true });
+  }
+  await unpack(dsc, into);
+  return 'whole package';
+}
+
 async function changelogTimestamp(unpacked: string): Promise<number> {
   const r = await execa('dpkg-parsechangelog', ['-STimestamp'], { cwd: unpacked, reject: false, ...HOST_TOOL_ENV });
   const t = Number(r.stdout.trim());
@@ -204,9 +226,16 @@ export async function prepareDpkgBuild(dscPath: string, choices: DpkgChoices = {
     const sourceHash = await stageSourcePackage(dsc, stage);
 
     const inspect = path.join(root, 'inspect');
-    await unpack(dsc, inspect);
-    const epoch = choices.epoch ?? (await changelogTimestamp(inspect));
-    if (choices.checkBuildDeps !== false) await checkBuildDeps(inspect, dsc.source);
+    const from = await unpackControl(dsc, stage, inspect);
+    log?.info('dpkg recipe: debian/changelog and debian/control read', { source: dsc.source, from });
+    // the two questions side by side; their answers are taken in a fixed order
+    const [date, deps] = await Promise.allSettled([
+      choices.epoch ?? changelogTimestamp(inspect),
+      choices.checkBuildDeps !== false ? checkBuildDeps(inspect, dsc.source) : undefined,
+    ]);
+    if (date.status === 'rejected') throw date.reason;
+    if (deps.status === 'rejected') throw deps.reason;
+    const epoch = date.value;
     await fs.rm(inspect, { recursive: true, force: true });
 
     const spec: BuildSpec = {

@@ -32,6 +32,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { listInstalledPackages } from '../record/packages.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
+import { findOnPath } from './host-tools.js';
 import { rangesOverlap, senseOperator, SENSE, type Range } from './rpm-version.js';
 import type { RpmDependency, Srpm } from './srpm.js';
 
@@ -87,8 +88,7 @@ async function systemRpmDb(): Promise<boolean> {
 export async function chooseDepChecker(opts: DepCheckOptions = {}): Promise<DepChecker> {
   if (opts.rpmDbPath) return { kind: 'rpmdb', dbPath: path.resolve(opts.rpmDbPath) };
   if (await systemRpmDb()) return { kind: 'rpmdb', dbPath: null };
-  const dpkg = await execa('sh', ['-c', 'command -v dpkg-query'], { reject: false });
-  if (dpkg.exitCode !== 0) {
+  if ((await findOnPath('dpkg-query')) === null) {
     throw new RecipeError('RPM_NO_PACKAGE_DB', 'this builder has neither an rpm database nor dpkg: its BuildRequires cannot be checked', { kind: 'failure' });
   }
   const file = opts.depMapFile ?? ((await exists(DEFAULT_DEP_MAP)) ? DEFAULT_DEP_MAP : null);

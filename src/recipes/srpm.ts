@@ -14,6 +14,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { RecipeError } from './errors.js';
+import { findOnPath } from './host-tools.js';
 
 export interface RpmDependency {
   name: string;
@@ -61,8 +62,7 @@ function tail(text: string, lines = 3): string {
 
 async function requireRpmTools(): Promise<void> {
   for (const tool of ['rpm', 'rpmkeys', 'rpmbuild']) {
-    const r = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
-    if (r.exitCode !== 0) {
+    if ((await findOnPath(tool)) === null) {
       throw new RecipeError('RPM_TOOL_MISSING', `${tool} is not installed on the builder (Debian: apt-get install rpm; Fedora: dnf install rpm-build)`, { kind: 'failure' });
     }
   }

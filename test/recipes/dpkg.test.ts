@@ -7,8 +7,10 @@
  */
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import winston from 'winston';
 import { prepareDpkgBuild, splitDependencies } from '../../src/recipes/dpkg.js';
 import { MissingBuildDepsError, RecipeError } from '../../src/recipes/errors.js';
 import { parseDscText } from '../../src/recipes/dsc.js';
@@ -86,6 +88,34 @@ describe('dpkg recipe: bad input', () => {
     expect(m.missing).toEqual(['detbuild-no-such-package (>= 2)', 'detbuild-nor-this | detbuild-nor-that']);
     expect(m.kind).toBe('failure');
     expect(m.message).toContain('detbuild-no-such-package (>= 2)');
+  });
+
+  it('a 3.0 (quilt) package: the date and the build dependencies come from its debian tarball', async () => {
+    const d = path.join(dir, 'quilt');
+    await mkdir(d);
+    const dsc = await makeProbePackage(d, { format: 'quilt', buildDepends: 'detbuild-no-such-package, coreutils' });
+    expect(await readFile(dsc, 'utf8')).toContain('Format: 3.0 (quilt)');
+    const err = await prepareDpkgBuild(dsc).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(MissingBuildDepsError);
+    expect((err as MissingBuildDepsError).missing).toEqual(['detbuild-no-such-package']);
+    const met = path.join(dir, 'quilt-met');
+    await mkdir(met);
+    const lines: string[] = [];
+    const sink = new Writable({ write: (c: Buffer, _e, done) => (lines.push(c.toString()), done()) });
+    const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
+    const build = await prepareDpkgBuild(await makeProbePackage(met, { format: 'quilt', buildDepends: 'coreutils' }), { logger });
+    try {
+      // only the debian tarball was opened, not the upstream one
+      expect(lines.join('')).toContain('"from":"debian tarball"');
+      // the changelog's date: Tue, 14 Nov 2023 22:13:20 +0000
+      expect(build.spec.epoch).toBe(1700000000);
+      expect(build.spec.origin?.epochFrom).toBe('debian/changelog');
+    } finally {
+      await build.cleanup();
+    }
   });
 
   it('the CLI prints one line and exits non-zero', async () => {

@@ -35,12 +35,16 @@ export interface ProbeOptions {
   /** extra Build-Depends (e.g. a package that is not installed) */
   buildDepends?: string;
   version?: string;
+  /** 'quilt': "3.0 (quilt)", an upstream tarball and a debian tarball (version default 1.0-1); default "3.0 (native)" */
+  format?: 'native' | 'quilt';
 }
 
 /** Writes the source tree under DIR/detbuild-probe-VERSION and builds the .dsc beside it; returns the .dsc's path. */
 export async function makeProbePackage(dir: string, opts: ProbeOptions = {}): Promise<string> {
-  const version = opts.version ?? '1.0';
-  const tree = path.join(dir, `detbuild-probe-${version}`);
+  const quilt = opts.format === 'quilt';
+  const version = opts.version ?? (quilt ? '1.0-1' : '1.0');
+  const upstream = version.replace(/-[^-]*$/, '');
+  const tree = path.join(dir, `detbuild-probe-${quilt ? upstream : version}`);
   await mkdir(path.join(tree, 'debian', 'source'), { recursive: true });
   await writeFile(
     path.join(tree, 'debian', 'control'),
@@ -66,10 +70,13 @@ Description: what a build sees of its time, randomness and environment
  -- detbuild tests <detbuild@example.invalid>  Tue, 14 Nov 2023 22:13:20 +0000
 `,
   );
-  await writeFile(path.join(tree, 'debian', 'source', 'format'), '3.0 (native)\n');
+  await writeFile(path.join(tree, 'debian', 'source', 'format'), quilt ? '3.0 (quilt)\n' : '3.0 (native)\n');
   await writeFile(path.join(tree, 'debian', 'rules'), RULES);
   await chmod(path.join(tree, 'debian', 'rules'), 0o755);
   await writeFile(path.join(tree, 'README'), 'probe\n');
+  if (quilt) {
+    await execa('tar', ['-czf', `detbuild-probe_${upstream}.orig.tar.gz`, '--exclude=debian', path.basename(tree)], { cwd: dir });
+  }
   await execa('dpkg-source', ['-b', path.basename(tree)], { cwd: dir, env: { LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: '1700000000' } });
   return path.join(dir, `detbuild-probe_${version}.dsc`);
 }
