@@ -2,11 +2,9 @@
  * number of its processes and threads, its memory (resident anonymous and
  * shared memory of every process, plus what it keeps in the sandbox's tmpfs
  * mounts), and whether a tmpfs it writes (/tmp, /dev/shm) ran full.  Past a
- * limit the whole tree is killed and the status names the limit.
- *
- * The same thread hands the clock table to new programs (tableserve.c): it
- * waits on the table's socket with the watch period as timeout. */
-#include "hostclock.h"
+ * limit the whole tree is killed and the status names the limit.  (New
+ * programs get their tables from another thread, on the build's CPU:
+ * handout.c.) */
 #include "supervisor.h"
 
 #include <dirent.h>
@@ -141,11 +139,6 @@ void limits_final(void)
 	scan();
 }
 
-static uint64_t now_ms(void)
-{
-	return hostclock_ns(CLOCK_MONOTONIC) / 1000000;
-}
-
 static void *watch(void *arg)
 {
 	(void)arg;
@@ -159,19 +152,11 @@ static void *watch(void *arg)
 			CPU_SET(c, &set);
 	if (sched_setaffinity(0, sizeof set, &set) < 0)
 		debug("the watch thread stays on the build's CPU: %m");
-	struct pollfd p[2] = { { .fd = tableserve_fd(), .events = POLLIN }, { .fd = fspub_fd(), .events = POLLIN } };
-	uint64_t next = now_ms() + WATCH_MS;
 	for (;;) {
-		uint64_t now = now_ms();
-		int n = poll(p, p[1].fd >= 0 ? 2 : 1, next > now ? (int)(next - now) : 0);
-		if (n > 0 && (p[0].revents & POLLIN))
-			tableserve_answer();
-		if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLIN))
-			fspub_answer(); /* the stat shim's identity table (fspub.c) */
-		if (now_ms() >= next) {
-			scan();
-			next = now_ms() + WATCH_MS;
-		}
+		struct timespec pause = { WATCH_MS / 1000, (WATCH_MS % 1000) * 1000000L };
+		while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+			;
+		scan();
 	}
 	return NULL;
 }

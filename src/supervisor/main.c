@@ -243,6 +243,7 @@ static pid_t start_build(const struct args *a)
 	pids_init(main_pid);
 	lifecycle_first(main_pid);
 	fsnotify_start();
+	handout_start(); /* after the first process: the build's PIDs stay where they were */
 	return main_pid;
 }
 

@@ -165,8 +165,10 @@ void init_enter_build(bool merge_output);
 
 /* ---- limits on what a build takes (limits.c) ---- */
 void limits_watch_fs(const char *path);
-/* starts the thread that watches the limits and serves the clock table */
+/* starts the thread that watches the limits */
 void limits_start(void);
+/* handout.c: the thread that gives new programs the clock and identity tables */
+void handout_start(void);
 /* in the build's first process, before exec */
 void limits_apply_child(void);
 /* at a fork/clone entry stop: true (refuse it: EAGAIN) when over the process limit */
@@ -194,7 +196,7 @@ void fsnotify_child_send_fd(int fd);
 
 /* ---- the stat shim: answers in the build's processes (fs/fspub.c, ipfilter.c, preload.c, statshim.c) ---- */
 void fspub_init(void);
-int fspub_fd(void);        /* the socket the watch thread answers (-1: none) */
+int fspub_fd(void);        /* the socket the hand-out thread answers (-1: none) */
 void fspub_answer(void);
 bool fspub_active(void);
 int ipfilter_load(void *ctx, bool listener);
