@@ -41,6 +41,7 @@ struct counters {
 	uint64_t execs, forks, threads, time_traps, random_traps, random_bytes, opens_redirected;
 	uint64_t waits_timed, waits_timedout, reaps, rdtsc, cpuid, vdso_fallbacks, identity_traps, opens;
 	uint64_t settles;
+	uint64_t loader_tsc_patched; /* the loader's rdtsc instructions replaced (ldtsc.c) */
 };
 extern struct counters stats;
 

@@ -188,7 +188,7 @@ static bool kernel_vdso_at(pid_t tid, unsigned long ehdr, struct kernel_vdso *kv
 extern const unsigned char exec_stub[], exec_stub_addr[], exec_stub_end[];
 
 /* Runs exec_stub in the stopped program: returns false if it could not run. */
-static bool run_stub(struct thread *t, const struct user_regs_struct *saved, unsigned long flags,
+static bool run_stub(struct thread *t, int fd, const struct user_regs_struct *saved, unsigned long flags,
 		     const struct kernel_vdso *kv, struct user_regs_struct *out)
 {
 	size_t len = (size_t)(exec_stub_end - exec_stub);
@@ -197,9 +197,6 @@ static bool run_stub(struct thread *t, const struct user_regs_struct *saved, uns
 		die("internal: exec stub too large");
 	memcpy(code, exec_stub, len);
 	tableserve_addr(code + (exec_stub_addr - exec_stub), (size_t)(exec_stub_end - exec_stub_addr));
-	char mem[64];
-	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
-	int fd = open(mem, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	bool ok = false;
@@ -240,7 +237,6 @@ restore:
 	if (pwrite(fd, orig, len, (off_t)saved->rip) != (ssize_t)len)
 		die("cannot restore the entry point of pid %d: %m", t->tid);
 out:
-	close(fd);
 	return ok;
 }
 
@@ -269,6 +265,12 @@ void on_exec(struct thread *t)
 	struct user_regs_struct saved, res = { 0 };
 	if (regs_get(t->tid, &saved) < 0)
 		return;
+	/* the program's memory, read-only pages included: the loader's rdtsc
+	 * (ldtsc.c) and the exec stub are written through it */
+	char mem[64];
+	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
+	int mem_fd = open(mem, O_RDWR | O_CLOEXEC);
+	ldtsc_patch(t->tid, mem_fd);
 	struct auxv_pos pos;
 	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
 	if (!found)
@@ -276,18 +278,27 @@ void on_exec(struct thread *t)
 	process_of(t->tgid)->go = found && is_go_program(t->tid, &pos);
 	clock_share_rt(t->tid, 0);
 	runtime_on_exec(t->tid);
-	/* glibc probes cpuid ~70 times and the loader reads the TSC ~8 times
-	 * before any library or program code runs: faulting is armed when the C
-	 * library sets up TLS (arch_prctl(ARCH_SET_FS): after those probes,
-	 * before any constructor; the Go runtime does it first thing too) */
-	unsigned long flags = 2;
+	/* glibc probes cpuid ~70 times before any library or program code runs:
+	 * CPUID faulting is armed when the C library sets up TLS
+	 * (arch_prctl(ARCH_SET_FS): after those probes, before any constructor;
+	 * the Go runtime does it first thing too).  rdtsc faulting, which execve
+	 * keeps, stays on: the loader's TSC reads (~8, its own timing) fault in
+	 * the first program and are replaced in the next ones (ldtsc.c), and the
+	 * program stays in the supervisor's rdtsc mode (hostclock.h).  Only where
+	 * the loader's place is unknown (no replacing) does the stub let it read
+	 * the TSC until ARCH_SET_FS (bit 1), as before. */
+	unsigned long lo, hi;
+	unsigned long flags = ldsite_loader_text(&lo, &hi) ? 0 : 2;
 	bool mapped = false;
 	/* the kernel's vDSO would read the real clock (and its data pages hold
 	 * it): the stub unmaps them before mapping ours */
 	struct kernel_vdso kv;
 	if (!kernel_vdso_at(t->tid, found ? pos.sysinfo_val : 0, &kv))
 		warnx_("the kernel's vDSO of pid %d is not in one piece: left mapped", t->tid);
-	if (run_stub(t, &saved, flags, &kv, &res)) {
+	bool ran = run_stub(t, mem_fd, &saved, flags, &kv, &res);
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (ran) {
 		mapped = res.r14 == DT_VDSO_BASE && res.r15 == DT_VDSO_BASE + DT_TABLE_OFF;
 		t->vdso_mapped = mapped;
 		if (!mapped)

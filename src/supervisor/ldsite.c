@@ -116,6 +116,9 @@ static unsigned long probe_base(const char *loader)
 	return base;
 }
 
+/* the loader's executable segment, as linked (ldsite_loader_text adds the base) */
+static unsigned long text_vaddr, text_len;
+
 /* the offset of the instruction after the loader's one fstat `syscall`, or 0 */
 static unsigned long site_offset(const char *loader)
 {
@@ -139,6 +142,10 @@ static unsigned long site_offset(const char *loader)
 			free(text);
 			goto out;
 		}
+		if (!text_len) {
+			text_vaddr = ph.p_vaddr;
+			text_len = ph.p_filesz;
+		}
 		for (size_t k = 0; k + sizeof fstat_site <= ph.p_filesz; k++)
 			if (text[k] == fstat_site[0] && !memcmp(text + k, fstat_site, sizeof fstat_site)) {
 				matches++;
@@ -149,6 +156,17 @@ static unsigned long site_offset(const char *loader)
 out:
 	close(fd);
 	return matches == 1 ? found : 0;
+}
+
+static unsigned long loader_base;
+
+bool ldsite_loader_text(unsigned long *lo, unsigned long *hi)
+{
+	if (!loader_base || !text_len)
+		return false;
+	*lo = loader_base + text_vaddr;
+	*hi = *lo + text_len;
+	return true;
 }
 
 unsigned long ldsite_fstat_ip(void)
@@ -170,6 +188,7 @@ unsigned long ldsite_fstat_ip(void)
 		return 0;
 	}
 	ip = base + off;
+	loader_base = base;
 	debug("ldsite: %s makes its fstat calls at %#lx", loader, ip);
 	return ip;
 }

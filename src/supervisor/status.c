@@ -18,7 +18,7 @@ void status_report(int fd, int code, int sig)
 		"\"timedWaits\":%llu,\"timedOut\":%llu,\"reaps\":%llu,\"rdtsc\":%llu,\"cpuid\":%llu,"
 		"\"vdsoFallbacks\":%llu,\"identityTraps\":%llu,\"opens\":%llu,\"settled\":%llu,"
 		"\"fsStats\":%llu,\"fsStatsAtExit\":%llu,\"fsListings\":%llu,\"fsListingsReal\":%llu,\"fsChanges\":%llu,"
-		"\"fsStamps\":%llu,\"fsInodes\":%llu,\"fsTooLong\":%llu%s",
+		"\"fsStamps\":%llu,\"fsInodes\":%llu,\"fsTooLong\":%llu,\"loaderTscPatched\":%llu%s",
 		code, sig, (unsigned long long)stats.execs, (unsigned long long)stats.forks,
 		(unsigned long long)stats.threads, (unsigned long long)stats.time_traps,
 		(unsigned long long)stats.random_traps, (unsigned long long)stats.random_bytes,
@@ -30,7 +30,8 @@ void status_report(int fd, int code, int sig)
 		(unsigned long long)fsstats.stats_at_exit, (unsigned long long)fsstats.listings,
 		(unsigned long long)fsstats.listings_real,
 		(unsigned long long)fsstats.changes, (unsigned long long)fsstats.stamps,
-		(unsigned long long)fsstats.inodes, (unsigned long long)fsstats.too_long, limits);
+		(unsigned long long)fsstats.inodes, (unsigned long long)fsstats.too_long,
+		(unsigned long long)stats.loader_tsc_patched, limits);
 	stops_json(fd);
 	dprintf(fd, "}\n");
 }

@@ -202,6 +202,11 @@ bool fspub_active(void);
 int ipfilter_load(void *ctx, bool listener);
 /* the address after the dynamic loader's fstat `syscall` in the build's processes, or 0 (ldsite.c) */
 unsigned long ldsite_fstat_ip(void);
+/* the loader's executable segment in the build's processes, once ldsite_fstat_ip found it (ldsite.c) */
+bool ldsite_loader_text(unsigned long *lo, unsigned long *hi);
+/* the loader's rdtsc instructions: remembered at an emulation, replaced at later execs (ldtsc.c) */
+void ldtsc_learn(pid_t tid, unsigned long rip);
+void ldtsc_patch(pid_t tid, int mem_fd);
 /* /etc/ld.so.preload in the sandbox names the shim (--stat-shim PATH) */
 void preload_setup(const char *shim);
 
