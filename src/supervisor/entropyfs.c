@@ -6,6 +6,7 @@
  * supervisor (which holds CAP_SYS_ADMIN in the sandbox's user namespace) and
  * bound over the three paths; if FUSE is unavailable the supervisor falls
  * back to trapping open(2) (urandom.c). */
+#include "threads.h"
 #include "supervisor.h"
 #include "fusedev.h"
 #include "stream.h"
@@ -260,16 +261,10 @@ bool entropyfs_start(void)
 		fuse_fd = -1;
 		return false;
 	}
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, serve, NULL) != 0) {
-		pthread_attr_destroy(&attr);
+	if (!thread_start(serve, NULL, 0, false)) {
 		umount2(dir, MNT_DETACH);
 		return false;
 	}
-	pthread_attr_destroy(&attr);
 	bool ok = true;
 	snprintf(path, sizeof path, "%s/urandom", dir);
 	ok &= bind_over(path, "/dev/urandom");

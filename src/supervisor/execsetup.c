@@ -76,6 +76,7 @@ struct auxv_pos {
 	unsigned long flags_addr;    /* AT_FLAGS (always 0, read by nobody): reused when the
 				      * kernel gave no vDSO (booted with vdso=0) */
 	unsigned long phdr, phnum;   /* AT_PHDR, AT_PHNUM: the program's headers in memory */
+	unsigned long interp;        /* AT_BASE: where its dynamic loader is (0: a static program) */
 };
 
 /* Reads the tracee's stack word by word (a page at a time) from argc on. */
@@ -124,6 +125,8 @@ static int find_auxv(pid_t tid, unsigned long sp, struct auxv_pos *pos)
 			pos->phdr = val;
 		else if (type == AT_PHNUM)
 			pos->phnum = val;
+		else if (type == AT_BASE)
+			pos->interp = val;
 		else if (type == AT_FLAGS && val == 0)
 			pos->flags_addr = addr;
 		else if (type == AT_IGNORE && !pos->ignore_addr)
@@ -270,11 +273,16 @@ void on_exec(struct thread *t)
 	char mem[64];
 	snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
 	int mem_fd = open(mem, O_RDWR | O_CLOEXEC);
-	ldtsc_patch(t->tid, mem_fd);
 	struct auxv_pos pos;
 	bool found = find_auxv(t->tid, saved.rsp, &pos) == 0;
 	if (!found)
 		warnx_("cannot find the auxiliary vector of pid %d", t->tid);
+	/* only a program the known loader starts: a static program may have
+	 * mapped something else where that loader would be */
+	unsigned long lo, hi;
+	process_of(t->tgid)->loader = found && pos.interp && pos.interp == ldsite_loader_base();
+	if (process_of(t->tgid)->loader)
+		ldtsc_patch(t->tid, mem_fd);
 	process_of(t->tgid)->go = found && is_go_program(t->tid, &pos);
 	clock_share_rt(t->tid, 0);
 	runtime_on_exec(t->tid);
@@ -287,7 +295,6 @@ void on_exec(struct thread *t)
 	 * program stays in the supervisor's rdtsc mode (hostclock.h).  Only where
 	 * the loader's place is unknown (no replacing) does the stub let it read
 	 * the TSC until ARCH_SET_FS (bit 1), as before. */
-	unsigned long lo, hi;
 	unsigned long flags = ldsite_loader_text(&lo, &hi) ? 0 : 2;
 	bool mapped = false;
 	/* the kernel's vDSO would read the real clock (and its data pages hold

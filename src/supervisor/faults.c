@@ -134,7 +134,8 @@ bool emulate_fault(struct thread *t)
 			r.rcx = 0; /* TSC_AUX: CPU 0 */
 			r.rip += 3;
 		} else {
-			ldtsc_learn(t->tid, r.rip);
+			if (process_of(t->tgid)->loader)
+				ldtsc_learn(t->tid, r.rip);
 			r.rip += 2;
 		}
 		stats.rdtsc++;

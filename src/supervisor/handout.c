@@ -6,6 +6,7 @@
  * (the watch thread, limits.c, before), the exec stub took 176 us per
  * program, from this one 120 us (a build of 2,000 spawns).  It does nothing
  * else: it never takes the build's CPU while no one asks. */
+#include "threads.h"
 #include "supervisor.h"
 #include "tableserve.h"
 
@@ -39,17 +40,6 @@ static void *serve(void *arg)
 
 void handout_start(void)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread takes no signals */
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int rc = pthread_create(&th, &attr, serve, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		die("cannot start the hand-out thread: %s", strerror(rc));
+	if (!thread_start(serve, NULL, 256 * 1024, true))
+		die("cannot start the hand-out thread: %m");
 }

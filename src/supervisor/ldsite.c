@@ -160,6 +160,11 @@ out:
 
 static unsigned long loader_base;
 
+unsigned long ldsite_loader_base(void)
+{
+	return loader_base;
+}
+
 bool ldsite_loader_text(unsigned long *lo, unsigned long *hi)
 {
 	if (!loader_base || !text_len)

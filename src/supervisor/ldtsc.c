@@ -8,12 +8,14 @@
  * from run to run, and 4 stops remained: 4 of the 13 stops of a spawned
  * /bin/true).
  *
- * So an emulated rdtsc at an address inside the loader's executable segment
- * (ldsite.c) is remembered with the 32 bytes around it.  At every later exec,
- * where those same 32 bytes are at the same address -- the same loader at the
- * same place, as ASLR is off -- the instruction is replaced, in that
- * process's private copy of the page, by `xor %eax,%eax` (also two bytes):
- * the loader's timings then hold what %edx held, the same in every run.  Only
+ * So an emulated rdtsc of a program that this loader started (its AT_BASE is
+ * the loader's place), at an address inside the loader's executable segment
+ * (ldsite.c), is remembered with the 32 bytes around it.  At every later exec
+ * of a program the loader starts, where those same 32 bytes are at the same
+ * address -- the same loader at the same place, as ASLR is off -- the
+ * instruction is replaced, in that process's private copy of the page, by
+ * `xor %eax,%eax` (also two bytes): the loader's timings then hold what %edx
+ * held, the same in every run.  Only
  * the loader's own instructions, and only ones the CPU has faulted on (so they
  * are instructions, not bytes inside one), are replaced; a program's rdtsc
  * keeps the logical TSC. */

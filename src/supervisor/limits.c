@@ -5,6 +5,7 @@
  * limit the whole tree is killed and the status names the limit.  (New
  * programs get their tables from another thread, on the build's CPU:
  * handout.c.) */
+#include "threads.h"
 #include "supervisor.h"
 
 #include <dirent.h>
@@ -163,18 +164,8 @@ static void *watch(void *arg)
 
 void limits_start(void)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread takes no signals */
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&th, &attr, watch, NULL);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		die("cannot start the watch thread: %s", strerror(rc));
+	if (!thread_start(watch, NULL, 0, true))
+		die("cannot start the watch thread: %m");
 }
 
 void limits_json(char *buf, size_t len)

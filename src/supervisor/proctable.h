@@ -16,6 +16,7 @@ struct process {
 	uint64_t exit_rt, exit_mono; /* highest clocks of its threads that already exited */
 	bool threaded;               /* it ever had more than one thread */
 	bool go;                     /* it runs a Go program: its threads share one wall clock */
+	bool loader;                 /* its program was started by the dynamic loader ldsite.c found (ldtsc.c) */
 	bool foreign;                /* it or an ancestor changed its root or mount namespace */
 };
 /* the process with this id (ids out of range: an empty entry, never NULL) */

@@ -32,6 +32,7 @@
  * CPU-time clock (as getrusage, rusage.c), system and children's times zero,
  * start time the logical clock's start, fault, switch and I/O counts zero,
  * memory sizes fixed, the CPU and the allowed CPUs 0. */
+#include "threads.h"
 #include "supervisor.h"
 #include "fusedev.h"
 
@@ -785,13 +786,7 @@ bool procview_start(void)
 		fuse_fd = -1;
 		return false;
 	}
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	bool ok = pthread_create(&th, &attr, serve, NULL) == 0;
-	pthread_attr_destroy(&attr);
-	if (!ok) {
+	if (!thread_start(serve, NULL, 0, false)) {
 		umount2(staged, MNT_DETACH);
 		return false;
 	}

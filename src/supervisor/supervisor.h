@@ -204,6 +204,7 @@ int ipfilter_load(void *ctx, bool listener);
 unsigned long ldsite_fstat_ip(void);
 /* the loader's executable segment in the build's processes, once ldsite_fstat_ip found it (ldsite.c) */
 bool ldsite_loader_text(unsigned long *lo, unsigned long *hi);
+unsigned long ldsite_loader_base(void); /* where that loader starts (AT_BASE), or 0 */
 /* the loader's rdtsc instructions: remembered at an emulation, replaced at later execs (ldtsc.c) */
 void ldtsc_learn(pid_t tid, unsigned long rip);
 void ldtsc_patch(pid_t tid, int mem_fd);

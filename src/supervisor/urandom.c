@@ -1,6 +1,7 @@
 /* Each open of /dev/urandom, /dev/random or /proc/sys/kernel/random/uuid gets
  * a FIFO of its own, fed by a supervisor thread with a stream derived from
  * the opening thread's identity and its count of such opens. */
+#include "threads.h"
 #include "supervisor.h"
 #include "stream.h"
 #include "verdict.h"
@@ -99,18 +100,11 @@ static const char *urandom_redirect(struct thread *t, const char *path)
 		return NULL;
 	}
 	snprintf(out, sizeof out, "%s", f->path);
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&th, &attr, feed, f) != 0) {
+	if (!thread_start(feed, f, 256 * 1024, false)) {
 		unlink(f->path);
 		free(f);
-		pthread_attr_destroy(&attr);
 		return NULL;
 	}
-	pthread_attr_destroy(&attr);
 	return out;
 }
 

@@ -50,6 +50,7 @@
  * its time limit.  A timeout that fired in real time instead would make the
  * outcome depend on the machine's speed again (JVM compiler threads idle in
  * 5 s waits through any long compile). */
+#include "threads.h"
 #include "hostclock.h"
 #include "supervisor.h"
 #include "verdict.h"
@@ -635,14 +636,8 @@ static void start_helper(void)
 	for (int i = 0; i < 2; i++)
 		out_ok[i] = fstat(i + 1, &out_st[i]) == 0 && (S_ISFIFO(out_st[i].st_mode) || S_ISSOCK(out_st[i].st_mode));
 	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&th, &attr, helper, NULL) != 0)
+	if (!thread_start(helper, NULL, 256 * 1024, false))
 		die("cannot start the timed-wait thread");
-	pthread_attr_destroy(&attr);
 	helper_started = true;
 }
 

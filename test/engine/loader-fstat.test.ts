@@ -15,9 +15,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOSTILE, NORMAL, describeRun, runPair, type PairRecord, type RunRecord } from '../helpers/conditions.js';
-import { lastBuildStats } from '../helpers/stats-file.js';
-import { freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
+import type { PairRecord, RunRecord } from '../helpers/conditions.js';
+import { countedPairs, type CountedPairs } from '../helpers/counted-pairs.js';
+import { repoRoot } from '../helpers/trees.js';
 
 const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'loader-fstat');
 
@@ -26,19 +26,15 @@ const read = (r: RunRecord, name: string) => readFile(path.join(r.outDir, 'artif
 describe("the dynamic loader's fstat calls", () => {
   let pair: PairRecord;
   let plain: PairRecord;
-  let scratch: string;
+  let runs: CountedPairs | undefined;
   let stats: Record<string, number>;
 
   beforeAll(async () => {
-    scratch = await freshDir('loader-fstat');
-    const file = path.join(scratch, 'a.jsonl');
-    pair = await runPair({ runner: 'engine', sourceDir: FIXTURE }, { a: { ...NORMAL, env: { DETBUILD_STATS_FILE: file } }, b: HOSTILE });
-    for (const r of [pair.a, pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
-    stats = await lastBuildStats(file);
-    plain = await runPair({ runner: 'plain', sourceDir: FIXTURE });
-    for (const r of [plain.a, plain.b]) expect(r.exitCode, describeRun(r)).toBe(0);
+    runs = await countedPairs(FIXTURE);
+    ({ pair, plain } = runs);
+    stats = runs.statsA;
   }, 300_000);
-  afterAll(async () => removeUnlessKept(...[pair?.root, plain?.root, scratch].filter((d): d is string => !!d)));
+  afterAll(async () => runs?.remove());
 
   it('stop neither in the supervisor nor as notifications', () => {
     const statStops = Object.entries(stats)

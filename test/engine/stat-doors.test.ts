@@ -15,9 +15,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOSTILE, NORMAL, describeRun, runPair, type PairRecord, type RunRecord } from '../helpers/conditions.js';
-import { lastBuildStats } from '../helpers/stats-file.js';
-import { compareTrees, freshDir, removeUnlessKept, repoRoot } from '../helpers/trees.js';
+import type { PairRecord, RunRecord } from '../helpers/conditions.js';
+import { countedPairs, type CountedPairs } from '../helpers/counted-pairs.js';
+import { compareTrees, repoRoot } from '../helpers/trees.js';
 
 const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'stat-doors');
 
@@ -26,28 +26,16 @@ const artifactsOf = (r: RunRecord) => path.join(r.outDir, 'artifacts');
 describe('the stat family through notifications and through ptrace', () => {
   let pair: PairRecord;
   let plain: PairRecord;
-  let scratch: string;
+  let runs: CountedPairs | undefined;
   let statsA: Record<string, number>;
   let statsB: Record<string, number>;
 
   beforeAll(async () => {
-    scratch = await freshDir('stat-doors');
-    const fileA = path.join(scratch, 'a.jsonl');
-    const fileB = path.join(scratch, 'b.jsonl');
-    pair = await runPair(
-      { runner: 'engine', sourceDir: FIXTURE },
-      {
-        a: { ...NORMAL, env: { DETBUILD_STATS_FILE: fileA } },
-        b: { ...HOSTILE, env: { ...HOSTILE.env, DETBUILD_NO_NOTIFY: '1', DETBUILD_STATS_FILE: fileB } },
-      },
-    );
-    for (const r of [pair.a, pair.b]) expect(r.exitCode, describeRun(r)).toBe(0);
-    statsA = await lastBuildStats(fileA);
-    statsB = await lastBuildStats(fileB);
-    plain = await runPair({ runner: 'plain', sourceDir: FIXTURE });
-    for (const r of [plain.a, plain.b]) expect(r.exitCode, describeRun(r)).toBe(0);
+    runs = await countedPairs(FIXTURE, { DETBUILD_NO_NOTIFY: '1' });
+    ({ pair, plain } = runs);
+    ({ statsA, statsB } = runs);
   }, 300_000);
-  afterAll(async () => removeUnlessKept(...[pair?.root, plain?.root, scratch].filter((d): d is string => !!d)));
+  afterAll(async () => runs?.remove());
 
   it('went one way in each run', () => {
     expect(statsA.notifications).toBeGreaterThan(50);

@@ -12,6 +12,7 @@
  * filter, and passed to the supervisor over a socket pair before that
  * process execs the build command.  Where the kernel or libseccomp lacks
  * user notifications, the stat family stops through ptrace as before. */
+#include "../threads.h"
 #include "../supervisor.h"
 #include "fsview.h"
 #include "../stops.h"
@@ -153,12 +154,6 @@ void fsnotify_start(void)
 		return;
 	}
 	memcpy(&listener, CMSG_DATA(cm), sizeof listener);
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (pthread_create(&th, &attr, serve, NULL) != 0)
+	if (!thread_start(serve, NULL, 256 * 1024, false))
 		die("cannot start the thread that answers stat calls");
-	pthread_attr_destroy(&attr);
 }
