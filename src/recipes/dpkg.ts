@@ -26,7 +26,7 @@ import { DEFAULT_LIMITS, validateSpec, type BuildLimits, type BuildSpec, type En
 import { hashTree, walkTree } from '../engine/sources.js';
 import { MIN_EPOCH } from '../engine/source-date.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
-import { findOnPath } from './host-tools.js';
+import { findOnPath } from '../host-tools.js';
 import { readDsc, verifyDscFiles, type Dsc } from './dsc.js';
 import { shellQuote } from './shell.js';
 import { stagingRoot } from './staging.js';

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { listInstalledPackages } from '../record/packages.js';
 import { MissingBuildDepsError, RecipeError } from './errors.js';
-import { findOnPath } from './host-tools.js';
+import { findOnPath } from '../host-tools.js';
 import { rangesOverlap, senseOperator, SENSE, type Range } from './rpm-version.js';
 import type { RpmDependency, Srpm } from './srpm.js';
 

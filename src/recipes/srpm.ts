@@ -14,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { RecipeError } from './errors.js';
-import { findOnPath } from './host-tools.js';
+import { findOnPath } from '../host-tools.js';
 
 export interface RpmDependency {
   name: string;

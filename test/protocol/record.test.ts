@@ -1,4 +1,7 @@
 /** The environment record carried in record frames: collected for real, sealed, rendered, compared. */
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toBuildinfo } from '../../src/record/buildinfo.js';
 import { canonicalJson } from '../../src/record/canonical.js';
@@ -7,6 +10,7 @@ import { compareRecords } from '../../src/record/compare.js';
 import { toInTotoStatement } from '../../src/record/intoto.js';
 import { parseOsRelease } from '../../src/record/os-release.js';
 import { parseDpkgQuery, parseRpmQuery } from '../../src/record/packages.js';
+import { collectToolchain } from '../../src/record/toolchain.js';
 import type { Manifest } from '../../src/engine/types.js';
 
 const build = { mode: 'deterministic' as const, command: 'make', epoch: 1700000000, seed: '0123456789abcdef', timeStepNs: '1000000000', sourceHash: 'ab'.repeat(32) };
@@ -25,6 +29,37 @@ describe('environment record', () => {
     expect(r.environment.engine).toEqual({ name: 'qubes-detbuild', version: expect.stringMatching(/\d/) });
     expect(r.build).toEqual(build);
     expect(recordIsSealed(r)).toBe(true);
+  });
+
+  it('asks each tool its version once per tool file: a changed or relinked tool is asked again', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'detbuild-toolchain-'));
+    try {
+      const bin = path.join(dir, 'bin');
+      const asked = path.join(dir, 'asked');
+      const cacheFile = path.join(dir, 'cache', 'toolchain.json');
+      await appendFile(asked, '');
+      const tool = (version: string) => `#!/bin/sh\necho "$0" >> ${asked}\necho "gcc (fake) ${version}"\n`;
+      await mkdir(bin);
+      await writeFile(path.join(bin, 'gcc'), tool('1.0'));
+      await chmod(path.join(bin, 'gcc'), 0o755);
+      const opts = { path: bin, cacheFile };
+      const first = await collectToolchain(opts);
+      expect(first.gcc).toBe('gcc (fake) 1.0');
+      expect(first.javac).toBeNull(); // not on this PATH
+      expect(await collectToolchain(opts)).toEqual(first);
+      expect((await readFile(asked, 'utf8')).trim().split('\n')).toHaveLength(1);
+      // replaced by another version (another size, another inode): asked again
+      await rm(path.join(bin, 'gcc'));
+      await writeFile(path.join(bin, 'gcc'), tool('2.0.1'));
+      await chmod(path.join(bin, 'gcc'), 0o755);
+      expect((await collectToolchain(opts)).gcc).toBe('gcc (fake) 2.0.1');
+      expect((await readFile(asked, 'utf8')).trim().split('\n')).toHaveLength(2);
+      // without a cache: asked every time
+      await collectToolchain({ path: bin, cacheFile: null });
+      expect((await readFile(asked, 'utf8')).trim().split('\n')).toHaveLength(3);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('has a hash over all of it: any change shows, and the environment hash ignores build parameters', async () => {

@@ -1,5 +1,5 @@
 /**
- * The builder's own tools that a recipe runs on the host (dpkg-source, rpmbuild, ...):
+ * The builder's own tools that the host side runs or asks about (dpkg-source, rpmbuild, gcc --version):
  * whether one is installed, found on PATH as a shell would find it, without starting a
  * shell for each question.
  */
