@@ -43,7 +43,7 @@ export async function probeVersion(file: string, args: readonly string[], pathVa
 export interface ToolchainOptions {
   /** where the tools are looked up (default: the PATH builds run with) */
   path?: string;
-  /** the file answers are kept in between runs (default: $XDG_CACHE_HOME or ~/.cache, detbuild/toolchain.json); null: none */
+  /** the file answers are kept in between runs (default: defaultCacheFile); null: none */
   cacheFile?: string | null;
 }
 
@@ -60,9 +60,17 @@ async function identity(tool: string, pathVar: string): Promise<string | null> {
   }
 }
 
-function defaultCacheFile(): string | null {
-  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? path.join(process.env.HOME, '.cache') : null);
-  return base ? path.join(base, 'detbuild', 'toolchain.json') : null;
+/**
+ * $XDG_CACHE_HOME/detbuild/toolchain.json, else ~/.cache/detbuild/toolchain.json, when that
+ * base is a directory that exists: a user without a home (Debian's system users have
+ * HOME=/nonexistent) gets no cache, and no home is made for one.
+ */
+async function defaultCacheFile(): Promise<string | null> {
+  const home = process.env.HOME && process.env.HOME !== '/nonexistent' ? process.env.HOME : null;
+  const [root, base] = process.env.XDG_CACHE_HOME ? [process.env.XDG_CACHE_HOME, process.env.XDG_CACHE_HOME] : home ? [home, path.join(home, '.cache')] : [null, null];
+  if (root === null || base === null) return null;
+  const st = await fs.stat(root).catch(() => null);
+  return st?.isDirectory() ? path.join(base, 'detbuild', 'toolchain.json') : null;
 }
 
 /** The package database's state: an installed or removed package may change what a tool prints through files the tool's own identity does not cover. */
@@ -87,7 +95,7 @@ async function packagesState(): Promise<string> {
  */
 export async function collectToolchain(opts: ToolchainOptions = {}): Promise<Record<string, string | null>> {
   const pathVar = opts.path ?? BUILD_PATH;
-  const cacheFile = opts.cacheFile === undefined ? defaultCacheFile() : opts.cacheFile;
+  const cacheFile = opts.cacheFile === undefined ? await defaultCacheFile() : opts.cacheFile;
   const [ids, state] = await Promise.all([Promise.all(TOOLCHAIN_PROBES.map(([, file]) => identity(file, pathVar))), packagesState()]);
   const cached = cacheFile ? await readCache(cacheFile) : {};
   const keyOf = (i: number): string | null => (ids[i] === null ? null : `${state} ${ids[i]} ${TOOLCHAIN_PROBES[i]![2].join(' ')}`);

@@ -21,6 +21,8 @@
  * keeps the logical TSC. */
 #include "supervisor.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,27 +51,74 @@ void ldtsc_learn(pid_t tid, unsigned long rip)
 	if (mem_read(tid, rip - CONTEXT / 2, s->context, CONTEXT) < 0 || s->context[CONTEXT / 2] != 0x0f ||
 	    s->context[CONTEXT / 2 + 1] != 0x31)
 		return;
+	/* as the loader's file has them: a neighbour replaced in this program
+	 * already is put back in the remembered bytes */
+	for (int i = 0; i < nsites; i++) {
+		long d = (long)(sites[i].at - (rip - CONTEXT / 2));
+		for (int b = 0; b < 2; b++)
+			if (d + b >= 0 && d + b < CONTEXT)
+				s->context[d + b] = b ? 0x31 : 0x0f;
+	}
 	s->at = rip;
+	/* kept in address order: ldtsc_patch writes neighbours together */
+	for (int i = nsites; i > 0 && sites[i - 1].at > sites[i].at; i--) {
+		struct site tmp = sites[i - 1];
+		sites[i - 1] = sites[i];
+		sites[i] = tmp;
+	}
 	nsites++;
 	debug("ldtsc: the loader reads the TSC at %#lx: replaced in later programs", rip);
 }
+
+/* sites closer than this are read and written as one piece */
+#define NEIGHBOURS 2048
 
 void ldtsc_patch(pid_t tid, int mem_fd)
 {
 	if (!nsites || mem_fd < 0)
 		return;
-	/* every site's context in one read; each write through /proc/PID/mem,
-	 * which writes a read-only page (a private copy of it, for this process) */
-	unsigned char now[MAX_SITES][CONTEXT];
+	/* groups of neighbouring sites: every group's bytes in one read, each
+	 * group written back in one piece through /proc/PID/mem, which writes a
+	 * read-only page (a private copy of it, for this process) */
+	static unsigned char span[MAX_SITES][NEIGHBOURS * MAX_SITES / 4 + CONTEXT];
+	int first[MAX_SITES], count[MAX_SITES], ngroups = 0;
 	struct iovec local[MAX_SITES] = { { 0 } }, remote[MAX_SITES] = { { 0 } };
-	for (int i = 0; i < nsites; i++) {
-		local[i] = (struct iovec){ now[i], CONTEXT };
-		remote[i] = (struct iovec){ (void *)(sites[i].at - CONTEXT / 2), CONTEXT };
+	size_t want = 0;
+	for (int i = 0; i < nsites;) {
+		int j = i + 1;
+		while (j < nsites && sites[j].at - sites[j - 1].at <= NEIGHBOURS &&
+		       sites[j].at - sites[i].at + CONTEXT <= sizeof span[0])
+			j++;
+		unsigned long from = sites[i].at - CONTEXT / 2, to = sites[j - 1].at + CONTEXT / 2;
+		first[ngroups] = i;
+		count[ngroups] = j - i;
+		local[ngroups] = (struct iovec){ span[ngroups], to - from };
+		remote[ngroups] = (struct iovec){ (void *)from, to - from };
+		want += to - from;
+		ngroups++;
+		i = j;
 	}
-	if (process_vm_readv(tid, local, (unsigned long)nsites, remote, (unsigned long)nsites, 0) != (ssize_t)nsites * CONTEXT)
+	if (process_vm_readv(tid, local, (unsigned long)ngroups, remote, (unsigned long)ngroups, 0) != (ssize_t)want)
 		return;
-	for (int i = 0; i < nsites; i++)
-		if (!memcmp(now[i], sites[i].context, CONTEXT) &&
-		    pwrite(mem_fd, xor_eax, sizeof xor_eax, (off_t)sites[i].at) == (ssize_t)sizeof xor_eax)
-			stats.loader_tsc_patched++;
+	for (int g = 0; g < ngroups; g++) {
+		unsigned long from = (unsigned long)remote[g].iov_base;
+		size_t lo = SIZE_MAX, hi = 0;
+		int patched = 0;
+		bool same[MAX_SITES];
+		for (int k = first[g]; k < first[g] + count[g]; k++) /* all compared before any is replaced */
+			same[k] = !memcmp(span[g] + (sites[k].at - CONTEXT / 2 - from), sites[k].context, CONTEXT);
+		for (int k = first[g]; k < first[g] + count[g]; k++) {
+			size_t off = sites[k].at - CONTEXT / 2 - from;
+			if (!same[k])
+				continue; /* another loader, or another program there */
+			memcpy(span[g] + off + CONTEXT / 2, xor_eax, sizeof xor_eax);
+			lo = off + CONTEXT / 2 < lo ? off + CONTEXT / 2 : lo;
+			hi = off + CONTEXT / 2 + sizeof xor_eax;
+			patched++;
+		}
+		/* only the bytes from the first replaced site to the end of the last:
+		 * the rest of them as they were */
+		if (patched && pwrite(mem_fd, span[g] + lo, hi - lo, (off_t)(from + lo)) == (ssize_t)(hi - lo))
+			stats.loader_tsc_patched += (uint64_t)patched;
+	}
 }

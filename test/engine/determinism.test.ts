@@ -325,10 +325,12 @@ describe('determinism engine: flags, and only the build is affected', () => {
       samples++;
       maxSkewMs = Math.max(maxSkewMs, Math.abs(Date.now() - (performance.timeOrigin + performance.now())));
     }, 100);
-    const build = runUnder(req, NORMAL, path.join(root, 'base')).finally(() => {
+    // the base build ends with a loop of ~2 s of CPU here (no system calls: real time under the
+    // engine too), so that it is still running at 0.7 s however fast the rest of it became
+    const busy = 'i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done';
+    const build = runUnder({ ...req, command: `${req.command} && ${busy}` }, NORMAL, path.join(root, 'base')).finally(() => {
       running = false;
     });
-    // `make quick` sleeps for well over a second of real time: the build is still running at 0.7 s
     await new Promise((r) => setTimeout(r, 700));
     const child = await execa('date', ['+%s.%N'], { reject: false });
     during = {
