@@ -395,7 +395,8 @@ export const FLOOR_VARIANTS = [
   [0, 0, 'no faulting armed anywhere'],
   [1, 0, 'tracee: TSC faulting; tracer: none'],
   [3, 0, 'tracee: TSC + CPUID faulting; tracer: none (the engine before commit ed4dfcc)'],
-  [3, 2, 'tracee: TSC + CPUID faulting; tracer: CPUID faulting too (the engine since ed4dfcc)'],
+  [3, 2, 'tracee: TSC + CPUID faulting; tracer: CPUID faulting too (the engine from ed4dfcc to cc92d5f)'],
+  [3, 3, 'tracee and tracer: TSC + CPUID faulting (the engine since b4b3a2f, src/supervisor/hostclock.c)'],
 ];
 
 /** ns per ptrace stop of a minimal native tracer (it times itself: it never runs under the engine). */
