@@ -19,6 +19,7 @@ struct config {
 	uint8_t seed[32];       /* sha256 of the seed given on the command line */
 	const char *state_dir;  /* tmpfs directory visible to the build, e.g. /run/detbuild */
 	int status_fd;          /* where the final JSON status goes, or -1 */
+	volatile int status_sent; /* the final status is being written: the engine may close its end */
 	char release[65];       /* uname -r the build sees */
 	uint64_t tsc_cookie;    /* only PR_TSC_ENABLE calls with this argument pass the filter */
 	bool pin_pids;          /* --pin-pids: we own the PID namespace (never the host's) */

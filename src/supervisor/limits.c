@@ -7,6 +7,7 @@
  * handout.c.) */
 #include "threads.h"
 #include "supervisor.h"
+#include "exitcodes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -157,6 +158,18 @@ static void *watch(void *arg)
 		struct timespec pause = { WATCH_MS / 1000, (WATCH_MS % 1000) * 1000000L };
 		while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
 			;
+		/* the engine's end of the status stream closed before the status was
+		 * sent: the caller is gone (its worker killed). Bubblewrap's end
+		 * should have ended us (PR_SET_PDEATHSIG, init.c), and under load
+		 * once in a while did not: the build then ran on, orphaned, as the
+		 * pid 1 of a namespace nobody waited for. Ending here ends it. */
+		if (cfg.status_fd >= 0 && !cfg.status_sent) {
+			struct pollfd p = { .fd = cfg.status_fd, .events = 0 };
+			if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) && !cfg.status_sent) {
+				warnx_("the engine's end of the status stream is gone: ending the build");
+				_exit(EXIT_ENGINE_FAILED);
+			}
+		}
 		scan();
 	}
 	return NULL;

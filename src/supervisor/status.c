@@ -8,6 +8,7 @@
 
 void status_report(int fd, int code, int sig)
 {
+	cfg.status_sent = 1;
 	if (fd < 0)
 		return;
 	char limits[512];
